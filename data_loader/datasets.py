@@ -1,0 +1,130 @@
+"""Dataset classes, selected by name (`data.dataset`), and the image loader they share."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from data_loader.people import list_train_images
+from data_loader.split import random_image_split, stratified_person_split
+from utils.config import DataConfig
+from utils.errors import DataError
+
+Transform = Callable[..., dict]
+
+
+def load_image(path: str | Path, draft_size: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """Decode an RGB image as uint8 HxWx3. With `draft_size` (w, h), a JPEG is decoded at the
+    smallest DCT scale that is still at least that size (much faster, same look after resize)."""
+    try:
+        with Image.open(path) as img:
+            if draft_size is not None and img.format == "JPEG":
+                img.draft("RGB", draft_size)
+            return np.asarray(img.convert("RGB"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot decode image ({err})") from None
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """Augmentation seed of one sample in one epoch: the same whatever the worker layout."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+class ImageDataset(Dataset):
+    """Images (and labels, -1 when unknown) through an albumentations transform.
+
+    Augmentation randomness is a function of (seed, epoch, index) alone, so runs are
+    reproducible for any `num_workers` and a resumed run sees the same augmentations.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        labels: Optional[Sequence[int]] = None,
+        transform: Optional[Transform] = None,
+        draft_size: Optional[tuple[int, int]] = None,
+        seed: int = 0,
+    ) -> None:
+        self.paths = list(map(str, paths))
+        self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
+        self.transform = transform
+        self.draft_size = draft_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of `epoch`."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | np.ndarray, int]:
+        image = load_image(self.paths[index], self.draft_size)
+        if self.transform is not None:
+            if hasattr(self.transform, "set_random_seed"):
+                self.transform.set_random_seed(sample_seed(self.seed, self.epoch, index))
+            image = self.transform(image=image)["image"]
+        return image, int(self.labels[index])
+
+
+class MaskBaseDataset(ImageDataset):
+    """All training images; `split` draws validation images at random.
+
+    Splitting by image puts photos of one person on both sides: validation scores are
+    inflated by near-duplicate faces. Kept for comparison; prefer MaskSplitByProfileDataset.
+    """
+
+    def __init__(self, images: pd.DataFrame, **kwargs) -> None:
+        super().__init__(images["path"].tolist(), images["label"].tolist(), **kwargs)
+        self.images = images.reset_index(drop=True)
+
+    @classmethod
+    def from_config(cls, cfg: DataConfig, **kwargs) -> "MaskBaseDataset":
+        """Read `cfg.train_dir` with the configured age bounds and bad-image policy."""
+        images = list_train_images(cfg.train_dir, cfg.age_bounds, cfg.skip_bad_images)
+        if images.empty:
+            raise DataError(f"{cfg.train_dir}: no training images found")
+        return cls(images, **kwargs)
+
+    def split_indices(self, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of (train, val)."""
+        return random_image_split(self.images, val_ratio, seed)
+
+    def subset(self, rows: np.ndarray, transform: Optional[Transform]) -> ImageDataset:
+        """A new dataset of the given rows with its own transform."""
+        return ImageDataset(
+            [self.paths[i] for i in rows], self.labels[rows], transform, self.draft_size, self.seed
+        )
+
+    def split(
+        self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform]
+    ) -> tuple[ImageDataset, ImageDataset]:
+        """(train, val) datasets; val is empty when `val_ratio` is 0."""
+        train_rows, val_rows = self.split_indices(val_ratio, seed)
+        return self.subset(train_rows, train_transform), self.subset(val_rows, val_transform)
+
+
+class MaskSplitByProfileDataset(MaskBaseDataset):
+    """All training images; `split` is by person, stratified over gender x age group."""
+
+    def split_indices(self, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        _, val_ids = stratified_person_split(self.images, val_ratio, seed)
+        in_val = self.images["person_id"].isin(set(val_ids)).to_numpy()
+        return np.flatnonzero(~in_val), np.flatnonzero(in_val)
+
+
+DATASETS: dict[str, type[MaskBaseDataset]] = {
+    "MaskBaseDataset": MaskBaseDataset,
+    "MaskSplitByProfileDataset": MaskSplitByProfileDataset,
+}
+
+
+def build_dataset(cfg: DataConfig, draft_size: Optional[tuple[int, int]], seed: int) -> MaskBaseDataset:
+    """The dataset class named by `cfg.dataset`, loaded from `cfg.train_dir`."""
+    return DATASETS[cfg.dataset].from_config(cfg, draft_size=draft_size, seed=seed)

@@ -1,0 +1,126 @@
+"""Read `train.csv` and the person folders into tables; every file quirk is handled here, once."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from data_loader.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode, gender_id
+from utils.errors import DataError
+
+LOG = logging.getLogger(__name__)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+TRAIN_COLUMNS = ("id", "gender", "race", "age", "path")
+AGE_RANGE = (0, 120)
+
+
+def is_junk(path: Path) -> bool:
+    """macOS AppleDouble files (`._mask1.jpg`) and other hidden files are not images."""
+    return path.name.startswith(".")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files in `folder` with a known extension, junk excluded, sorted by name."""
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not is_junk(p) and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def check_image(path: Path) -> None:
+    """Raise `DataError` if `path` is empty or not an image (reads the header only)."""
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: empty image file")
+        with Image.open(path) as img:
+            img.size  # noqa: B018 - header parsed on open
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path}: not a readable image ({err.__class__.__name__})") from None
+
+
+def find_person_images(folder: Path) -> dict[str, Path]:
+    """Map each expected stem (mask1..5, incorrect_mask, normal) to its file, matched by stem.
+
+    Raises `DataError` for a missing stem or two files sharing one stem.
+    """
+    by_stem: dict[str, Path] = {}
+    for path in image_files(folder):
+        stem = path.stem
+        if stem not in MASK_BY_STEM:
+            continue
+        if stem in by_stem:
+            raise DataError(f"{folder}: two files for {stem!r}: {by_stem[stem].name}, {path.name}")
+        by_stem[stem] = path
+    missing = [s for s in MASK_BY_STEM if s not in by_stem]
+    if missing:
+        raise DataError(f"{folder}: missing image(s) {', '.join(missing)}")
+    return by_stem
+
+
+def read_train_csv(train_dir: Path) -> pd.DataFrame:
+    """One row per person: id (str), gender (str), age (int), path (str). Validated."""
+    csv_path = Path(train_dir) / "train.csv"
+    if not csv_path.is_file():
+        raise DataError(f"{csv_path}: not found (data.train_dir must hold train.csv and images/)")
+    try:
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{csv_path}: cannot parse CSV ({err.__class__.__name__})") from None
+    missing = [c for c in TRAIN_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+    for row, (pid, gender, age) in enumerate(zip(df["id"], df["gender"], df["age"]), start=2):
+        if gender not in GENDER_NAMES:
+            raise DataError(f"{csv_path}: line {row}: gender {gender!r} is not male/female")
+        if not age.strip().isdigit() or not AGE_RANGE[0] <= int(age) <= AGE_RANGE[1]:
+            raise DataError(f"{csv_path}: line {row}: age {age!r} is not an integer in {list(AGE_RANGE)}")
+        if not pid:
+            raise DataError(f"{csv_path}: line {row}: empty id")
+    dup = df["id"][df["id"].duplicated()]
+    if len(dup):
+        raise DataError(f"{csv_path}: duplicated id {dup.iloc[0]!r}")
+    df = df.assign(age=df["age"].astype(int))
+    return df[list(TRAIN_COLUMNS)].reset_index(drop=True)
+
+
+def list_train_images(
+    train_dir: Path,
+    age_bounds: Sequence[int] = DEFAULT_AGE_BOUNDS,
+    skip_bad_images: bool = False,
+) -> pd.DataFrame:
+    """One row per image: person_id, gender, age, age_group, mask, label, path.
+
+    Bad folders/images raise `DataError`, or with `skip_bad_images` are left out with one warning.
+    """
+    train_dir = Path(train_dir)
+    people = read_train_csv(train_dir)
+    rows, problems = [], []
+    for person in people.itertuples(index=False):
+        folder = train_dir / "images" / person.path
+        try:
+            if not folder.is_dir():
+                raise DataError(f"{folder}: person folder not found (train.csv id {person.id})")
+            files = find_person_images(folder)
+        except DataError as err:
+            if not skip_bad_images:
+                raise
+            problems.append(str(err))
+            continue
+        gender, group = gender_id(person.gender), age_group(person.age, age_bounds)
+        for stem, path in files.items():
+            try:
+                check_image(path)
+            except DataError as err:
+                if not skip_bad_images:
+                    raise
+                problems.append(str(err))
+                continue
+            mask = MASK_BY_STEM[stem]
+            rows.append((person.id, gender, person.age, group, mask, encode(mask, gender, group), str(path)))
+    if problems:
+        LOG.warning("skipped %d bad item(s): %s", len(problems), "; ".join(problems))
+    columns = ["person_id", "gender", "age", "age_group", "mask", "label", "path"]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,60 @@
+"""The network: a timm backbone (classifier removed) + our head."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import timm
+import torch
+from torch import nn
+
+from data_loader.labels import NUM_CLASSES
+from model.heads import build_head
+from utils.config import ModelConfig
+from utils.errors import ConfigError
+
+
+class MaskClassifier(nn.Module):
+    """`backbone` returns pooled features (timm, `num_classes=0`); `head` maps them to classes."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def feature_dim(backbone: nn.Module) -> int:
+    """Width of the backbone's pooled output (timm's `head_hidden_size` where a model has one)."""
+    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
+
+
+def create_backbone(cfg: ModelConfig) -> nn.Module:
+    """timm backbone without classifier; pretrained from the hub or from `cfg.pretrained_path`."""
+    overlay: Optional[dict] = None
+    if cfg.pretrained_path is not None:
+        path = Path(cfg.pretrained_path)
+        if not path.is_file():
+            raise ConfigError(f"model.pretrained_path: file not found: {path}")
+        overlay = {"file": str(path)}
+    try:
+        return timm.create_model(
+            cfg.backbone,
+            pretrained=cfg.pretrained or overlay is not None,
+            pretrained_cfg_overlay=overlay,
+            num_classes=0,
+            drop_rate=cfg.drop_rate,
+            drop_path_rate=cfg.drop_path_rate,
+        )
+    except RuntimeError as err:
+        where = f"model.pretrained_path {cfg.pretrained_path}" if overlay else f"model.backbone {cfg.backbone}"
+        raise ConfigError(f"{where}: cannot load weights ({str(err).splitlines()[0]})") from None
+
+
+def build_model(cfg: ModelConfig, num_classes: int = NUM_CLASSES, backbone: Optional[nn.Module] = None) -> MaskClassifier:
+    """Backbone + `cfg.head` for `num_classes` outputs."""
+    backbone = backbone if backbone is not None else create_backbone(cfg)
+    head = build_head(cfg.head, feature_dim(backbone), num_classes, cfg.hidden_dim, cfg.activation, cfg.dropout)
+    return MaskClassifier(backbone, head)

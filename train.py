@@ -1,0 +1,71 @@
+"""Train a model: `python train.py --config configs/demo.yaml [key.sub=value ...] [--resume RUN]`."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+from data_loader.transforms import resolve_augment
+from trainer.build import build_trainer, split_summary
+from trainer.checkpoint import load_checkpoint, resolve_checkpoint
+from utils.config import apply_overrides, build_config, load_config, save_config
+from utils.errors import cli_main
+from utils.logger import RunLogger, add_file_log, setup_logging
+from utils.run_dir import create_run_dir
+from utils.seed import seed_everything
+
+LOG = logging.getLogger("train")
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", type=Path, help="YAML config (not needed with --resume)")
+    parser.add_argument("--resume", type=Path, help="run directory or checkpoint to continue")
+    parser.add_argument("overrides", nargs="*", help="config overrides, key.sub=value")
+    args = parser.parse_args(argv)
+    if args.config is None and args.resume is None:
+        parser.error("give --config or --resume")
+    return args
+
+
+@cli_main
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    setup_logging()
+    state = None
+    if args.resume is not None:
+        ckpt = resolve_checkpoint(args.resume)
+        state = load_checkpoint(ckpt)
+        raw = state["config"]
+        config = build_config(raw, str(ckpt), apply_overrides(raw, args.overrides))
+        run_dir = ckpt.parent
+    else:
+        config = load_config(args.config, args.overrides)
+        run_dir = None
+    config = resolve_augment(config)
+    seed_everything(config.seed, config.trainer.deterministic)
+    trainer = build_trainer(config, run_dir or Path("."))  # everything validated before writing
+    if state is not None:
+        trainer.load_state_dict(state)
+        if trainer.finished:
+            LOG.info("%s: run already finished (%d epochs); nothing to do", ckpt, trainer.epoch)
+            return {"epochs": trainer.epoch, "run_dir": str(run_dir)}
+    else:
+        run_dir = create_run_dir(config.save_dir, config.name)
+        trainer.run_dir = run_dir
+    save_config(config, run_dir / "config.yaml")
+    add_file_log(run_dir / "train.log")
+    LOG.info("run directory: %s (%s, device %s)", run_dir, split_summary(trainer), trainer.device)
+    run_logger = RunLogger(run_dir, start_epoch=trainer.epoch)
+    try:
+        summary = trainer.fit(run_logger)
+    finally:
+        run_logger.close()
+    LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
+             summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
+    return {**summary, "run_dir": str(run_dir)}
+
+
+if __name__ == "__main__":
+    main()

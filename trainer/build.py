@@ -1,0 +1,52 @@
+"""Wire config sections to the factories: datasets, loaders, model, loss, optimizer, Trainer."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from data_loader.datasets import build_dataset
+from data_loader.labels import class_names
+from data_loader.loaders import build_loader
+from data_loader.transforms import build_transforms
+from model.classifier import build_model
+from model.loss import build_loss
+from trainer.optim import build_optimizer, build_scheduler
+from trainer.trainer import Trainer
+from utils.config import Config
+from utils.device import resolve_device
+
+
+def draft_size(config: Config) -> Optional[tuple[int, int]]:
+    """JPEG draft target (w, h) for `data.jpeg_draft`, from the resolved image size."""
+    if not config.data.jpeg_draft or config.augment.image_size is None:
+        return None
+    height, width = config.augment.image_size
+    return (width, height)
+
+
+def build_trainer(config: Config, run_dir: Path) -> Trainer:
+    """A ready Trainer for a resolved config (see `data_loader.transforms.resolve_augment`)."""
+    device = resolve_device(config.trainer.device)
+    train_tf, eval_tf = build_transforms(config.augment)
+    dataset = build_dataset(config.data, draft_size(config), config.seed)
+    train_set, val_set = dataset.split(config.data.val_ratio, config.seed, train_tf, eval_tf)
+    pin = device.type == "cuda"
+    data = config.data
+    train_loader = build_loader(train_set, data.batch_size, True, config.seed, data.num_workers, pin)
+    val_loader = build_loader(val_set, data.batch_size, False, config.seed, data.num_workers, pin) if len(val_set) else None
+    model = build_model(config.model)
+    optimizer = build_optimizer(config.optimizer, model)
+    scheduler = build_scheduler(
+        config.scheduler, optimizer, config.trainer.epochs, len(train_loader), config.trainer.monitor.split()[0]
+    )
+    metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names(config.data.age_bounds)}
+    return Trainer(model, build_loss(config.loss), optimizer, scheduler, train_loader, val_loader,
+                   config.trainer, device, run_dir, metadata)
+
+
+def split_summary(trainer: Trainer) -> str:
+    """'N train / M val images' for the log."""
+    n_val = len(trainer.val_loader.dataset) if trainer.val_loader is not None else 0
+    return f"{len(trainer.train_loader.dataset)} train / {n_val} val images"

@@ -1,0 +1,42 @@
+"""Checkpoints: written atomically, loaded with `weights_only=True`."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from utils.errors import UserError
+from utils.io import atomic_torch_save
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("model", "config", "class_names")
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Save `state` (tensors, dicts, lists, numbers, strings) atomically."""
+    atomic_torch_save({"format": FORMAT_VERSION, **state}, path)
+
+
+def resolve_checkpoint(path: Path | str, default_name: str = "last.pth") -> Path:
+    """A checkpoint file, or `default_name` inside a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / default_name
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    return path
+
+
+def load_checkpoint(path: Path | str, default_name: str = "last.pth") -> dict[str, Any]:
+    """Load on CPU with `weights_only=True`; a corrupt or foreign file is a `UserError` naming it."""
+    path = resolve_checkpoint(path, default_name)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise UserError(f"{path}: not a readable checkpoint ({str(err).splitlines()[0][:120]})") from None
+    if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
+        raise UserError(f"{path}: not a checkpoint of this framework (needs keys {', '.join(REQUIRED_KEYS)})")
+    return state

@@ -1,0 +1,95 @@
+"""Predictions from one or more checkpoints: soft voting and flip TTA."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from data_loader.datasets import ImageDataset
+from data_loader.eval_table import read_eval_table, submission_frame
+from data_loader.labels import NUM_CLASSES
+from data_loader.loaders import build_loader
+from data_loader.transforms import build_transforms
+from model.classifier import build_model
+from trainer.build import draft_size
+from trainer.checkpoint import load_checkpoint, resolve_checkpoint
+from utils.config import Config, build_config
+from utils.device import amp_dtype
+from utils.errors import UserError
+from utils.io import atomic_write_text
+
+LOG = logging.getLogger(__name__)
+
+
+def model_from_checkpoint(state: dict, source: str) -> tuple[nn.Module, Config]:
+    """Rebuild the network from a checkpoint's own config and load its weights."""
+    config = build_config(dict(state["config"]), source)
+    model = build_model(config.model.model_copy(update={"pretrained": False, "pretrained_path": None}))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise UserError(f"{source}: weights do not fit {config.model.backbone}/{config.model.head} "
+                        f"({str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err})") from None
+    return model, config
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, loader: DataLoader, device: torch.device,
+                  amp: str = "none", tta: bool = False) -> np.ndarray:
+    """Softmax probabilities (N, classes) in loader order; `tta` averages with a horizontal flip."""
+    model.eval().to(device)
+    dtype = amp_dtype(amp, device)
+    out = []
+    for images, _ in tqdm(loader, desc="predict", leave=False):
+        images = images.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            probs = model(images).float().softmax(dim=1)
+            if tta:
+                probs = (probs + model(images.flip(-1)).float().softmax(dim=1)) / 2
+        out.append(probs.cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, NUM_CLASSES), dtype=np.float32)
+
+
+def soft_vote(probs: Sequence[np.ndarray], weights: Optional[Sequence[float]] = None) -> np.ndarray:
+    """Weighted mean of probability arrays (equal weights by default)."""
+    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != len(probs) or (w < 0).any() or w.sum() <= 0:
+        raise UserError(f"need {len(probs)} non-negative weights with a positive sum, got {list(w)}")
+    return np.tensordot(w / w.sum(), np.stack(probs), axes=1)
+
+
+def ensemble_predict(ckpts: Sequence[Path | str], eval_dir: Optional[Path], device: torch.device,
+                     tta: bool = False, batch_size: Optional[int] = None,
+                     num_workers: Optional[int] = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """(eval table, soft-voted probabilities) for `eval_dir` (default: the first checkpoint's)."""
+    states = [(load_checkpoint(c, "best.pth"), str(resolve_checkpoint(c, "best.pth"))) for c in ckpts]
+    table, all_probs = None, []
+    for state, source in states:
+        model, config = model_from_checkpoint(state, source)
+        if table is None:
+            eval_dir = eval_dir or config.data.eval_dir
+            if eval_dir is None:
+                raise UserError("no eval directory: pass --data or set data.eval_dir")
+            table = read_eval_table(Path(eval_dir))
+        _, eval_tf = build_transforms(config.augment)
+        dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, draft_size=draft_size(config))
+        loader = build_loader(dataset, batch_size or config.data.batch_size, False, config.seed,
+                              config.data.num_workers if num_workers is None else num_workers,
+                              device.type == "cuda")
+        LOG.info("predicting %d images with %s", len(dataset), source)
+        all_probs.append(predict_probs(model, loader, device, config.trainer.amp, tta))
+    return table, soft_vote(all_probs)
+
+
+def write_submission(table: pd.DataFrame, probs: np.ndarray, out: Path) -> Path:
+    """`ImageID,ans` in info.csv order, written atomically."""
+    frame = submission_frame(table, probs.argmax(axis=1))
+    atomic_write_text(out, frame.to_csv(index=False))
+    return out

@@ -1,0 +1,179 @@
+"""The Trainer: one epoch of training, one of evaluation, checkpoints, melting, early stopping."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from trainer.checkpoint import save_checkpoint
+from trainer.melting import Melting
+from trainer.metrics import EpochAccumulator
+from trainer.monitor import Monitor
+from utils.config import TrainerConfig
+from utils.device import amp_dtype
+from utils.logger import RunLogger
+from utils.seed import rng_state, set_rng_state
+
+LOG = logging.getLogger(__name__)
+POSTFIX_EVERY = 20  # steps between progress-bar loss updates (each one syncs with the device)
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Tell the sampler and the dataset which epoch starts (shuffle order, augmentation seeds)."""
+    for obj in (loader.sampler, loader.dataset):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+
+
+class Trainer:
+    """Runs `cfg.epochs` epochs; `metadata` (resolved config, class names) goes into checkpoints."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        criterion: nn.Module,
+        optimizer: Optimizer,
+        scheduler: Any,
+        train_loader: DataLoader,
+        val_loader: Optional[DataLoader],
+        cfg: TrainerConfig,
+        device: torch.device,
+        run_dir: Path,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.model, self.criterion = model.to(device), criterion
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.cfg, self.device, self.run_dir = cfg, device, Path(run_dir)
+        self.metadata = metadata
+        self.amp_dtype = amp_dtype(cfg.amp, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        self.monitor = Monitor(cfg.monitor)
+        self.melting = Melting(cfg.freeze)
+        self.melting.apply(self.model)
+        self.epoch = 0  # epochs completed
+        self.global_step = 0
+        self.stopped_early = False
+
+    # ----- state -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-for-bit, plus what inference needs."""
+        return {
+            **self.metadata,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "stopped_early": self.stopped_early,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict(),
+            "monitor": self.monitor.state_dict(),
+            "melting": self.melting.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from a checkpoint made by `state_dict`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.monitor.load_state_dict(state["monitor"])
+        self.melting.load_state_dict(state["melting"])
+        self.melting.apply(self.model)
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.stopped_early = state["stopped_early"]
+        set_rng_state(state["rng"])
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped_early or self.epoch >= self.cfg.epochs
+
+    # ----- loops -------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training loader; returns whole-epoch train metrics."""
+        self.melting.set_train_mode(self.model)
+        set_loader_epoch(self.train_loader, self.epoch)
+        acc = EpochAccumulator()
+        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} train", leave=False)
+        for step, (images, targets) in enumerate(bar):
+            images = images.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
+            with self._autocast():
+                logits = self.model(images)
+                loss = self.criterion(logits, targets)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.global_step += 1
+            if self.scheduler is not None:
+                self.scheduler.step_update(num_updates=self.global_step)
+            acc.update(loss, logits, targets)
+            if step % POSTFIX_EVERY == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        return acc.compute("train")
+
+    @torch.no_grad()
+    def evaluate(self, loader: DataLoader, prefix: str = "val") -> dict[str, float]:
+        """Loss, accuracy and macro-F1 over the whole of `loader`."""
+        self.model.eval()
+        set_loader_epoch(loader, self.epoch)
+        acc = EpochAccumulator()
+        for images, targets in tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}", leave=False):
+            images = images.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
+            with self._autocast():
+                logits = self.model(images)
+                loss = self.criterion(logits.float(), targets)
+            acc.update(loss, logits, targets)
+        return acc.compute(prefix)
+
+    def fit(self, run_logger: Optional[RunLogger] = None) -> dict[str, Any]:
+        """Train until `cfg.epochs` or early stopping; returns a short summary."""
+        has_val = self.val_loader is not None and len(self.val_loader.dataset) > 0
+        if not has_val:
+            LOG.warning("no validation set: best.pth follows the last epoch; patience rules are off")
+        while not self.finished:
+            start = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            metrics = self.train_epoch()
+            if has_val:
+                metrics.update(self.evaluate(self.val_loader))
+            metrics["lr"] = lr
+            metrics["epoch_time"] = time.perf_counter() - start
+            self.epoch += 1
+            improved = self.monitor.update(self.epoch, metrics) if has_val else True
+            if self.scheduler is not None:
+                self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
+            if self.melting.step(self.epoch, self.monitor.bad_epochs, self.model):
+                self.monitor.reset_patience()
+            patience = self.cfg.early_stop_patience
+            if has_val and patience and self.monitor.bad_epochs >= patience:
+                self.stopped_early = True
+                LOG.info("early stopping: %s has not improved for %d epochs", self.monitor.metric, patience)
+            self._save(improved)
+            if run_logger is not None:
+                run_logger.log_epoch(self.epoch, metrics)
+            LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs,
+                     " ".join(f"{k}={v:.4g}" for k, v in metrics.items()), " *best*" if improved else "")
+        return {"epochs": self.epoch, "best": self.monitor.best, "best_epoch": self.monitor.best_epoch,
+                "metric": self.monitor.metric, "stopped_early": self.stopped_early}
+
+    def _save(self, improved: bool) -> None:
+        state = self.state_dict()
+        save_checkpoint(state, self.run_dir / "last.pth")
+        if improved:
+            save_checkpoint(state, self.run_dir / "best.pth")

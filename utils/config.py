@@ -1,0 +1,260 @@
+"""YAML config + `key.sub=value` overrides -> one typed, validated, frozen `Config`."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from utils.errors import ConfigError, did_you_mean
+
+DATASETS = ("MaskSplitByProfileDataset", "MaskBaseDataset")
+SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
+MONITOR_METRICS = ("val_f1", "val_acc", "val_loss", "train_loss")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loader that also reads `1e-3` as a float (YAML 1.1 needs `1.0e-3`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepConfig(_Section):
+    """One albumentations transform: its class name and keyword arguments."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataConfig(_Section):
+    dataset: Literal[DATASETS] = "MaskSplitByProfileDataset"  # type: ignore[valid-type]
+    train_dir: Path = Path("data/train")
+    eval_dir: Optional[Path] = Path("data/eval")
+    val_ratio: float = Field(0.2, ge=0.0, lt=1.0)
+    age_bounds: tuple[int, int] = (30, 60)
+    skip_bad_images: bool = False
+    jpeg_draft: bool = True
+    batch_size: int = Field(32, gt=0)
+    num_workers: Optional[int] = Field(None, ge=0)
+
+    @field_validator("age_bounds")
+    @classmethod
+    def _bounds_increase(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 < v[0] < v[1]:
+            raise ValueError(f"must be two increasing positive ages, got {list(v)}")
+        return v
+
+
+class AugmentConfig(_Section):
+    image_size: Optional[tuple[int, int]] = None  # (height, width); None: backbone default
+    mean: Optional[tuple[float, float, float]] = None
+    std: Optional[tuple[float, float, float]] = None
+    train: list[StepConfig] = Field(default_factory=list)
+    eval: list[StepConfig] = Field(default_factory=list)
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, v: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
+        if v is not None and min(v) <= 0:
+            raise ValueError(f"must be [height, width] > 0, got {list(v)}")
+        return v
+
+
+class ModelConfig(_Section):
+    backbone: str = "resnet18"
+    pretrained: bool = False
+    pretrained_path: Optional[Path] = None
+    head: Literal["linear", "shallow"] = "linear"
+    hidden_dim: int = Field(512, gt=0)
+    activation: str = "gelu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, v: str) -> str:
+        import timm
+
+        if not timm.is_model(v):
+            raise ValueError(f"unknown timm model {v!r}{did_you_mean(v, timm.list_models())}")
+        return v
+
+
+class OptimizerConfig(_Section):
+    name: str = "adamw"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.05, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+
+    @field_validator("name")
+    @classmethod
+    def _known_optimizer(cls, v: str) -> str:
+        from timm.optim import list_optimizers
+
+        names = list_optimizers()
+        if v.lower() not in names:
+            raise ValueError(f"unknown optimizer {v!r}{did_you_mean(v.lower(), names)}")
+        return v.lower()
+
+
+class SchedulerConfig(_Section):
+    name: Literal[SCHEDULERS] = "cosine"  # type: ignore[valid-type]
+    warmup_epochs: int = Field(0, ge=0)
+    warmup_lr: float = Field(1e-6, ge=0.0)
+    min_lr: float = Field(1e-6, ge=0.0)
+    decay_epochs: float = Field(10, gt=0)
+    decay_rate: float = Field(0.1, gt=0.0)
+
+
+class LossConfig(_Section):
+    name: Literal["ce"] = "ce"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class FreezeConfig(_Section):
+    """Melting: train the head alone, then unfreeze after `epochs` or a `patience` plateau."""
+
+    epochs: Optional[int] = Field(None, gt=0)
+    patience: Optional[int] = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> "FreezeConfig":
+        if self.epochs is None and self.patience is None:
+            raise ValueError("set freeze.epochs and/or freeze.patience (or freeze: null)")
+        return self
+
+
+class TrainerConfig(_Section):
+    epochs: int = Field(10, gt=0)
+    device: str = "auto"
+    amp: Literal["none", "fp16", "bf16"] = "none"
+    monitor: str = "max val_f1"
+    early_stop_patience: int = Field(0, ge=0)
+    freeze: Optional[FreezeConfig] = None
+    deterministic: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
+            raise ValueError(f"must be auto, cpu, cuda or cuda:N, got {v!r}")
+        return v
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_form(cls, v: str) -> str:
+        parts = v.split()
+        if len(parts) != 2 or parts[0] not in ("min", "max") or parts[1] not in MONITOR_METRICS:
+            raise ValueError(f"must be 'min|max <metric>' with metric in {list(MONITOR_METRICS)}, got {v!r}")
+        return v
+
+
+class Config(_Section):
+    """The whole experiment. Each section goes to the factory that needs it."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 42
+    save_dir: Path = Path("saved")
+    data: DataConfig = Field(default_factory=DataConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML/JSON-safe dict (paths as strings)."""
+        return self.model_dump(mode="json")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split 'a.b=value' into (['a', 'b'], parsed value)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key or not all(key.split(".")):
+        raise ConfigError(f"override {text!r}: expected key.sub=value")
+    try:
+        value = yaml.load(raw, Loader=_Loader) if raw else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({err.__class__.__name__})") from None
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, str]:
+    """Set each override into `raw` in place; return {dotted key: override text}."""
+    sources = {}
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = raw
+        for i, k in enumerate(keys[:-1]):
+            child = node.setdefault(k, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {'.'.join(keys[: i + 1])} is not a section")
+            node = child
+        node[keys[-1]] = value
+        sources[".".join(keys)] = text
+    return sources
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; errors name the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.load(path.read_text(), Loader=_Loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _describe(err: dict[str, Any]) -> tuple[str, str]:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] not in ("missing", "value_error") and not isinstance(err.get("input"), dict):
+        msg = f"{msg} (got {err['input']!r})"
+    return loc, msg
+
+
+def build_config(raw: dict[str, Any], source: str, override_sources: dict[str, str] | None = None) -> Config:
+    """Validate a raw mapping; the first problem becomes a one-line `ConfigError`."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        loc, msg = _describe(exc.errors()[0])
+        override_sources = override_sources or {}
+        origin = next((f"override {t!r}" for k, t in override_sources.items() if loc.startswith(k)), source)
+        raise ConfigError(f"{origin}: {loc}: {msg}") from None
+
+
+def load_config(path: Optional[Path | str], overrides: Sequence[str] = ()) -> Config:
+    """Read `path` (or start from defaults), apply overrides, validate."""
+    raw = read_yaml(Path(path)) if path else {}
+    sources = apply_overrides(raw, overrides)
+    return build_config(raw, str(path) if path else "<defaults>", sources)
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    from utils.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,95 @@
+"""Console logging (tqdm-safe), TensorBoard scalars and `metrics.csv` for one run."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Optional
+
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from utils.io import atomic_write_text
+
+
+class TqdmHandler(logging.Handler):
+    """Log records printed through `tqdm.write` so progress bars stay intact."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def setup_logging(level: int = logging.INFO, log_file: Optional[Path] = None) -> None:
+    """Console (and optional file) logging for the entry scripts."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    console = TqdmHandler()
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root.addHandler(console)
+    if log_file is not None:
+        add_file_log(log_file)
+
+
+def add_file_log(path: Path) -> None:
+    """Also write the log to `path` (appending; used for `train.log` in the run directory)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+# metric key -> TensorBoard tag
+TB_TAGS = {
+    "train_loss": "loss/train",
+    "val_loss": "loss/val",
+    "val_acc": "accuracy/val",
+    "val_f1": "f1/val",
+    "lr": "lr",
+}
+
+
+class RunLogger:
+    """Writes each epoch's metrics to TensorBoard and to `metrics.csv` in the run directory."""
+
+    def __init__(self, run_dir: Path, start_epoch: int = 0) -> None:
+        self.run_dir = Path(run_dir)
+        self.csv_path = self.run_dir / "metrics.csv"
+        self.rows: list[dict[str, float]] = [r for r in read_metrics(self.csv_path) if r["epoch"] <= start_epoch]
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=start_epoch + 1 if start_epoch else None)
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Record epoch `epoch` (1-based)."""
+        for key, value in metrics.items():
+            self.writer.add_scalar(TB_TAGS.get(key, key), value, epoch)
+        self.writer.flush()
+        self.rows.append({"epoch": epoch, **metrics})
+        atomic_write_text(self.csv_path, rows_to_csv(self.rows))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def rows_to_csv(rows: list[dict[str, float]]) -> str:
+    """CSV text with the union of keys as header, `epoch` first."""
+    fields = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch"})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """Rows of a `metrics.csv` (empty if absent), numbers parsed, `epoch` as int."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    for r in rows:
+        r["epoch"] = int(r["epoch"])
+    return rows
