@@ -11,7 +11,7 @@ from trainer.build import build_trainer, split_summary
 from trainer.checkpoint import load_checkpoint, resolve_checkpoint
 from utils.config import apply_overrides, build_config, load_config, save_config
 from utils.errors import cli_main
-from utils.logger import RunLogger, add_file_log, setup_logging
+from utils.logger import RunLogger, file_log, setup_logging
 from utils.run_dir import create_run_dir
 from utils.seed import seed_everything
 
@@ -55,15 +55,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         run_dir = create_run_dir(config.save_dir, config.name)
         trainer.run_dir = run_dir
     save_config(config, run_dir / "config.yaml")
-    add_file_log(run_dir / "train.log")
-    LOG.info("run directory: %s (%s, device %s)", run_dir, split_summary(trainer), trainer.device)
-    run_logger = RunLogger(run_dir, start_epoch=trainer.epoch)
-    try:
-        summary = trainer.fit(run_logger)
-    finally:
-        run_logger.close()
-    LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
-             summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
+    with file_log(run_dir / "train.log"):
+        LOG.info("run directory: %s (%s, device %s)", run_dir, split_summary(trainer), trainer.device)
+        run_logger = RunLogger(run_dir, start_epoch=trainer.epoch)
+        try:
+            summary = trainer.fit(run_logger)
+        finally:
+            run_logger.close()
+        LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
+                 summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}
 
 

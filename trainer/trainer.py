@@ -107,7 +107,7 @@ class Trainer:
         self.melting.set_train_mode(self.model)
         set_loader_epoch(self.train_loader, self.epoch)
         acc = EpochAccumulator()
-        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} train", leave=False)
+        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} train", leave=False, disable=None)
         for step, (images, targets) in enumerate(bar):
             images = images.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
@@ -132,7 +132,7 @@ class Trainer:
         self.model.eval()
         set_loader_epoch(loader, self.epoch)
         acc = EpochAccumulator()
-        for images, targets in tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}", leave=False):
+        for images, targets in tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}", leave=False, disable=None):
             images = images.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
             with self._autocast():
@@ -141,34 +141,42 @@ class Trainer:
             acc.update(loss, logits, targets)
         return acc.compute(prefix)
 
+    @property
+    def has_val(self) -> bool:
+        return self.val_loader is not None and len(self.val_loader.dataset) > 0
+
+    def run_epoch(self, run_logger: Optional[RunLogger] = None) -> dict[str, float]:
+        """Train and evaluate one epoch, update monitor/scheduler/melting, save checkpoints."""
+        start = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        metrics = self.train_epoch()
+        if self.has_val:
+            metrics.update(self.evaluate(self.val_loader))
+        metrics["lr"] = lr
+        metrics["epoch_time"] = time.perf_counter() - start
+        self.epoch += 1
+        improved = self.monitor.update(self.epoch, metrics) if self.has_val else True
+        if self.scheduler is not None:
+            self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
+        if self.melting.step(self.epoch, self.monitor.bad_epochs, self.model):
+            self.monitor.reset_patience()
+        patience = self.cfg.early_stop_patience
+        if self.has_val and patience and self.monitor.bad_epochs >= patience:
+            self.stopped_early = True
+            LOG.info("early stopping: %s has not improved for %d epochs", self.monitor.metric, patience)
+        self._save(improved)
+        if run_logger is not None:
+            run_logger.log_epoch(self.epoch, metrics)
+        LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs,
+                 " ".join(f"{k}={v:.4g}" for k, v in metrics.items()), " *best*" if improved else "")
+        return metrics
+
     def fit(self, run_logger: Optional[RunLogger] = None) -> dict[str, Any]:
         """Train until `cfg.epochs` or early stopping; returns a short summary."""
-        has_val = self.val_loader is not None and len(self.val_loader.dataset) > 0
-        if not has_val:
+        if not self.has_val:
             LOG.warning("no validation set: best.pth follows the last epoch; patience rules are off")
         while not self.finished:
-            start = time.perf_counter()
-            lr = self.optimizer.param_groups[0]["lr"]
-            metrics = self.train_epoch()
-            if has_val:
-                metrics.update(self.evaluate(self.val_loader))
-            metrics["lr"] = lr
-            metrics["epoch_time"] = time.perf_counter() - start
-            self.epoch += 1
-            improved = self.monitor.update(self.epoch, metrics) if has_val else True
-            if self.scheduler is not None:
-                self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
-            if self.melting.step(self.epoch, self.monitor.bad_epochs, self.model):
-                self.monitor.reset_patience()
-            patience = self.cfg.early_stop_patience
-            if has_val and patience and self.monitor.bad_epochs >= patience:
-                self.stopped_early = True
-                LOG.info("early stopping: %s has not improved for %d epochs", self.monitor.metric, patience)
-            self._save(improved)
-            if run_logger is not None:
-                run_logger.log_epoch(self.epoch, metrics)
-            LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs,
-                     " ".join(f"{k}={v:.4g}" for k, v in metrics.items()), " *best*" if improved else "")
+            self.run_epoch(run_logger)
         return {"epochs": self.epoch, "best": self.monitor.best, "best_epoch": self.monitor.best_epoch,
                 "metric": self.monitor.metric, "stopped_early": self.stopped_early}
 

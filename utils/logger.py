@@ -1,11 +1,12 @@
 """Console logging (tqdm-safe), TensorBoard scalars and `metrics.csv` for one run."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Iterator
 
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -23,24 +24,28 @@ class TqdmHandler(logging.Handler):
             self.handleError(record)
 
 
-def setup_logging(level: int = logging.INFO, log_file: Optional[Path] = None) -> None:
-    """Console (and optional file) logging for the entry scripts."""
+def setup_logging(level: int = logging.INFO) -> None:
+    """Console logging for the entry scripts (idempotent)."""
     root = logging.getLogger()
     root.setLevel(level)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    console = TqdmHandler()
-    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    root.addHandler(console)
-    if log_file is not None:
-        add_file_log(log_file)
+    if not any(isinstance(h, TqdmHandler) for h in root.handlers):
+        console = TqdmHandler()
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        root.addHandler(console)
 
 
-def add_file_log(path: Path) -> None:
-    """Also write the log to `path` (appending; used for `train.log` in the run directory)."""
+@contextlib.contextmanager
+def file_log(path: Path) -> Iterator[None]:
+    """Also write the log to `path` inside the block (appending; `train.log` of a run)."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 # metric key -> TensorBoard tag

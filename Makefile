@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DATA := data/demo
+DEMO_TRAIN_PEOPLE ?= 300
+DEMO_EVAL_PEOPLE ?= 250
+
+.PHONY: demo test venv demo-data clean-demo
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+demo-data: $(STAMP)
+	test -f $(DEMO_DATA)/train/train.csv || $(PY) -m data_loader.synthetic --out $(DEMO_DATA) \
+		--train-people $(DEMO_TRAIN_PEOPLE) --eval-people $(DEMO_EVAL_PEOPLE) --seed 0
+
+demo: demo-data
+	$(PY) train.py --config configs/demo.yaml
+	@run=$$(ls -td saved/demo/*/ | head -n 1); run=$${run%/}; \
+	$(PY) inference.py --ckpt $$run && \
+	$(PY) -m utils.score $$run/submission.csv $(DEMO_DATA)/eval_truth.csv && \
+	echo "run directory: $$run (config.yaml, best.pth, last.pth, metrics.csv, submission.csv)" && \
+	echo "TensorBoard:   $(VENV)/bin/tensorboard --logdir saved"
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean-demo:
+	rm -rf $(DEMO_DATA) saved/demo

@@ -1,0 +1,52 @@
+"""Shared fixtures: a small synthetic data set and a tiny, fast config."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+from data_loader.synthetic import generate  # noqa: E402
+
+TRAIN_PEOPLE, EVAL_PEOPLE = 30, 6
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """30 train people (210 images) and 6 eval people (42 images) in the competition layout."""
+    out = tmp_path_factory.mktemp("data")
+    generate(out, TRAIN_PEOPLE, EVAL_PEOPLE, seed=3, workers=1)
+    return out
+
+
+def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
+    """Overrides that make any config tiny and fast on CPU."""
+    base = {
+        "name": "tiny",
+        "save_dir": save_dir,
+        "data.train_dir": data / "train",
+        "data.eval_dir": data / "eval",
+        "data.batch_size": 16,
+        "data.num_workers": 0,
+        "augment.image_size": "[64, 48]",
+        "model.backbone": "mobilenetv3_small_050",
+        "model.pretrained": "false",
+        "trainer.epochs": 1,
+        "trainer.device": "cpu",
+    }
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+@pytest.fixture()
+def tiny_args(demo_data, tmp_path):
+    """`train.py` argv for a tiny run of configs/demo.yaml; keyword overrides win."""
+    def make(**extra: object) -> list[str]:
+        return ["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, tmp_path / "saved", **extra)]
+    return make

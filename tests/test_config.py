@@ -1,0 +1,64 @@
+import pytest
+import yaml
+
+import train
+from utils.config import load_config, parse_override
+from utils.errors import ConfigError
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides_typed(tmp_path):
+    cfg = load_config(write(tmp_path, "trainer: {epochs: 3}\n"), ["optimizer.lr=1e-4", "data.age_bounds=[30, 58]"])
+    assert cfg.trainer.epochs == 3 and cfg.optimizer.lr == pytest.approx(1e-4)
+    assert cfg.data.age_bounds == (30, 58)
+
+
+def test_override_value_parsing():
+    assert parse_override("a.b=1e-3") == (["a", "b"], 1e-3)
+    assert parse_override("x=true") == (["x"], True)
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        parse_override("nonsense")
+
+
+@pytest.mark.parametrize("text,overrides,expected", [
+    ("trainer: {epocs: 3}\n", [], r"c\.yaml: trainer\.epocs: unknown key"),
+    ("optimizer: {lr: fast}\n", [], r"c\.yaml: optimizer\.lr: .*(got 'fast')"),
+    ("optimizer: {lr: -0.1}\n", [], r"optimizer\.lr: Input should be greater than 0"),
+    ("data: {val_ratio: 1.0}\n", [], r"data\.val_ratio: Input should be less than 1"),
+    ("model: {backbone: resnet_18}\n", [], r"model\.backbone: unknown timm model 'resnet_18' \(did you mean: .*resnet18"),
+    ("optimizer: {name: adamww}\n", [], r"optimizer\.name: unknown optimizer 'adamww' \(did you mean: adamw"),
+    ("data: {dataset: MaskSplitDataset}\n", [], r"data\.dataset: Input should be 'MaskSplitByProfileDataset' or 'MaskBaseDataset'"),
+    ("trainer: {monitor: best f1}\n", [], r"trainer\.monitor: must be 'min\|max <metric>'"),
+    ("", ["trainer.epochs=0"], r"override 'trainer.epochs=0': trainer\.epochs"),
+    ("", ["trainer.nope=1"], r"override 'trainer.nope=1': trainer\.nope: unknown key"),
+    ("data: [1, 2\n", [], r"c\.yaml: line \d+ invalid YAML"),
+])
+def test_bad_config_one_line_naming_key(tmp_path, text, overrides, expected):
+    with pytest.raises(ConfigError, match=expected) as err:
+        load_config(write(tmp_path, text), overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_bad_config_exit_2_and_nothing_written(tmp_path, capsys):
+    cfg = write(tmp_path, f"save_dir: {tmp_path / 'saved'}\ntrainer: {{epochs: -1}}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--config", str(cfg)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "trainer.epochs" in err and "c.yaml" in err
+    assert not (tmp_path / "saved").exists()
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.name and cfg.model.backbone
+        raw = yaml.safe_load(path.read_text())
+        assert cfg.model.pretrained == raw["model"]["pretrained"]

@@ -1,0 +1,60 @@
+import copy
+
+import torch
+
+from data_loader.transforms import resolve_augment
+from trainer.build import build_trainer
+from trainer.melting import Melting
+from utils.config import FreezeConfig, load_config
+from conftest import ROOT, tiny_overrides
+
+
+def params(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before, module):
+    return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
+
+
+def make_trainer(demo_data, tmp_path, **extra):
+    cfg = resolve_augment(load_config(ROOT / "configs" / "demo.yaml", tiny_overrides(demo_data, tmp_path, **extra)))
+    return build_trainer(cfg, tmp_path)
+
+
+def test_freeze_trains_exactly_the_head_then_melts_on_schedule(demo_data, tmp_path):
+    trainer = make_trainer(demo_data, tmp_path, **{"trainer.freeze.epochs": 1, "trainer.epochs": 2})
+    model = trainer.model
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+
+    backbone0, head0 = params(model.backbone), params(model.head)
+    trainer.fit()
+    # fit ran 2 epochs: frozen for epoch 1, melted after it
+    assert trainer.melting.melted_at == 1 and not trainer.melting.frozen
+    assert all(p.requires_grad for p in model.parameters())
+    assert changed(backbone0, model.backbone)  # melted backbone trained in epoch 2
+    assert changed(head0, model.head)
+
+
+def test_frozen_epoch_leaves_backbone_and_bn_stats_untouched(demo_data, tmp_path):
+    trainer = make_trainer(demo_data, tmp_path, **{"trainer.freeze.epochs": 5, "trainer.epochs": 1})
+    backbone0, head0 = params(trainer.model.backbone), params(trainer.model.head)
+    trainer.fit()
+    assert trainer.melting.frozen
+    assert not changed(backbone0, trainer.model.backbone)  # weights and running stats
+    assert changed(head0, trainer.model.head)
+
+
+def test_melting_by_patience():
+    model = torch.nn.Module()
+    model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    melting = Melting(FreezeConfig(patience=2))
+    melting.apply(model)
+    assert not melting.step(epochs_done=3, bad_epochs=1, model=model)
+    assert not model.backbone.weight.requires_grad
+    assert melting.step(epochs_done=4, bad_epochs=2, model=model)
+    assert model.backbone.weight.requires_grad and melting.melted_at == 4
+    restored = Melting(FreezeConfig(patience=2))
+    restored.load_state_dict(copy.deepcopy(melting.state_dict()))
+    assert not restored.frozen

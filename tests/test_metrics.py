@@ -1,0 +1,42 @@
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from trainer.metrics import EpochAccumulator
+from trainer.monitor import Monitor
+
+
+def one_hot_logits(preds, n=18):
+    return torch.nn.functional.one_hot(torch.tensor(preds), n).float()
+
+
+def test_epoch_f1_is_over_the_whole_epoch_not_a_batch_mean():
+    batches = [([0, 0, 1], [0, 1, 1]), ([2, 2, 0], [2, 0, 0]), ([5, 5, 5], [5, 5, 4])]
+    acc = EpochAccumulator()
+    per_batch = []
+    for preds, targets in batches:
+        acc.update(torch.tensor(1.0), one_hot_logits(preds), torch.tensor(targets))
+        per_batch.append(f1_score(targets, preds, average="macro", zero_division=0))
+    y_pred = sum((p for p, _ in batches), [])
+    y_true = sum((t for _, t in batches), [])
+    out = acc.compute("val")
+    assert out["val_f1"] == f1_score(y_true, y_pred, average="macro", zero_division=0)
+    assert abs(out["val_f1"] - np.mean(per_batch)) > 1e-3
+    assert out["val_acc"] == np.mean(np.array(y_true) == np.array(y_pred))
+
+
+def test_loss_is_weighted_by_batch_size():
+    acc = EpochAccumulator()
+    acc.update(torch.tensor(1.0), None, torch.zeros(3, dtype=torch.long))
+    acc.update(torch.tensor(4.0), None, torch.zeros(1, dtype=torch.long))
+    assert acc.compute("train") == {"train_loss": (3 * 1.0 + 4.0) / 4}
+
+
+def test_monitor_modes_and_patience():
+    mon = Monitor("min val_loss")
+    assert mon.update(1, {"val_loss": 1.0}) and not mon.update(2, {"val_loss": 1.5})
+    assert mon.bad_epochs == 1 and mon.best_epoch == 1
+    assert mon.update(3, {"val_loss": 0.5}) and mon.bad_epochs == 0
+    mon_max = Monitor("max val_f1")
+    mon_max.update(1, {"val_f1": 0.5})
+    assert not mon_max.update(2, {"val_f1": 0.4}) and mon_max.best == 0.5

@@ -1,0 +1,90 @@
+import logging
+import shutil
+
+import pandas as pd
+import pytest
+
+from data_loader.people import find_person_images, list_train_images, read_train_csv
+from utils.errors import DataError
+
+
+@pytest.fixture()
+def data_copy(demo_data, tmp_path):
+    """A writable copy of the training half of the demo data."""
+    dst = tmp_path / "train"
+    shutil.copytree(demo_data / "train", dst)
+    return dst
+
+
+def first_folder(train_dir):
+    return train_dir / "images" / pd.read_csv(train_dir / "train.csv", dtype=str)["path"].iloc[0]
+
+
+def test_ids_are_strings_with_leading_zeros(demo_data):
+    people = read_train_csv(demo_data / "train")
+    assert people["id"].iloc[0] == "000001"
+    assert people["age"].between(18, 60).all()
+
+
+def test_all_seven_images_per_person_and_labels(demo_data):
+    images = list_train_images(demo_data / "train")
+    assert len(images) == 7 * images["person_id"].nunique()
+    assert (images.groupby("person_id")["mask"].apply(sorted).map(tuple) == (0, 0, 0, 0, 0, 1, 2)).all()
+    row = images.iloc[0]
+    assert row["label"] == row["mask"] * 6 + row["gender"] * 3 + row["age_group"]
+
+
+def test_stem_matching_mixed_extensions_and_junk(tmp_path):
+    folder = tmp_path / "000001_male_Asian_20"
+    folder.mkdir()
+    for stem, ext in [("mask1", ".jpg"), ("mask2", ".JPEG"), ("mask3", ".png"), ("mask4", ".jpeg"),
+                      ("mask5", ".jpg"), ("incorrect_mask", ".png"), ("normal", ".jpg")]:
+        (folder / f"{stem}{ext}").write_bytes(b"x")
+    (folder / "._mask1.jpg").write_bytes(b"junk")
+    (folder / "notes.txt").write_text("not an image")
+    found = find_person_images(folder)
+    assert sorted(found) == sorted(["mask1", "mask2", "mask3", "mask4", "mask5", "incorrect_mask", "normal"])
+    assert found["mask2"].name == "mask2.JPEG" and found["mask1"].name == "mask1.jpg"
+
+
+def test_missing_image_is_an_error_naming_it(data_copy):
+    folder = first_folder(data_copy)
+    next(folder.glob("normal.*")).unlink()
+    with pytest.raises(DataError, match=rf"{folder.name}.*missing image\(s\) normal"):
+        list_train_images(data_copy)
+
+
+def test_two_files_for_one_stem_is_an_error(data_copy):
+    folder = first_folder(data_copy)
+    src = next(folder.glob("mask1.*"))
+    shutil.copy(src, folder / ("mask1.png" if src.suffix != ".png" else "mask1.jpg"))
+    with pytest.raises(DataError, match="two files for 'mask1'"):
+        list_train_images(data_copy)
+
+
+def test_unreadable_image_error_or_skip(data_copy, caplog):
+    folder = first_folder(data_copy)
+    bad = next(folder.glob("mask3.*"))
+    bad.write_bytes(b"")
+    with pytest.raises(DataError, match=str(bad.name)):
+        list_train_images(data_copy)
+    with caplog.at_level(logging.WARNING):
+        images = list_train_images(data_copy, skip_bad_images=True)
+    assert str(bad) not in set(images["path"])
+    assert len(images) == 7 * images["person_id"].nunique() - 1
+    assert "skipped 1 bad item" in caplog.text
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda df: df.drop(columns=["age"]), "missing column"),
+    (lambda df: df.assign(gender=["robot"] + list(df["gender"][1:])), "gender 'robot'"),
+    (lambda df: df.assign(age=["forty"] + list(df["age"][1:])), "age 'forty'"),
+    (lambda df: pd.concat([df, df.iloc[:1]]), "duplicated id '000001'"),
+    (lambda df: df.assign(path=["nowhere"] + list(df["path"][1:])), "person folder not found"),
+])
+def test_bad_train_csv(data_copy, edit, message):
+    csv = data_copy / "train.csv"
+    edit(pd.read_csv(csv, dtype=str)).to_csv(csv, index=False)
+    with pytest.raises(DataError, match=message) as err:
+        list_train_images(data_copy)
+    assert "train.csv" in str(err.value) or "nowhere" in str(err.value)

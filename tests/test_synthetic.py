@@ -1,0 +1,63 @@
+import hashlib
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from data_loader.people import IMAGE_EXTENSIONS
+from data_loader.synthetic import generate
+
+
+def digest(root):
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def test_layout_matches_competition(demo_data):
+    train = pd.read_csv(demo_data / "train" / "train.csv", dtype=str)
+    assert list(train.columns) == ["id", "gender", "race", "age", "path"]
+    assert train["id"].str.fullmatch(r"\d{6}").all()
+    assert set(train["gender"]) <= {"male", "female"} and set(train["race"]) == {"Asian"}
+    assert train["age"].astype(int).between(18, 60).all()
+    assert (train["path"] == train["id"] + "_" + train["gender"] + "_Asian_" + train["age"]).all()
+    files = [p for p in (demo_data / "train" / "images").rglob("*") if p.is_file()]
+    images = [p for p in files if not p.name.startswith("._")]
+    assert len(images) == 7 * len(train)
+    assert {p.suffix for p in images} <= set(IMAGE_EXTENSIONS)
+    with Image.open(images[0]) as img:
+        assert img.size == (384, 512) and img.mode == "RGB"
+
+
+def test_eval_is_shuffled_hashed_with_truth_outside(demo_data):
+    info = pd.read_csv(demo_data / "eval" / "info.csv", dtype=str)
+    truth = pd.read_csv(demo_data / "eval_truth.csv", dtype={"ImageID": str})
+    assert list(info.columns) == ["ImageID", "ans"] and (info["ans"] == "0").all()
+    assert info["ImageID"].tolist() == truth["ImageID"].tolist()
+    assert info["ImageID"].str.fullmatch(r"[0-9a-f]{40}\.jpg").all()
+    assert all((demo_data / "eval" / "images" / i).is_file() for i in info["ImageID"])
+    assert truth["ans"].between(0, 17).all()
+    # shuffled: the 7 photos of a person are not consecutive rows
+    masks = truth["ans"].to_numpy() // 6
+    assert not all(np.array_equal(masks[i:i + 7], [0, 0, 0, 0, 0, 1, 2]) for i in range(0, len(masks), 7))
+
+
+def test_deterministic_for_a_seed_and_workers(tmp_path):
+    generate(tmp_path / "a", 4, 2, seed=5, workers=1)
+    generate(tmp_path / "b", 4, 2, seed=5, workers=2)
+    generate(tmp_path / "c", 4, 2, seed=6, workers=1)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_quirks_present_in_a_larger_set(tmp_path):
+    generate(tmp_path, 60, 0, seed=0, workers=2)
+    files = [p for p in (tmp_path / "train" / "images").rglob("*") if p.is_file()]
+    assert any(p.name.startswith("._") for p in files)
+    suffixes = {p.suffix for p in files if not p.name.startswith("._")}
+    assert {".jpg", ".jpeg", ".png"} <= suffixes
+    ages = pd.read_csv(tmp_path / "train" / "train.csv")["age"]
+    assert (ages == 60).any() and (ages < 30).any() and ages.between(30, 59).any()
