@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DATA := data/demo
-DEMO_TRAIN_PEOPLE ?= 300
+DEMO_TRAIN_PEOPLE ?= 400
 DEMO_EVAL_PEOPLE ?= 250
 
 .PHONY: demo test venv demo-data clean-demo

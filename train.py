@@ -9,8 +9,9 @@ from typing import Optional, Sequence
 from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer, split_summary
 from trainer.checkpoint import load_checkpoint, resolve_checkpoint
+from trainer.session import run_info, supervised_fit
 from utils.config import apply_overrides, build_config, load_config, save_config
-from utils.errors import cli_main
+from utils.errors import UserError, cli_main
 from utils.logger import RunLogger, file_log, setup_logging
 from utils.run_dir import create_run_dir
 from utils.seed import seed_everything
@@ -47,7 +48,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     seed_everything(config.seed, config.trainer.deterministic)
     trainer = build_trainer(config, run_dir or Path("."))  # everything validated before writing
     if state is not None:
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError) as err:
+            raise UserError(f"{ckpt}: cannot resume from this checkpoint ({str(err).splitlines()[0][:160]})") from None
         if trainer.finished:
             LOG.info("%s: run already finished (%d epochs); nothing to do", ckpt, trainer.epoch)
             return {"epochs": trainer.epoch, "run_dir": str(run_dir)}
@@ -57,11 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     save_config(config, run_dir / "config.yaml")
     with file_log(run_dir / "train.log"):
         LOG.info("run directory: %s (%s, device %s)", run_dir, split_summary(trainer), trainer.device)
-        run_logger = RunLogger(run_dir, start_epoch=trainer.epoch)
-        try:
-            summary = trainer.fit(run_logger)
-        finally:
-            run_logger.close()
+        summary = supervised_fit(trainer, RunLogger(run_dir, trainer.epoch, run_info(config, args.overrides)))
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}

@@ -1,6 +1,7 @@
 """Dataset classes, selected by name (`data.dataset`), and the image loader they share."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -9,12 +10,14 @@ import pandas as pd
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from data_loader.people import list_train_images
 from data_loader.split import random_image_split, stratified_person_split
 from utils.config import DataConfig
 from utils.errors import DataError
 
+LOG = logging.getLogger(__name__)
 Transform = Callable[..., dict]
 
 
@@ -49,6 +52,7 @@ class ImageDataset(Dataset):
         transform: Optional[Transform] = None,
         draft_size: Optional[tuple[int, int]] = None,
         seed: int = 0,
+        cache: Optional[list[np.ndarray]] = None,
     ) -> None:
         self.paths = list(map(str, paths))
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
@@ -56,6 +60,13 @@ class ImageDataset(Dataset):
         self.draft_size = draft_size
         self.seed = seed
         self.epoch = 0
+        self.cache = cache  # decoded images, parallel to `paths`
+
+    def fill_cache(self) -> int:
+        """Decode every image once into memory (later epochs read no files); returns bytes used."""
+        if self.cache is None:
+            self.cache = [load_image(p, self.draft_size) for p in tqdm(self.paths, desc="decode", leave=False, disable=None)]
+        return sum(a.nbytes for a in self.cache)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of `epoch`."""
@@ -65,7 +76,7 @@ class ImageDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor | np.ndarray, int]:
-        image = load_image(self.paths[index], self.draft_size)
+        image = self.cache[index] if self.cache is not None else load_image(self.paths[index], self.draft_size)
         if self.transform is not None:
             if hasattr(self.transform, "set_random_seed"):
                 self.transform.set_random_seed(sample_seed(self.seed, self.epoch, index))
@@ -98,9 +109,8 @@ class MaskBaseDataset(ImageDataset):
 
     def subset(self, rows: np.ndarray, transform: Optional[Transform]) -> ImageDataset:
         """A new dataset of the given rows with its own transform."""
-        return ImageDataset(
-            [self.paths[i] for i in rows], self.labels[rows], transform, self.draft_size, self.seed
-        )
+        cache = [self.cache[i] for i in rows] if self.cache is not None else None
+        return ImageDataset([self.paths[i] for i in rows], self.labels[rows], transform, self.draft_size, self.seed, cache)
 
     def split(
         self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform]
@@ -126,5 +136,9 @@ DATASETS: dict[str, type[MaskBaseDataset]] = {
 
 
 def build_dataset(cfg: DataConfig, draft_size: Optional[tuple[int, int]], seed: int) -> MaskBaseDataset:
-    """The dataset class named by `cfg.dataset`, loaded from `cfg.train_dir`."""
-    return DATASETS[cfg.dataset].from_config(cfg, draft_size=draft_size, seed=seed)
+    """The dataset class named by `cfg.dataset`, loaded from `cfg.train_dir` (and decoded into
+    memory once with `cfg.cache: memory`)."""
+    dataset = DATASETS[cfg.dataset].from_config(cfg, draft_size=draft_size, seed=seed)
+    if cfg.cache == "memory":
+        LOG.info("decoded %d images into memory (%.1f MB)", len(dataset), dataset.fill_cache() / 2**20)
+    return dataset

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_loader.people import check_image
 from utils.errors import DataError
 
 INFO_COLUMNS = ("ImageID", "ans")
@@ -26,6 +27,7 @@ def read_eval_table(eval_dir: Path) -> pd.DataFrame:
     for row, path in enumerate(paths, start=2):
         if not path.is_file():
             raise DataError(f"{csv_path}: line {row}: image {path} not found")
+        check_image(path)
     return table.assign(path=[str(p) for p in paths])
 
 

@@ -30,15 +30,31 @@ def image_files(folder: Path) -> list[Path]:
     )
 
 
+# Bytes every complete file of a format ends with (a little trailing padding is tolerated).
+END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
+TAIL_BYTES = 64
+
+
 def check_image(path: Path) -> None:
-    """Raise `DataError` if `path` is empty or not an image (reads the header only)."""
+    """Raise `DataError` if `path` is empty, not an image, or visibly truncated.
+
+    Cheap: parses the header and looks for the format's end marker in the last bytes, without
+    decoding pixels (a damaged middle is still only found when the image is decoded).
+    """
     try:
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+        if size == 0:
             raise DataError(f"{path}: empty image file")
         with Image.open(path) as img:
-            img.size  # noqa: B018 - header parsed on open
+            fmt = img.format
+        with open(path, "rb") as f:
+            f.seek(max(0, size - TAIL_BYTES))
+            tail = f.read()
     except (UnidentifiedImageError, OSError) as err:
         raise DataError(f"{path}: not a readable image ({err.__class__.__name__})") from None
+    marker = END_MARKERS.get(fmt or "")
+    if marker is not None and marker not in tail:
+        raise DataError(f"{path}: truncated {fmt} file (no end marker)")
 
 
 def find_person_images(folder: Path) -> dict[str, Path]:

@@ -22,8 +22,8 @@ from utils.io import atomic_write_text
 
 WIDTH, HEIGHT = 384, 512
 HAIR_BY_AGE_GROUP = ((35, 25, 20), (135, 130, 125), (240, 240, 235))  # dark, grey, white
-MASK_COLOURS = ((245, 245, 245), (150, 190, 235), (35, 35, 40), (240, 180, 200), (120, 200, 160))
-CUE_NOISE = 0.01  # share of people whose gender cue is the other one
+MASK_COLOURS = ((150, 190, 235), (35, 35, 40), (240, 170, 195), (120, 200, 160), (90, 110, 200))
+CUE_NOISE = 0.005  # share of people whose gender cue is the other one (atypical looks)
 
 
 def sample_age(rng: np.random.Generator) -> int:

@@ -19,10 +19,19 @@ from trainer.monitor import Monitor
 from utils.config import TrainerConfig
 from utils.device import amp_dtype
 from utils.logger import RunLogger
+from utils.errors import UserError
 from utils.seed import rng_state, set_rng_state
 
 LOG = logging.getLogger(__name__)
 POSTFIX_EVERY = 20  # steps between progress-bar loss updates (each one syncs with the device)
+
+
+class NonFiniteLoss(UserError):
+    """The loss became NaN/Inf; the last good checkpoint is kept."""
+
+
+class Interrupted(Exception):
+    """Training stopped on request (signal) between two steps."""
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
@@ -61,6 +70,8 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
+        self.bad_steps = 0
+        self.stop_request: Any = None  # truthy when the run should stop (see utils.signals)
 
     # ----- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -70,6 +81,7 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "stopped_early": self.stopped_early,
+            "bad_steps": self.bad_steps,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -92,6 +104,7 @@ class Trainer:
         self.melting.apply(self.model)
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.stopped_early = state["stopped_early"]
+        self.bad_steps = state.get("bad_steps", 0)
         set_rng_state(state["rng"])
 
     @property
@@ -107,13 +120,19 @@ class Trainer:
         self.melting.set_train_mode(self.model)
         set_loader_epoch(self.train_loader, self.epoch)
         acc = EpochAccumulator()
+        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # no per-step host sync
         bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} train", leave=False, disable=None)
         for step, (images, targets) in enumerate(bar):
+            if self.stop_request:
+                raise Interrupted(f"epoch {self.epoch + 1} step {step}")
             images = images.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
             with self._autocast():
                 logits = self.model(images)
                 loss = self.criterion(logits, targets)
+            if self.cfg.max_bad_steps and not torch.isfinite(loss):
+                self._skip_bad_step(step, loss)
+                continue
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -122,9 +141,28 @@ class Trainer:
             if self.scheduler is not None:
                 self.scheduler.step_update(num_updates=self.global_step)
             acc.update(loss, logits, targets)
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step, first_bad)
             if step % POSTFIX_EVERY == 0:
+                self._check_finite(first_bad)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+        self._check_finite(first_bad)
         return acc.compute("train")
+
+    def _check_finite(self, first_bad: torch.Tensor) -> None:
+        step = int(first_bad.item())
+        if step >= 0:
+            raise NonFiniteLoss(f"loss became NaN/Inf at epoch {self.epoch + 1} step {step}; stopped, "
+                                f"{self.run_dir / 'last.pth'} is the last good checkpoint (lower optimizer.lr, "
+                                f"or allow a few bad steps with trainer.max_bad_steps)")
+
+    def _skip_bad_step(self, step: int, loss: torch.Tensor) -> None:
+        self.bad_steps += 1
+        if self.bad_steps > self.cfg.max_bad_steps:
+            raise NonFiniteLoss(f"loss is {loss.item()} at epoch {self.epoch + 1} step {step}: more than "
+                                f"trainer.max_bad_steps={self.cfg.max_bad_steps} bad steps; stopped, "
+                                f"{self.run_dir / 'last.pth'} is the last good checkpoint")
+        LOG.warning("loss is %s at epoch %d step %d: step skipped (%d/%d bad steps allowed)",
+                    loss.item(), self.epoch + 1, step, self.bad_steps, self.cfg.max_bad_steps)
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, prefix: str = "val") -> dict[str, float]:
@@ -164,9 +202,9 @@ class Trainer:
         if self.has_val and patience and self.monitor.bad_epochs >= patience:
             self.stopped_early = True
             LOG.info("early stopping: %s has not improved for %d epochs", self.monitor.metric, patience)
+        if run_logger is not None:  # before the checkpoint: a kill in between only repeats this epoch
+            run_logger.log_epoch(self.epoch, metrics, self.summary())
         self._save(improved)
-        if run_logger is not None:
-            run_logger.log_epoch(self.epoch, metrics)
         LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs,
                  " ".join(f"{k}={v:.4g}" for k, v in metrics.items()), " *best*" if improved else "")
         return metrics
@@ -177,8 +215,13 @@ class Trainer:
             LOG.warning("no validation set: best.pth follows the last epoch; patience rules are off")
         while not self.finished:
             self.run_epoch(run_logger)
-        return {"epochs": self.epoch, "best": self.monitor.best, "best_epoch": self.monitor.best_epoch,
-                "metric": self.monitor.metric, "stopped_early": self.stopped_early}
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        """Where the run stands: epochs done, best score and epoch, early stop."""
+        return {"epochs": self.epoch, "max_epochs": self.cfg.epochs, "metric": self.monitor.metric,
+                "best": self.monitor.best, "best_epoch": self.monitor.best_epoch,
+                "stopped_early": self.stopped_early}
 
     def _save(self, improved: bool) -> None:
         state = self.state_dict()

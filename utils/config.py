@@ -45,6 +45,7 @@ class DataConfig(_Section):
     age_bounds: tuple[int, int] = (30, 60)
     skip_bad_images: bool = False
     jpeg_draft: bool = True
+    cache: Literal["none", "memory"] = "none"
     batch_size: int = Field(32, gt=0)
     num_workers: Optional[int] = Field(None, ge=0)
 
@@ -138,6 +139,7 @@ class FreezeConfig(_Section):
 
 class TrainerConfig(_Section):
     epochs: int = Field(10, gt=0)
+    max_bad_steps: int = Field(0, ge=0)
     device: str = "auto"
     amp: Literal["none", "fp16", "bf16"] = "none"
     monitor: str = "max val_f1"
@@ -230,6 +232,11 @@ def _describe(err: dict[str, Any]) -> tuple[str, str]:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif err["type"] == "literal_error":
+        choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+        value = str(err.get("input"))
+        hint = did_you_mean(value, choices) or f" (choose from: {', '.join(choices)})"
+        msg = f"unknown value {value!r}{hint}"
     elif err["type"] not in ("missing", "value_error") and not isinstance(err.get("input"), dict):
         msg = f"{msg} (got {err['input']!r})"
     return loc, msg

@@ -29,6 +29,16 @@ def did_you_mean(value: str, choices: Iterable[str], n: int = 3) -> str:
     return f" (did you mean: {', '.join(close)}?)" if close else ""
 
 
+def one_line(err: BaseException) -> str:
+    """The error's message on one line. Errors re-raised from DataLoader workers carry the
+    worker's traceback in their message; keep only its last line, without the class name."""
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return " ".join(text.split())
+
+
 def cli_main(func: F) -> F:
     """Wrap an entry point: a `UserError` becomes one line on stderr and exit code 2."""
 
@@ -38,7 +48,7 @@ def cli_main(func: F) -> F:
             return func(*args, **kwargs)
         except UserError as err:
             logging.getLogger(__name__).debug("user error", exc_info=True)
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {one_line(err)}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper  # type: ignore[return-value]

@@ -4,9 +4,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Optional
 
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -59,21 +61,37 @@ TB_TAGS = {
 
 
 class RunLogger:
-    """Writes each epoch's metrics to TensorBoard and to `metrics.csv` in the run directory."""
+    """Writes each epoch's metrics to TensorBoard and `metrics.csv`, and the run's state to
+    `summary.json`, in the run directory. `info` (name, backbone, ...) goes into the summary."""
 
-    def __init__(self, run_dir: Path, start_epoch: int = 0) -> None:
+    def __init__(self, run_dir: Path, start_epoch: int = 0, info: Optional[dict[str, Any]] = None) -> None:
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "metrics.csv"
         self.rows: list[dict[str, float]] = [r for r in read_metrics(self.csv_path) if r["epoch"] <= start_epoch]
         self.writer = SummaryWriter(str(self.run_dir), purge_step=start_epoch + 1 if start_epoch else None)
+        previous = read_summary(self.run_dir)
+        self.info = {"started": previous.get("started", time.time()), "wall_time": previous.get("wall_time", 0.0),
+                     **(info or {})}
+        self.session_start = time.time()
 
-    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+    def log_epoch(self, epoch: int, metrics: dict[str, float], summary: Optional[dict[str, Any]] = None) -> None:
         """Record epoch `epoch` (1-based)."""
         for key, value in metrics.items():
             self.writer.add_scalar(TB_TAGS.get(key, key), value, epoch)
         self.writer.flush()
         self.rows.append({"epoch": epoch, **metrics})
         atomic_write_text(self.csv_path, rows_to_csv(self.rows))
+        if summary is not None:
+            self.write_summary("running", summary)
+
+    def write_summary(self, status: str, summary: dict[str, Any]) -> None:
+        """`summary.json`: info, status (running/finished/stopped early/interrupted/crashed), scores."""
+        last = self.rows[-1] if self.rows else {}
+        best = next((r for r in self.rows if r["epoch"] == summary.get("best_epoch")), {})
+        data = {**self.info, **summary, "status": status, "updated": time.time(),
+                "wall_time": self.info["wall_time"] + time.time() - self.session_start,
+                "last_metrics": last, "best_metrics": best}
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(data, indent=2, default=str))
 
     def close(self) -> None:
         self.writer.close()
@@ -87,6 +105,14 @@ def rows_to_csv(rows: list[dict[str, float]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """A run's `summary.json` ({} if absent or unreadable)."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def read_metrics(path: Path) -> list[dict[str, float]]:

@@ -1,0 +1,62 @@
+import numpy as np
+import torch
+
+from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, load_image, sample_seed
+from data_loader.loaders import build_loader
+from data_loader.people import list_train_images
+from data_loader.transforms import build_transforms, resolve_augment
+from utils.config import load_config
+from conftest import ROOT
+
+
+def pipelines():
+    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml", ["augment.image_size=[64,48]"]))
+    return build_transforms(cfg.augment)
+
+
+def test_memory_cache_gives_identical_samples(demo_data):
+    train_tf, _ = pipelines()
+    images = list_train_images(demo_data / "train")
+    plain = MaskSplitByProfileDataset(images, transform=train_tf, draft_size=(48, 64), seed=1)
+    cached = MaskSplitByProfileDataset(images, transform=train_tf, draft_size=(48, 64), seed=1)
+    assert cached.fill_cache() > 0
+    for ds in (plain, cached):
+        ds.set_epoch(2)
+    for i in (0, 5, 100):
+        assert torch.equal(plain[i][0], cached[i][0])
+
+
+def test_augmentation_depends_on_seed_epoch_index_only(demo_data):
+    train_tf, _ = pipelines()
+    paths = sorted(str(p) for p in (demo_data / "train" / "images").glob("*/mask1.jpg"))[:4]
+    ds = ImageDataset(paths, [0] * 4, train_tf, seed=3)
+    ds.set_epoch(1)
+    first = [ds[i][0] for i in range(4)]
+    ds.set_epoch(1)
+    assert all(torch.equal(first[i], ds[i][0]) for i in reversed(range(4)))  # order does not matter
+    ds.set_epoch(2)
+    assert not all(torch.equal(first[i], ds[i][0]) for i in range(4))
+    assert sample_seed(3, 1, 0) != sample_seed(3, 2, 0) != sample_seed(4, 1, 0)
+
+
+def test_same_batches_for_any_worker_count(demo_data):
+    train_tf, _ = pipelines()
+    paths = sorted(str(p) for p in (demo_data / "train" / "images").glob("*/normal.*"))[:12]
+    ds = ImageDataset(paths, list(range(12)), train_tf, seed=0)
+    batches = {}
+    for workers in (0, 2):
+        loader = build_loader(ds, 4, train=True, seed=0, num_workers=workers)
+        loader.sampler.set_epoch(1)
+        ds.set_epoch(1)
+        batches[workers] = [(x, y) for x, y in loader]
+    for (xa, ya), (xb, yb) in zip(batches[0], batches[2]):
+        assert torch.equal(ya, yb) and torch.equal(xa, xb)
+
+
+def test_jpeg_draft_decodes_small_but_not_smaller_than_asked(demo_data):
+    path = sorted((demo_data / "train" / "images").glob("*/mask1.jpg"))[0]
+    full = load_image(path)
+    small = load_image(path, (48, 64))
+    assert full.shape == (512, 384, 3)
+    assert small.shape[0] >= 64 and small.shape[1] >= 48 and small.shape[0] < 512
+    assert np.abs(small.astype(float).mean() - full.astype(float).mean()) < 10

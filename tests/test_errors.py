@@ -1,0 +1,31 @@
+import shutil
+
+import pytest
+
+import train
+from utils.errors import DataError, one_line
+from conftest import ROOT, tiny_overrides
+
+
+def test_one_line_unwraps_dataloader_worker_errors():
+    wrapped = DataError(
+        "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\nutils.errors.DataError: /d/a.jpg: cannot decode image (truncated)\n'
+    )
+    assert one_line(wrapped) == "/d/a.jpg: cannot decode image (truncated)"
+    assert one_line(DataError("plain\nmessage")) == "plain message"
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_truncated_image_fails_training_naming_file(demo_data, tmp_path, capsys, workers):
+    data = tmp_path / "data"
+    shutil.copytree(demo_data, data)
+    victim = sorted((data / "train" / "images").glob("*/mask2.jp*g"))[0]
+    victim.write_bytes(victim.read_bytes()[:300])  # header intact, pixels cut off
+    argv = ["--config", str(ROOT / "configs/demo.yaml"),
+            *tiny_overrides(data, tmp_path / "saved", **{"data.num_workers": workers, "data.jpeg_draft": "false"})]
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(victim) in err
