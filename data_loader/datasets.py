@@ -65,7 +65,8 @@ class ImageDataset(Dataset):
     def fill_cache(self) -> int:
         """Decode every image once into memory (later epochs read no files); returns bytes used."""
         if self.cache is None:
-            self.cache = [load_image(p, self.draft_size) for p in tqdm(self.paths, desc="decode", leave=False, disable=None)]
+            paths = tqdm(self.paths, desc="decode", leave=False, disable=None)
+            self.cache = [load_image(p, self.draft_size) for p in paths]
         return sum(a.nbytes for a in self.cache)
 
     def set_epoch(self, epoch: int) -> None:
@@ -110,7 +111,8 @@ class MaskBaseDataset(ImageDataset):
     def subset(self, rows: np.ndarray, transform: Optional[Transform]) -> ImageDataset:
         """A new dataset of the given rows with its own transform."""
         cache = [self.cache[i] for i in rows] if self.cache is not None else None
-        return ImageDataset([self.paths[i] for i in rows], self.labels[rows], transform, self.draft_size, self.seed, cache)
+        paths = [self.paths[i] for i in rows]
+        return ImageDataset(paths, self.labels[rows], transform, self.draft_size, self.seed, cache)
 
     def split(
         self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform]

@@ -76,18 +76,24 @@ def find_person_images(folder: Path) -> dict[str, Path]:
     return by_stem
 
 
-def read_train_csv(train_dir: Path) -> pd.DataFrame:
-    """One row per person: id (str), gender (str), age (int), path (str). Validated."""
-    csv_path = Path(train_dir) / "train.csv"
+def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str) -> pd.DataFrame:
+    """A CSV as strings (ids keep their leading zeros) with `columns` present; errors name the file."""
     if not csv_path.is_file():
-        raise DataError(f"{csv_path}: not found (data.train_dir must hold train.csv and images/)")
+        raise DataError(f"{csv_path}: not found ({config_key} must hold {csv_path.name} and images/)")
     try:
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{csv_path}: cannot parse CSV ({err.__class__.__name__})") from None
-    missing = [c for c in TRAIN_COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+    return df
+
+
+def read_train_csv(train_dir: Path) -> pd.DataFrame:
+    """One row per person: id (str), gender (str), age (int), path (str). Validated."""
+    csv_path = Path(train_dir) / "train.csv"
+    df = read_csv_table(csv_path, TRAIN_COLUMNS, "data.train_dir")
     for row, (pid, gender, age) in enumerate(zip(df["id"], df["gender"], df["age"]), start=2):
         if gender not in GENDER_NAMES:
             raise DataError(f"{csv_path}: line {row}: gender {gender!r} is not male/female")

@@ -54,11 +54,13 @@ def draw_photo(style: dict, mask: int, rng: np.random.Generator) -> Image.Image:
     s = rng.uniform(0.9, 1.1)
     cx, cy = WIDTH / 2 + rng.uniform(-20, 20), HEIGHT * 0.42 + rng.uniform(-20, 20)
     fw, fh = 80 * s, 105 * s  # face half-width / half-height
-    d.polygon([(cx - 170, HEIGHT), (cx - 110, cy + fh + 20), (cx + 110, cy + fh + 20), (cx + 170, HEIGHT)], fill=style["shirt"])
+    shoulders = [(cx - 170, HEIGHT), (cx - 110, cy + fh + 20), (cx + 110, cy + fh + 20), (cx + 170, HEIGHT)]
+    d.polygon(shoulders, fill=style["shirt"])
+    hair = {"fill": style["hair"], "outline": (15, 15, 15), "width": 6}
     if style["long_hair"]:
-        d.rounded_rectangle([cx - fw - 35, cy - fh - 25, cx + fw + 35, cy + fh + 110], radius=60, fill=style["hair"], outline=(15, 15, 15), width=6)
+        d.rounded_rectangle([cx - fw - 35, cy - fh - 25, cx + fw + 35, cy + fh + 110], radius=60, **hair)
     d.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=style["skin"])
-    d.chord([cx - fw - 6, cy - fh - 22, cx + fw + 6, cy - fh * 0.1], 180, 360, fill=style["hair"], outline=(15, 15, 15), width=6)
+    d.chord([cx - fw - 6, cy - fh - 22, cx + fw + 6, cy - fh * 0.1], 180, 360, **hair)
     for i in range(style["lines"]):
         y = cy - fh * 0.5 + i * 11 * s
         d.line([cx - fw * 0.5, y, cx + fw * 0.5, y], fill=(110, 70, 60), width=5)

@@ -53,7 +53,9 @@ def create_backbone(cfg: ModelConfig) -> nn.Module:
         raise ConfigError(f"{where}: cannot load weights ({str(err).splitlines()[0]})") from None
 
 
-def build_model(cfg: ModelConfig, num_classes: int = NUM_CLASSES, backbone: Optional[nn.Module] = None) -> MaskClassifier:
+def build_model(
+    cfg: ModelConfig, num_classes: int = NUM_CLASSES, backbone: Optional[nn.Module] = None
+) -> MaskClassifier:
     """Backbone + `cfg.head` for `num_classes` outputs."""
     backbone = backbone if backbone is not None else create_backbone(cfg)
     head = build_head(cfg.head, feature_dim(backbone), num_classes, cfg.hidden_dim, cfg.activation, cfg.dropout)

@@ -1,8 +1,8 @@
 """Classifier heads that sit on a timm backbone's pooled features."""
 from __future__ import annotations
 
-from torch import nn
 from timm.layers import get_act_layer
+from torch import nn
 
 
 class ShallowHead(nn.Sequential):

@@ -48,5 +48,6 @@ def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
 def tiny_args(demo_data, tmp_path):
     """`train.py` argv for a tiny run of configs/demo.yaml; keyword overrides win."""
     def make(**extra: object) -> list[str]:
-        return ["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, tmp_path / "saved", **extra)]
+        overrides = tiny_overrides(demo_data, tmp_path / "saved", **extra)
+        return ["--config", str(ROOT / "configs" / "demo.yaml"), *overrides]
     return make

@@ -30,9 +30,9 @@ def test_override_value_parsing():
     ("optimizer: {lr: fast}\n", [], r"c\.yaml: optimizer\.lr: .*(got 'fast')"),
     ("optimizer: {lr: -0.1}\n", [], r"optimizer\.lr: Input should be greater than 0"),
     ("data: {val_ratio: 1.0}\n", [], r"data\.val_ratio: Input should be less than 1"),
-    ("model: {backbone: resnet_18}\n", [], r"model\.backbone: unknown timm model 'resnet_18' \(did you mean: .*resnet18"),
+    ("model: {backbone: resnet_18}\n", [], r"model\.backbone: unknown timm model 'resnet_18' \(did you mean: .*resnet18"),  # noqa: E501
     ("optimizer: {name: adamww}\n", [], r"optimizer\.name: unknown optimizer 'adamww' \(did you mean: adamw"),
-    ("data: {dataset: MaskSplitDataset}\n", [], r"data\.dataset: unknown value 'MaskSplitDataset' \(did you mean: MaskSplitByProfileDataset"),
+    ("data: {dataset: MaskSplitDataset}\n", [], r"data\.dataset: unknown value 'MaskSplitDataset' \(did you mean: MaskSplitByProfileDataset"),  # noqa: E501
     ("trainer: {monitor: best f1}\n", [], r"trainer\.monitor: must be 'min\|max <metric>'"),
     ("", ["trainer.epochs=0"], r"override 'trainer.epochs=0': trainer\.epochs"),
     ("", ["trainer.nope=1"], r"override 'trainer.nope=1': trainer\.nope: unknown key"),

@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from utils.logger import read_metrics, read_summary
 from conftest import ROOT, tiny_overrides
+from utils.logger import read_metrics, read_summary
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 EXTRA = {"trainer.epochs": 3, "trainer.deterministic": "true", "model.dropout": 0.2}

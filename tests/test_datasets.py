@@ -1,12 +1,12 @@
 import numpy as np
 import torch
 
+from conftest import ROOT
 from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, load_image, sample_seed
 from data_loader.loaders import build_loader
 from data_loader.people import list_train_images
 from data_loader.transforms import build_transforms, resolve_augment
 from utils.config import load_config
-from conftest import ROOT
 
 
 def pipelines():

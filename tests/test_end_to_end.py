@@ -6,8 +6,8 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from utils.logger import read_metrics
 from conftest import ROOT, tiny_overrides
+from utils.logger import read_metrics
 
 
 def run(*args):

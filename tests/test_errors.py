@@ -3,8 +3,8 @@ import shutil
 import pytest
 
 import train
-from utils.errors import DataError, one_line
 from conftest import ROOT, tiny_overrides
+from utils.errors import DataError, one_line
 
 
 def test_one_line_unwraps_dataloader_worker_errors():

@@ -8,13 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import train
+from conftest import ROOT, tiny_overrides
 from data_loader.people import list_train_images
 from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer
 from trainer.trainer import NonFiniteLoss
 from utils.config import Config, build_config, load_config
 from utils.errors import ConfigError, DataError, UserError
-from conftest import ROOT, tiny_overrides
 
 
 class NanAt(torch.nn.Module):
@@ -105,7 +105,9 @@ def test_truncated_jpeg_found_before_training(demo_data, tmp_path):
     assert str(victim) not in set(images["path"])
 
 
-CSV_VALUES = st.one_of(st.text(max_size=8), st.integers(-5, 200).map(str), st.sampled_from(["male", "female", "60", ""]))
+CSV_VALUES = st.one_of(
+    st.text(max_size=8), st.integers(-5, 200).map(str), st.sampled_from(["male", "female", "60", ""])
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -5,11 +5,9 @@ import torch
 
 import inference
 import train
-from data_loader.datasets import ImageDataset
-from data_loader.loaders import build_loader
+from conftest import ROOT, tiny_overrides
 from trainer.predictor import predict_probs, soft_vote
 from utils.errors import UserError
-from conftest import ROOT, tiny_overrides
 
 
 @pytest.fixture(scope="module")

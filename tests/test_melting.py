@@ -2,11 +2,11 @@ import copy
 
 import torch
 
+from conftest import ROOT, tiny_overrides
 from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer
 from trainer.melting import Melting
 from utils.config import FreezeConfig, load_config
-from conftest import ROOT, tiny_overrides
 
 
 def params(module):

@@ -3,11 +3,11 @@ from pathlib import Path
 import torch
 
 import train
+from conftest import ROOT, tiny_overrides
 from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer
 from utils.config import load_config
 from utils.logger import RunLogger, read_metrics
-from conftest import ROOT, tiny_overrides
 
 EXTRA = {"trainer.epochs": 2, "scheduler.warmup_epochs": 1, "model.dropout": 0.2}
 
@@ -21,7 +21,8 @@ def test_two_epochs_equal_one_plus_resume_plus_one(demo_data, tmp_path):
                            *tiny_overrides(demo_data, tmp_path / "a", **EXTRA)])
 
     # The same run interrupted after its first epoch ...
-    cfg = resolve_augment(load_config(ROOT / "configs" / "demo.yaml", tiny_overrides(demo_data, tmp_path / "b", **EXTRA)))
+    overrides = tiny_overrides(demo_data, tmp_path / "b", **EXTRA)
+    cfg = resolve_augment(load_config(ROOT / "configs" / "demo.yaml", overrides))
     run_dir = tmp_path / "b" / "interrupted"
     run_dir.mkdir(parents=True)
     from utils.seed import seed_everything

@@ -1,6 +1,5 @@
 import numpy as np
 import pandas as pd
-import pytest
 
 from data_loader.datasets import MaskBaseDataset, MaskSplitByProfileDataset
 from data_loader.people import list_train_images

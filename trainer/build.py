@@ -4,8 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
-
 from data_loader.datasets import build_dataset
 from data_loader.labels import class_names
 from data_loader.loaders import build_loader
@@ -35,7 +33,9 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
     pin = device.type == "cuda"
     data = config.data
     train_loader = build_loader(train_set, data.batch_size, True, config.seed, data.num_workers, pin)
-    val_loader = build_loader(val_set, data.batch_size, False, config.seed, data.num_workers, pin) if len(val_set) else None
+    val_loader = None
+    if len(val_set):
+        val_loader = build_loader(val_set, data.batch_size, False, config.seed, data.num_workers, pin)
     model = build_model(config.model)
     optimizer = build_optimizer(config.optimizer, model)
     scheduler = build_scheduler(

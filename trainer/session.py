@@ -36,8 +36,10 @@ def supervised_fit(trainer: Trainer, run_logger: RunLogger) -> dict:
                             where, trainer.run_dir, trainer.epoch, trainer.run_dir)
                 sys.exit(stop.exit_code)
             except torch.cuda.OutOfMemoryError:
-                raise UserError(f"out of GPU memory at data.batch_size={trainer.train_loader.batch_size}: lower "
-                                "data.batch_size, set trainer.amp=bf16 (or fp16), or reduce augment.image_size") from None
+                raise UserError(
+                    f"out of GPU memory at data.batch_size={trainer.train_loader.batch_size}: lower "
+                    "data.batch_size, set trainer.amp=bf16 (or fp16), or reduce augment.image_size"
+                ) from None
         status = "stopped early" if summary["stopped_early"] else "finished"
         return summary
     finally:

@@ -18,8 +18,8 @@ from trainer.metrics import EpochAccumulator
 from trainer.monitor import Monitor
 from utils.config import TrainerConfig
 from utils.device import amp_dtype
-from utils.logger import RunLogger
 from utils.errors import UserError
+from utils.logger import RunLogger
 from utils.seed import rng_state, set_rng_state
 
 LOG = logging.getLogger(__name__)
@@ -170,7 +170,8 @@ class Trainer:
         self.model.eval()
         set_loader_epoch(loader, self.epoch)
         acc = EpochAccumulator()
-        for images, targets in tqdm(loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}", leave=False, disable=None):
+        desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
+        for images, targets in tqdm(loader, desc=desc, leave=False, disable=None):
             images = images.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
             with self._autocast():
