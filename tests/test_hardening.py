@@ -154,3 +154,36 @@ def test_user_errors_are_exit_2_everywhere(tmp_path, capsys):
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.count("\n") == 1
     assert issubclass(ConfigError, UserError) and issubclass(DataError, UserError)
+
+
+def test_undecodable_eval_image_is_error_naming_it(demo_data, tmp_path, capsys):
+    import inference
+
+    done = train.main(["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, tmp_path / "s")])
+    eval_dir = tmp_path / "eval"
+    shutil.copytree(demo_data / "eval", eval_dir)
+    victim = eval_dir / "images" / pd.read_csv(eval_dir / "info.csv")["ImageID"].iloc[-1]
+    victim.write_bytes(victim.read_bytes()[:500])
+    out = tmp_path / "sub.csv"
+    with pytest.raises(SystemExit) as exit_info:
+        inference.main(["--ckpt", done["run_dir"], "--data", str(eval_dir), "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert victim.name in capsys.readouterr().err and not out.exists()
+
+
+def test_cuda_out_of_memory_suggests_keys(demo_data, tmp_path, monkeypatch, capsys):
+    from trainer.trainer import Trainer
+
+    def oom(self, run_logger=None):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "fit", oom)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "data.batch_size=16" in err and "trainer.amp" in err
+    (run_dir,) = list((tmp_path / "tiny").iterdir())
+    from utils.logger import read_summary
+
+    assert read_summary(run_dir)["status"] == "crashed"
