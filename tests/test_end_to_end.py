@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -36,8 +37,19 @@ def test_train_then_infer_from_the_command_line(demo_data, tmp_path):
 
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    assert {"loss/train", "loss/val", "accuracy/val", "f1/val", "lr"} <= set(events.Tags()["scalars"])
+    scalars = set(events.Tags()["scalars"])
+    assert {"loss/train", "loss/val", "accuracy/val", "f1/val", "lr"} <= scalars
+    assert {"f1/val_mask", "f1/val_gender", "f1/val_age", "f1_class_val/04 wear female 30-59"} <= scalars
+    assert sum(tag.startswith("f1_class_val/") for tag in scalars) == 18
     assert [e.step for e in events.Scalars("f1/val")] == [1, 2]
+    best_epoch = max(rows, key=lambda r: r["val_f1"])["epoch"]
+    assert {"train/augmented_samples", "val/confusion_matrix"} <= set(events.Tags()["images"])
+    assert events.Images("val/confusion_matrix")[-1].step == best_epoch
+    if rows[best_epoch - 1]["val_acc"] < 1:
+        assert "val/confident_mistakes" in events.Tags()["images"]
+    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["best_epoch"] == best_epoch
 
     result = run("inference.py", "--ckpt", str(run_dir), "--tta")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -63,3 +75,17 @@ def test_run_directories_never_overwrite(demo_data, tmp_path):
     a = train.main(["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
     b = train.main(["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
     assert a["run_dir"] != b["run_dir"]
+
+
+def test_confusion_matrix_figure_size_and_counts():
+    import numpy as np
+
+    from data_loader.labels import class_names
+    from utils.visuals import confusion_figure, figure_to_array
+
+    fig = confusion_figure(np.array([0, 1, 1, 17]), np.array([0, 1, 2, 17]), class_names())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sorted(texts) == ["1", "1", "1", "1"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][4] == "wear/female/30-59"
+    array = figure_to_array(fig)
+    assert array.shape == (880, 960, 3) and array.dtype == np.uint8

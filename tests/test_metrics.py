@@ -40,3 +40,25 @@ def test_monitor_modes_and_patience():
     mon_max = Monitor("max val_f1")
     mon_max.update(1, {"val_f1": 0.5})
     assert not mon_max.update(2, {"val_f1": 0.4}) and mon_max.best == 0.5
+
+
+def test_task_f1_from_18_class_predictions():
+    from trainer.metrics import classification_metrics, task_labels
+
+    y_true = np.array([0, 4, 8, 17, 9])   # (mask, gender, age): 000, 011, 112, 212, 120
+    y_pred = np.array([3, 4, 8, 14, 9])   # gender wrong on the first, gender wrong on the fourth
+    tasks = task_labels(y_true)
+    assert tasks["mask"].tolist() == [0, 0, 1, 2, 1] and tasks["gender"].tolist() == [0, 1, 0, 1, 1]
+    out = classification_metrics(y_true, y_pred, detail=True)
+    assert out["f1_mask"] == 1.0 and out["f1_age"] == 1.0
+    assert out["f1_gender"] == f1_score([0, 1, 0, 1, 1], [1, 1, 0, 0, 1], average="macro")
+    assert out["f1_c04"] == 1.0 and out["f1_c00"] == 0.0 and out["f1_c17"] == 0.0
+    assert len([k for k in out if k.startswith("f1_c")]) == 18
+
+
+def test_confident_mistakes_ranked_by_confidence():
+    from trainer.visual_log import confident_mistakes
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    y_true = np.array([1, 1, 1, 0])
+    assert confident_mistakes(y_true, probs).tolist() == [0, 3, 2]

@@ -1,9 +1,15 @@
 """Metrics over a whole epoch (never a mean of per-batch scores)."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
+
+from data_loader.labels import NUM_AGE, NUM_CLASSES, NUM_GENDER
+
+TASKS = ("mask", "gender", "age")
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -11,19 +17,35 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 of one whole set."""
-    return {"acc": float(accuracy_score(y_true, y_pred)), "f1": macro_f1(y_true, y_pred)}
+def task_labels(y: np.ndarray) -> dict[str, np.ndarray]:
+    """Split 18-class ids into mask, gender and age-group ids (inverse of `labels.encode`)."""
+    y = np.asarray(y)
+    return {"mask": y // (NUM_GENDER * NUM_AGE), "gender": (y // NUM_AGE) % NUM_GENDER, "age": y % NUM_AGE}
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, detail: bool = False) -> dict[str, float]:
+    """Accuracy and macro-F1 of one whole set; with `detail`, also per-task F1 (`f1_mask`, ...)
+    and per-class F1 (`f1_c00` ... `f1_c17`, 0 for a class absent from truth and prediction)."""
+    out = {"acc": float(accuracy_score(y_true, y_pred)), "f1": macro_f1(y_true, y_pred)}
+    if detail:
+        true_tasks, pred_tasks = task_labels(y_true), task_labels(y_pred)
+        out.update({f"f1_{t}": macro_f1(true_tasks[t], pred_tasks[t]) for t in TASKS})
+        per_class = f1_score(y_true, y_pred, labels=range(NUM_CLASSES), average=None, zero_division=0)
+        out.update({f"f1_c{c:02d}": float(v) for c, v in enumerate(per_class)})
+    return out
 
 
 class EpochAccumulator:
-    """Collects losses, predictions and targets on the device; one host sync in `compute`."""
+    """Collects losses, probabilities and targets on the device; one host sync in `compute`."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_probs: bool = False) -> None:
         self.loss_sum: torch.Tensor | None = None
         self.count = 0
-        self.preds: list[torch.Tensor] = []
+        self.keep_probs = keep_probs
+        self.outputs: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
+        self.y_true: Optional[np.ndarray] = None
+        self.probs: Optional[np.ndarray] = None
 
     def update(self, loss: torch.Tensor, logits: torch.Tensor | None, targets: torch.Tensor) -> None:
         """Add a batch: `loss` is the batch mean, weighted here by the batch size."""
@@ -32,16 +54,20 @@ class EpochAccumulator:
         self.loss_sum = batch_sum if self.loss_sum is None else self.loss_sum + batch_sum
         self.count += n
         if logits is not None:
-            self.preds.append(logits.detach().argmax(dim=1))
+            logits = logits.detach()
+            self.outputs.append(logits.float().softmax(dim=1) if self.keep_probs else logits.argmax(dim=1))
             self.targets.append(targets.detach())
 
-    def compute(self, prefix: str) -> dict[str, float]:
-        """`{prefix}_loss`, and `{prefix}_acc`/`{prefix}_f1` when predictions were given."""
+    def compute(self, prefix: str, detail: bool = False) -> dict[str, float]:
+        """`{prefix}_loss`, and `{prefix}_acc`/`{prefix}_f1` (more with `detail`) when predictions were given."""
         if self.count == 0:
             return {}
         out = {f"{prefix}_loss": float(self.loss_sum.item()) / self.count}
-        if self.preds:
-            y_pred = torch.cat(self.preds).cpu().numpy()
-            y_true = torch.cat(self.targets).cpu().numpy()
-            out.update({f"{prefix}_{k}": v for k, v in classification_metrics(y_true, y_pred).items()})
+        if self.outputs:
+            outputs = torch.cat(self.outputs).cpu().numpy()
+            self.y_true = torch.cat(self.targets).cpu().numpy()
+            y_pred = outputs.argmax(axis=1) if self.keep_probs else outputs
+            self.probs = outputs if self.keep_probs else None
+            metrics = classification_metrics(self.y_true, y_pred, detail)
+            out.update({f"{prefix}_{k}": v for k, v in metrics.items()})
         return out

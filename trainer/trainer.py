@@ -16,6 +16,7 @@ from trainer.checkpoint import save_checkpoint
 from trainer.melting import Melting
 from trainer.metrics import EpochAccumulator
 from trainer.monitor import Monitor
+from trainer.visual_log import log_best_epoch
 from utils.config import TrainerConfig
 from utils.device import amp_dtype
 from utils.errors import UserError
@@ -72,6 +73,7 @@ class Trainer:
         self.stopped_early = False
         self.bad_steps = 0
         self.stop_request: Any = None  # truthy when the run should stop (see utils.signals)
+        self.last_eval: tuple[Any, Any] = (None, None)  # (targets, probabilities) of the last evaluation
 
     # ----- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -169,7 +171,7 @@ class Trainer:
         """Loss, accuracy and macro-F1 over the whole of `loader`."""
         self.model.eval()
         set_loader_epoch(loader, self.epoch)
-        acc = EpochAccumulator()
+        acc = EpochAccumulator(keep_probs=True)
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
         for images, targets in tqdm(loader, desc=desc, leave=False, disable=None):
             images = images.to(self.device, non_blocking=True)
@@ -178,7 +180,9 @@ class Trainer:
                 logits = self.model(images)
                 loss = self.criterion(logits.float(), targets)
             acc.update(loss, logits, targets)
-        return acc.compute(prefix)
+        metrics = acc.compute(prefix, detail=True)
+        self.last_eval = (acc.y_true, acc.probs)
+        return metrics
 
     @property
     def has_val(self) -> bool:
@@ -205,9 +209,12 @@ class Trainer:
             LOG.info("early stopping: %s has not improved for %d epochs", self.monitor.metric, patience)
         if run_logger is not None:  # before the checkpoint: a kill in between only repeats this epoch
             run_logger.log_epoch(self.epoch, metrics, self.summary())
+            if improved and self.has_val:
+                log_best_epoch(run_logger, self.epoch, *self.last_eval, self.val_loader.dataset.paths,
+                               self.metadata["class_names"])
         self._save(improved)
-        LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs,
-                 " ".join(f"{k}={v:.4g}" for k, v in metrics.items()), " *best*" if improved else "")
+        shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if "_f1_c" not in k)  # per-class F1: TB/csv
+        LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs, shown, " *best*" if improved else "")
         return metrics
 
     def fit(self, run_logger: Optional[RunLogger] = None) -> dict[str, Any]:

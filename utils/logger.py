@@ -6,11 +6,13 @@ import csv
 import io
 import json
 import logging
+import re
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm import tqdm
 
 from utils.io import atomic_write_text
@@ -50,14 +52,32 @@ def file_log(path: Path) -> Iterator[None]:
         handler.close()
 
 
-# metric key -> TensorBoard tag
+# metric key -> TensorBoard tag; per-task F1 (`val_f1_mask`) -> f1/val_mask, per-class -> f1_class/...
 TB_TAGS = {
     "train_loss": "loss/train",
     "val_loss": "loss/val",
+    "train_acc": "accuracy/train",
     "val_acc": "accuracy/val",
+    "train_f1": "f1/train",
     "val_f1": "f1/val",
     "lr": "lr",
+    "epoch_time": "time/epoch_seconds",
 }
+CLASS_F1 = re.compile(r"^(\w+?)_f1_c(\d\d)$")
+TASK_F1 = re.compile(r"^(\w+?)_f1_(mask|gender|age)$")
+
+
+def tb_tag(key: str, class_names: Sequence[str] = ()) -> str:
+    """TensorBoard tag of a metric key."""
+    if key in TB_TAGS:
+        return TB_TAGS[key]
+    if m := CLASS_F1.match(key):
+        cid = int(m.group(2))
+        name = class_names[cid].replace("/", " ") if cid < len(class_names) else ""
+        return f"f1_class_{m.group(1)}/{cid:02d} {name}".rstrip()
+    if m := TASK_F1.match(key):
+        return f"f1/{m.group(1)}_{m.group(2)}"
+    return key
 
 
 class RunLogger:
@@ -76,8 +96,9 @@ class RunLogger:
 
     def log_epoch(self, epoch: int, metrics: dict[str, float], summary: Optional[dict[str, Any]] = None) -> None:
         """Record epoch `epoch` (1-based)."""
+        names = self.info.get("class_names", ())
         for key, value in metrics.items():
-            self.writer.add_scalar(TB_TAGS.get(key, key), value, epoch)
+            self.writer.add_scalar(tb_tag(key, names), value, epoch)
         self.writer.flush()
         self.rows.append({"epoch": epoch, **metrics})
         atomic_write_text(self.csv_path, rows_to_csv(self.rows))
@@ -92,6 +113,15 @@ class RunLogger:
                 "wall_time": self.info["wall_time"] + time.time() - self.session_start,
                 "last_metrics": last, "best_metrics": best}
         atomic_write_text(self.run_dir / "summary.json", json.dumps(data, indent=2, default=str))
+
+    def log_hparams(self, hparams: dict[str, Any], best: dict[str, float]) -> None:
+        """HParams-tab entry: `hparams` against the `best` scores (tags under `hparams/`)."""
+        exp, ssi, sei = hparams_summary(hparams, {f"hparams/{k}": v for k, v in best.items()})
+        for summary in (exp, ssi, sei):
+            self.writer.file_writer.add_summary(summary)
+        for key, value in best.items():
+            self.writer.add_scalar(f"hparams/{key}", value, 0)
+        self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()

@@ -1,0 +1,63 @@
+"""What the Trainer shows in TensorBoard besides scalars: samples, confusion matrix, mistakes."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+from data_loader.datasets import ImageDataset, load_image
+from utils.logger import RunLogger
+from utils.visuals import confusion_figure, denormalize, figure_to_array, image_grid_figure
+
+N_SAMPLES = 16
+N_MISTAKES = 12
+
+
+def log_augmented_samples(run_logger: RunLogger, dataset: ImageDataset, mean: Sequence[float],
+                          std: Sequence[float], n: int = N_SAMPLES) -> None:
+    """A grid of the first `n` training samples as the network sees them (after augmentation)."""
+    if len(dataset) == 0:
+        return
+    batch = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+    run_logger.writer.add_image("train/augmented_samples", make_grid(denormalize(batch, mean, std), nrow=8), 0)
+
+
+def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, n: int = N_MISTAKES) -> np.ndarray:
+    """Indices of the `n` wrong predictions with the highest predicted probability."""
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    confidence = probs[wrong, pred[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:n]]
+
+
+def log_best_epoch(run_logger: RunLogger, epoch: int, y_true: np.ndarray, probs: np.ndarray,
+                   paths: Sequence[str], class_names: Sequence[str]) -> None:
+    """Confusion matrix and most confidently wrong validation images of a new best epoch."""
+    pred = probs.argmax(axis=1)
+    fig = confusion_figure(y_true, pred, class_names)
+    run_logger.writer.add_image("val/confusion_matrix", figure_to_array(fig), epoch, dataformats="HWC")
+    idx = confident_mistakes(y_true, probs)
+    if len(idx):
+        images = [load_image(paths[i], (192, 256)) for i in idx]
+        titles = [f"true {class_names[y_true[i]]}\npred {class_names[pred[i]]} ({probs[i, pred[i]]:.2f})" for i in idx]
+        grid = figure_to_array(image_grid_figure(images, titles))
+        run_logger.writer.add_image("val/confident_mistakes", grid, epoch, dataformats="HWC")
+    run_logger.writer.flush()
+
+
+def key_hparams(config: dict[str, Any]) -> dict[str, Any]:
+    """The hyper-parameters worth comparing across runs (flat, TensorBoard-friendly values)."""
+    freeze = config["trainer"].get("freeze") or {}
+    return {
+        "backbone": config["model"]["backbone"], "head": config["model"]["head"],
+        "pretrained": config["model"]["pretrained"], "dataset": config["data"]["dataset"],
+        "val_ratio": config["data"]["val_ratio"], "batch_size": config["data"]["batch_size"],
+        "image_size": "x".join(map(str, config["augment"]["image_size"] or [])),
+        "optimizer": config["optimizer"]["name"], "lr": config["optimizer"]["lr"],
+        "weight_decay": config["optimizer"]["weight_decay"], "scheduler": config["scheduler"]["name"],
+        "loss": config["loss"]["name"], "label_smoothing": config["loss"]["label_smoothing"],
+        "epochs": config["trainer"]["epochs"], "freeze_epochs": freeze.get("epochs") or 0,
+        "age_bounds": "-".join(map(str, config["data"]["age_bounds"])), "seed": config["seed"],
+    }
