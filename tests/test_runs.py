@@ -1,0 +1,55 @@
+import json
+import socket
+import subprocess
+import sys
+
+from utils.logger import rows_to_csv
+from utils.runs import main, run_table
+
+
+def fake_run(root, name, stamp, f1s, status, pid=None):
+    run = root / name / stamp
+    run.mkdir(parents=True)
+    rows = [{"epoch": i + 1, "val_f1": f, "val_acc": f + 0.05, "train_loss": 1.0} for i, f in enumerate(f1s)]
+    (run / "metrics.csv").write_text(rows_to_csv(rows))
+    summary = {"name": name, "backbone": "resnet18", "head": "shallow", "overrides": ["trainer.epochs=3"],
+               "epochs": len(f1s), "max_epochs": 3, "status": status, "wall_time": 3725.0,
+               "host": socket.gethostname(), "pid": pid if pid is not None else 1}
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_ranked_by_best_f1_and_crash_detected(tmp_path):
+    fake_run(tmp_path, "a", "20250101-000000", [0.5, 0.8, 0.7], "finished")
+    fake_run(tmp_path, "b", "20250102-000000", [0.6, 0.9], "running", pid=dead_pid())
+    fake_run(tmp_path, "c", "20250103-000000", [0.85], "stopped early")
+    (tmp_path / "d" / "20250104-000000").mkdir(parents=True)
+    (tmp_path / "d" / "20250104-000000" / "config.yaml").write_text("model: {backbone: convnext_atto, head: linear}\n")
+    rows = run_table(tmp_path)
+    assert [r["name"] for r in rows] == ["b", "c", "a", "d"]
+    assert rows[0]["status"] == "crashed" and rows[0]["best_epoch"] == 2
+    assert rows[2]["best_val_f1"] == 0.8 and rows[2]["best_epoch"] == 2 and abs(rows[2]["val_acc"] - 0.85) < 1e-9
+    assert rows[2]["wall_time"] == "1:02:05" and rows[2]["epochs"] == "3/3"
+    assert rows[3]["status"] == "crashed" and rows[3]["backbone"] == "convnext_atto"
+
+
+def test_running_process_is_running(tmp_path):
+    import os
+
+    fake_run(tmp_path, "live", "20250101-000000", [0.5], "running", pid=os.getpid())
+    assert run_table(tmp_path)[0]["status"] == "running"
+
+
+def test_csv_and_markdown_outputs(tmp_path, capsys):
+    fake_run(tmp_path, "a", "20250101-000000", [0.5], "finished")
+    csv_text = main([str(tmp_path), "--csv"])
+    assert csv_text.splitlines()[0].startswith("name,timestamp,backbone")
+    assert "0.5000" in csv_text.splitlines()[1]
+    md = main([str(tmp_path), "--markdown"])
+    assert md.splitlines()[1].startswith("|---|") and "| a |" in md
