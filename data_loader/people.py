@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -20,14 +21,6 @@ AGE_RANGE = (0, 120)
 def is_junk(path: Path) -> bool:
     """macOS AppleDouble files (`._mask1.jpg`) and other hidden files are not images."""
     return path.name.startswith(".")
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Image files in `folder` with a known extension, junk excluded, sorted by name."""
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and not is_junk(p) and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
 
 
 # Bytes every complete file of a format ends with (a little trailing padding is tolerated).
@@ -57,22 +50,46 @@ def check_image(path: Path) -> None:
         raise DataError(f"{path}: truncated {fmt} file (no end marker)")
 
 
-def find_person_images(folder: Path) -> dict[str, Path]:
-    """Map each expected stem (mask1..5, incorrect_mask, normal) to its file, matched by stem.
+@dataclass(frozen=True)
+class Problem:
+    """Something odd in the data. Junk and unexpected files are only reported; the rest are errors."""
 
-    Raises `DataError` for a missing stem or two files sharing one stem.
-    """
+    kind: str  # missing_folder | missing | duplicate | unreadable | junk | unexpected
+    path: str
+    message: str
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind not in ("junk", "unexpected")
+
+
+def inspect_person_folder(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
+    """Map each expected stem (mask1..5, incorrect_mask, normal) to its file, matched by stem, and
+    list what is wrong or odd: missing stems, two files for one stem, junk, unexpected files."""
     by_stem: dict[str, Path] = {}
-    for path in image_files(folder):
-        stem = path.stem
-        if stem not in MASK_BY_STEM:
-            continue
-        if stem in by_stem:
-            raise DataError(f"{folder}: two files for {stem!r}: {by_stem[stem].name}, {path.name}")
-        by_stem[stem] = path
+    problems: list[Problem] = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        if is_junk(path):
+            problems.append(Problem("junk", str(path), f"{path}: junk file ignored"))
+        elif path.suffix.lower() not in IMAGE_EXTENSIONS or path.stem not in MASK_BY_STEM:
+            problems.append(Problem("unexpected", str(path), f"{path}: unexpected file name ignored"))
+        elif path.stem in by_stem:
+            message = f"{folder}: two files for {path.stem!r}: {by_stem[path.stem].name}, {path.name}"
+            problems.append(Problem("duplicate", str(path), message))
+        else:
+            by_stem[path.stem] = path
     missing = [s for s in MASK_BY_STEM if s not in by_stem]
     if missing:
-        raise DataError(f"{folder}: missing image(s) {', '.join(missing)}")
+        problems.append(Problem("missing", str(folder), f"{folder}: missing image(s) {', '.join(missing)}"))
+    return by_stem, problems
+
+
+def find_person_images(folder: Path) -> dict[str, Path]:
+    """`inspect_person_folder`, raising `DataError` for a missing stem or two files of one stem."""
+    by_stem, problems = inspect_person_folder(folder)
+    fatal = [p for p in problems if p.fatal]
+    if fatal:
+        raise DataError(fatal[0].message)
     return by_stem
 
 
@@ -108,41 +125,51 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
     return df[list(TRAIN_COLUMNS)].reset_index(drop=True)
 
 
-def list_train_images(
-    train_dir: Path,
-    age_bounds: Sequence[int] = DEFAULT_AGE_BOUNDS,
-    skip_bad_images: bool = False,
-) -> pd.DataFrame:
-    """One row per image: person_id, gender, age, age_group, mask, label, path.
+IMAGE_COLUMNS = ["person_id", "gender", "age", "age_group", "mask", "label", "path"]
 
-    Bad folders/images raise `DataError`, or with `skip_bad_images` are left out with one warning.
-    """
+
+def scan_train_images(
+    train_dir: Path, age_bounds: Sequence[int] = DEFAULT_AGE_BOUNDS
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Every usable image (one row each: person_id, gender, age, age_group, mask, label, path)
+    and every problem found. A person with a missing or doubled image is left out whole."""
     train_dir = Path(train_dir)
-    people = read_train_csv(train_dir)
     rows, problems = [], []
-    for person in people.itertuples(index=False):
+    for person in read_train_csv(train_dir).itertuples(index=False):
         folder = train_dir / "images" / person.path
-        try:
-            if not folder.is_dir():
-                raise DataError(f"{folder}: person folder not found (train.csv id {person.id})")
-            files = find_person_images(folder)
-        except DataError as err:
-            if not skip_bad_images:
-                raise
-            problems.append(str(err))
+        if not folder.is_dir():
+            message = f"{folder}: person folder not found (train.csv id {person.id})"
+            problems.append(Problem("missing_folder", str(folder), message))
+            continue
+        files, found = inspect_person_folder(folder)
+        problems += found
+        if any(p.fatal for p in found):
             continue
         gender, group = gender_id(person.gender), age_group(person.age, age_bounds)
         for stem, path in files.items():
             try:
                 check_image(path)
             except DataError as err:
-                if not skip_bad_images:
-                    raise
-                problems.append(str(err))
+                problems.append(Problem("unreadable", str(path), str(err)))
                 continue
             mask = MASK_BY_STEM[stem]
             rows.append((person.id, gender, person.age, group, mask, encode(mask, gender, group), str(path)))
-    if problems:
-        LOG.warning("skipped %d bad item(s): %s", len(problems), "; ".join(problems))
-    columns = ["person_id", "gender", "age", "age_group", "mask", "label", "path"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=IMAGE_COLUMNS), problems
+
+
+def list_train_images(
+    train_dir: Path,
+    age_bounds: Sequence[int] = DEFAULT_AGE_BOUNDS,
+    skip_bad_images: bool = False,
+) -> pd.DataFrame:
+    """One row per usable image (see `scan_train_images`).
+
+    The first bad folder/image raises `DataError`; with `skip_bad_images` they are left out with one warning.
+    """
+    images, problems = scan_train_images(train_dir, age_bounds)
+    fatal = [p.message for p in problems if p.fatal]
+    if fatal and not skip_bad_images:
+        raise DataError(fatal[0])
+    if fatal:
+        LOG.warning("skipped %d bad item(s): %s", len(fatal), "; ".join(fatal))
+    return images

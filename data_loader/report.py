@@ -1,0 +1,159 @@
+"""Look at the data before training: `python -m data_loader.report --data DIR [--out DIR]`.
+
+Counts per gender x age group and per class, the age histogram, junk / unreadable / missing /
+unexpected files, near-duplicate people, and the class balance on each side of the split.
+Prints a text summary and writes PNG charts (and report.txt) to --out.
+"""
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from data_loader.datasets import DATASETS, load_image
+from data_loader.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, NUM_CLASSES, age_group_names, class_names
+from data_loader.people import Problem, read_train_csv, scan_train_images
+from utils.errors import cli_main
+from utils.io import atomic_write_text
+
+HASH_STEMS = ("normal", "mask1")  # photos hashed per person for the near-duplicate search
+PROBLEM_KINDS = ("junk", "unexpected", "unreadable", "missing", "duplicate", "missing_folder")
+
+
+def difference_hash(image: np.ndarray, size: int = 8) -> np.ndarray:
+    """64-bit dHash (as bools) of an HxWx3 image: brightness gradients of a 9x8 thumbnail."""
+    from PIL import Image
+
+    gray = np.asarray(Image.fromarray(image).convert("L").resize((size + 1, size)), dtype=np.int16)
+    return (gray[:, 1:] > gray[:, :-1]).ravel()
+
+
+def near_duplicate_people(images: pd.DataFrame, max_distance: int = 6) -> list[tuple[str, str, int]]:
+    """Pairs of people whose `normal` and `mask1` photos are nearly identical (Hamming distance of
+    their dHashes <= `max_distance` bits out of 128)."""
+    stems = images["path"].map(lambda p: Path(p).stem)
+    chosen = images[stems.isin(HASH_STEMS)].assign(stem=stems).sort_values(["person_id", "stem"])
+    hashes = {pid: np.concatenate([difference_hash(load_image(p, (96, 128))) for p in group["path"]])
+              for pid, group in chosen.groupby("person_id") if len(group) == len(HASH_STEMS)}
+    ids = sorted(hashes)
+    if len(ids) < 2:
+        return []
+    bits = np.stack([hashes[i] for i in ids]).astype(np.int32)
+    distance = bits @ (1 - bits).T + (1 - bits) @ bits.T
+    a, b = np.nonzero(np.triu(distance <= max_distance, k=1))
+    return [(ids[i], ids[j], int(distance[i, j])) for i, j in zip(a, b)]
+
+
+def people_table(images: pd.DataFrame, bounds: Sequence[int]) -> pd.DataFrame:
+    """People per gender (rows) x age group (columns)."""
+    people = images.groupby("person_id")[["gender", "age_group"]].first()
+    table = pd.crosstab(people["gender"].map(dict(enumerate(GENDER_NAMES))),
+                        people["age_group"].map(dict(enumerate(age_group_names(bounds)))))
+    return table.reindex(index=list(GENDER_NAMES), columns=list(age_group_names(bounds)), fill_value=0)
+
+
+def class_counts(labels: pd.Series) -> np.ndarray:
+    return np.bincount(labels.to_numpy(dtype=int), minlength=NUM_CLASSES)
+
+
+def split_balance(images: pd.DataFrame, dataset: str, val_ratio: float, seed: int) -> pd.DataFrame:
+    """Images per class on each side of the configured split."""
+    train_rows, val_rows = DATASETS[dataset](images).split_indices(val_ratio, seed)
+    return pd.DataFrame({"train": class_counts(images["label"].iloc[train_rows]),
+                         "val": class_counts(images["label"].iloc[val_rows])}, index=class_names())
+
+
+def save_charts(out: Path, images: pd.DataFrame, ages: pd.Series, bounds: Sequence[int],
+                people: pd.DataFrame, balance: pd.DataFrame) -> list[Path]:
+    """people_per_group.png, images_per_class.png, age_histogram.png, split_balance.png."""
+    from utils.visuals import plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = class_names(bounds)
+    charts = []
+
+    def save(fig, name):
+        path = out / name
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        charts.append(path)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    people.T.plot.bar(ax=ax, rot=0, title="people per gender x age group")
+    save(fig, "people_per_group.png")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.bar(range(NUM_CLASSES), class_counts(images["label"]))
+    ax.set_xticks(range(NUM_CLASSES), names, rotation=90, fontsize=7)
+    ax.set_title("images per class")
+    save(fig, "images_per_class.png")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.hist(ages, bins=range(int(ages.min()), int(ages.max()) + 2), align="left")
+    for bound in bounds:
+        ax.axvline(bound - 0.5, color="red", linestyle="--")
+    ax.set_title(f"age histogram (people), group boundaries at {list(bounds)}")
+    save(fig, "age_histogram.png")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    (balance / balance.sum()).plot.bar(ax=ax, title="class share per split side")
+    ax.set_xticklabels(names, rotation=90, fontsize=7)
+    save(fig, "split_balance.png")
+    return charts
+
+
+def summary_text(people: pd.DataFrame, counts: np.ndarray, problems: list[Problem],
+                 duplicates: list[tuple[str, str, int]], balance: pd.DataFrame, bounds: Sequence[int]) -> str:
+    kinds = Counter(p.kind for p in problems)
+    lines = ["people per gender x age group:", people.to_string(), "", "images per class:"]
+    lines += [f"  {c:2d} {name:<24} {n:6d}" for c, (name, n) in enumerate(zip(class_names(bounds), counts))]
+    lines += ["", "files: " + ", ".join(f"{k} {kinds.get(k, 0)}" for k in PROBLEM_KINDS)]
+    lines += [f"  {p.kind}: {p.message}" for p in problems if p.kind != "junk"][:50]
+    lines += ["", f"near-duplicate people: {len(duplicates)}"]
+    lines += [f"  {a} ~ {b} ({d} bits differ)" for a, b, d in duplicates[:50]]
+    share = balance / balance.sum().replace(0, 1)
+    lines += ["", "split (images per class, train / val, share of side):"]
+    lines += [f"  {name:<24} {row.train:6d} {row.val:6d}  {share.loc[name, 'train']:.3f} {share.loc[name, 'val']:.3f}"
+              for name, row in balance.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def build_report(data: Path, out: Optional[Path], bounds: Sequence[int] = DEFAULT_AGE_BOUNDS,
+                 dataset: str = "MaskSplitByProfileDataset", val_ratio: float = 0.2, seed: int = 42) -> dict:
+    """Scan `data` (a train dir, or a dir holding train/); return the numbers, write text + charts."""
+    train_dir = data / "train" if (data / "train" / "train.csv").is_file() else data
+    images, problems = scan_train_images(train_dir, bounds)
+    ages = read_train_csv(train_dir)["age"]
+    people = people_table(images, bounds)
+    balance = split_balance(images, dataset, val_ratio, seed)
+    duplicates = near_duplicate_people(images)
+    counts = class_counts(images["label"])
+    text = summary_text(people, counts, problems, duplicates, balance, bounds)
+    charts = save_charts(out, images, ages, bounds, people, balance) if out is not None else []
+    if out is not None:
+        atomic_write_text(out / "report.txt", text)
+    return {"people": people, "class_counts": counts, "problems": problems, "duplicates": duplicates,
+            "balance": balance, "text": text, "charts": charts}
+
+
+@cli_main
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="train dir (train.csv, images/) or its parent")
+    parser.add_argument("--out", type=Path, help="where to write the PNG charts and report.txt")
+    parser.add_argument("--age-bounds", type=int, nargs=2, default=list(DEFAULT_AGE_BOUNDS))
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="MaskSplitByProfileDataset")
+    parser.add_argument("--val-ratio", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    report = build_report(args.data, args.out, args.age_bounds, args.dataset, args.val_ratio, args.seed)
+    print(report["text"], end="")
+    if report["charts"]:
+        print(f"charts: {', '.join(str(p) for p in report['charts'])}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
