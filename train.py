@@ -12,7 +12,7 @@ from trainer.checkpoint import load_checkpoint, resolve_checkpoint
 from trainer.session import run_info, supervised_fit
 from utils.config import apply_overrides, build_config, load_config, save_config
 from utils.errors import UserError, cli_main
-from utils.logger import RunLogger, file_log, setup_logging
+from utils.logger import RunLogger, file_log, require_wandb, setup_logging, start_wandb
 from utils.run_dir import create_run_dir
 from utils.seed import seed_everything
 
@@ -45,6 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         config = load_config(args.config, args.overrides)
         run_dir = None
     config = resolve_augment(config)
+    require_wandb(config.logging.wandb)
     seed_everything(config.seed, config.trainer.deterministic)
     trainer = build_trainer(config, run_dir or Path("."))  # everything validated before writing
     if state is not None:
@@ -61,7 +62,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     save_config(config, run_dir / "config.yaml")
     with file_log(run_dir / "train.log"):
         LOG.info("run directory: %s (%s, device %s)", run_dir, split_summary(trainer), trainer.device)
-        summary = supervised_fit(trainer, RunLogger(run_dir, trainer.epoch, run_info(config, args.overrides)))
+        wandb_run = start_wandb(config.logging.wandb, run_dir, config.name, config.to_dict())
+        run_logger = RunLogger(run_dir, trainer.epoch, run_info(config, args.overrides), wandb_run)
+        summary = supervised_fit(trainer, run_logger)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}

@@ -53,3 +53,66 @@ def test_csv_and_markdown_outputs(tmp_path, capsys):
     assert "0.5000" in csv_text.splitlines()[1]
     md = main([str(tmp_path), "--markdown"])
     assert md.splitlines()[1].startswith("|---|") and "| a |" in md
+
+
+def test_wandb_enabled_but_missing_is_one_clear_line(demo_data, tmp_path, capsys, monkeypatch):
+    import builtins
+
+    import train
+    from conftest import ROOT, tiny_overrides
+
+    real_import = builtins.__import__
+
+    def no_wandb(name, *args, **kwargs):
+        if name == "wandb":
+            raise ImportError("No module named 'wandb'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_wandb)
+    argv = ["--config", str(ROOT / "configs/demo.yaml"),
+            *tiny_overrides(demo_data, tmp_path / "saved", **{"logging.wandb.project": "p"})]
+    try:
+        train.main(argv)
+    except SystemExit as exit_info:
+        assert exit_info.code == 2
+    else:
+        raise AssertionError("expected exit 2")
+    err = capsys.readouterr().err
+    assert "logging.wandb" in err and "pip install wandb" in err
+    assert not (tmp_path / "saved").exists()
+
+
+def test_wandb_mirrors_scalars_and_images(tmp_path):
+    import numpy as np
+    import torch
+
+    from utils.logger import RunLogger
+
+    class FakeRun:
+        def __init__(self):
+            self.logged, self.finished = [], False
+
+        def log(self, data, step):
+            self.logged.append((step, data))
+
+        def finish(self):
+            self.finished = True
+
+    fake = FakeRun()
+    logger = RunLogger(tmp_path, info={"class_names": []}, wandb_run=fake)
+    logger.log_epoch(1, {"val_f1": 0.5, "train_loss": 1.0})
+    import sys
+    import types
+
+    sys.modules.setdefault("wandb", types.SimpleNamespace(Image=lambda a: ("image", a.shape)))
+    try:
+        logger.add_image("val/confusion_matrix", np.zeros((4, 5, 3), dtype=np.uint8), 1)
+        logger.add_image("train/augmented_samples", torch.zeros(3, 4, 5), 0)
+    finally:
+        if isinstance(sys.modules.get("wandb"), types.SimpleNamespace):
+            del sys.modules["wandb"]
+    logger.close()
+    assert fake.logged[0] == (1, {"f1/val": 0.5, "loss/train": 1.0})
+    assert fake.logged[1] == (1, {"val/confusion_matrix": ("image", (4, 5, 3))})
+    assert fake.logged[2][1]["train/augmented_samples"] == ("image", (4, 5, 3))
+    assert fake.finished

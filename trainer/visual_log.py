@@ -21,7 +21,7 @@ def log_augmented_samples(run_logger: RunLogger, dataset: ImageDataset, mean: Se
     if len(dataset) == 0:
         return
     batch = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
-    run_logger.writer.add_image("train/augmented_samples", make_grid(denormalize(batch, mean, std), nrow=8), 0)
+    run_logger.add_image("train/augmented_samples", make_grid(denormalize(batch, mean, std), nrow=8), 0)
 
 
 def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, n: int = N_MISTAKES) -> np.ndarray:
@@ -37,13 +37,13 @@ def log_best_epoch(run_logger: RunLogger, epoch: int, y_true: np.ndarray, probs:
     """Confusion matrix and most confidently wrong validation images of a new best epoch."""
     pred = probs.argmax(axis=1)
     fig = confusion_figure(y_true, pred, class_names)
-    run_logger.writer.add_image("val/confusion_matrix", figure_to_array(fig), epoch, dataformats="HWC")
+    run_logger.add_image("val/confusion_matrix", figure_to_array(fig), epoch)
     idx = confident_mistakes(y_true, probs)
     if len(idx):
         images = [load_image(paths[i], (192, 256)) for i in idx]
         titles = [f"true {class_names[y_true[i]]}\npred {class_names[pred[i]]} ({probs[i, pred[i]]:.2f})" for i in idx]
         grid = figure_to_array(image_grid_figure(images, titles))
-        run_logger.writer.add_image("val/confident_mistakes", grid, epoch, dataformats="HWC")
+        run_logger.add_image("val/confident_mistakes", grid, epoch)
     run_logger.writer.flush()
 
 

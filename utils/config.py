@@ -163,6 +163,18 @@ class TrainerConfig(_Section):
         return v
 
 
+class WandbConfig(_Section):
+    project: str = "mask-classification"
+    mode: Literal["offline", "online"] = "offline"
+    entity: Optional[str] = None
+
+
+class LoggingConfig(_Section):
+    """Optional mirrors of the TensorBoard logs."""
+
+    wandb: Optional[WandbConfig] = None
+
+
 class Config(_Section):
     """The whole experiment. Each section goes to the factory that needs it."""
 
@@ -176,6 +188,7 @@ class Config(_Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML/JSON-safe dict (paths as strings)."""

@@ -11,10 +11,14 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
+import numpy as np
+import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm import tqdm
 
+from utils.config import WandbConfig
+from utils.errors import ConfigError
 from utils.io import atomic_write_text
 
 
@@ -84,7 +88,8 @@ class RunLogger:
     """Writes each epoch's metrics to TensorBoard and `metrics.csv`, and the run's state to
     `summary.json`, in the run directory. `info` (name, backbone, ...) goes into the summary."""
 
-    def __init__(self, run_dir: Path, start_epoch: int = 0, info: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, run_dir: Path, start_epoch: int = 0, info: Optional[dict[str, Any]] = None,
+                 wandb_run: Any = None) -> None:
         self.run_dir = Path(run_dir)
         self.csv_path = self.run_dir / "metrics.csv"
         self.rows: list[dict[str, float]] = [r for r in read_metrics(self.csv_path) if r["epoch"] <= start_epoch]
@@ -93,6 +98,7 @@ class RunLogger:
         self.info = {"started": previous.get("started", time.time()), "wall_time": previous.get("wall_time", 0.0),
                      **(info or {})}
         self.session_start = time.time()
+        self.wandb_run = wandb_run
 
     def log_epoch(self, epoch: int, metrics: dict[str, float], summary: Optional[dict[str, Any]] = None) -> None:
         """Record epoch `epoch` (1-based)."""
@@ -100,6 +106,8 @@ class RunLogger:
         for key, value in metrics.items():
             self.writer.add_scalar(tb_tag(key, names), value, epoch)
         self.writer.flush()
+        if self.wandb_run is not None:
+            self.wandb_run.log({tb_tag(k, names): v for k, v in metrics.items()}, step=epoch)
         self.rows.append({"epoch": epoch, **metrics})
         atomic_write_text(self.csv_path, rows_to_csv(self.rows))
         if summary is not None:
@@ -114,6 +122,16 @@ class RunLogger:
                 "last_metrics": last, "best_metrics": best}
         atomic_write_text(self.run_dir / "summary.json", json.dumps(data, indent=2, default=str))
 
+    def add_image(self, tag: str, image: np.ndarray | torch.Tensor, step: int) -> None:
+        """An image (HxWx3 uint8 array, or 3xHxW float tensor in [0, 1]) to TensorBoard (and W&B)."""
+        hwc = isinstance(image, np.ndarray)
+        self.writer.add_image(tag, image, step, dataformats="HWC" if hwc else "CHW")
+        if self.wandb_run is not None:
+            import wandb
+
+            array = image if hwc else (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+            self.wandb_run.log({tag: wandb.Image(array)}, step=max(step, 1))
+
     def log_hparams(self, hparams: dict[str, Any], best: dict[str, float]) -> None:
         """HParams-tab entry: `hparams` against the `best` scores (tags under `hparams/`)."""
         exp, ssi, sei = hparams_summary(hparams, {f"hparams/{k}": v for k, v in best.items()})
@@ -125,6 +143,28 @@ class RunLogger:
 
     def close(self) -> None:
         self.writer.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+
+
+def start_wandb(cfg: Optional[WandbConfig], run_dir: Path, name: str, config: dict[str, Any]) -> Any:
+    """A W&B run mirroring this run's logs, or None when `logging.wandb` is not set."""
+    if cfg is None:
+        return None
+    wandb = require_wandb(cfg)
+    return wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, dir=str(run_dir),
+                      name=f"{name}/{Path(run_dir).name}", config=config, resume="allow", id=Path(run_dir).name)
+
+
+def require_wandb(cfg: Optional[WandbConfig]) -> Any:
+    """The wandb module when `logging.wandb` is set; a clear `ConfigError` if it is not installed."""
+    if cfg is None:
+        return None
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError("logging.wandb is set but the wandb package is not installed (pip install wandb)") from None
+    return wandb
 
 
 def rows_to_csv(rows: list[dict[str, float]]) -> str:
