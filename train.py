@@ -11,6 +11,7 @@ from trainer.build import build_trainer, split_summary
 from trainer.checkpoint import load_checkpoint, resolve_checkpoint
 from trainer.session import run_info, supervised_fit
 from utils.config import apply_overrides, build_config, load_config, save_config
+from utils.distributed import broadcast_object, shutdown
 from utils.errors import UserError, cli_main
 from utils.logger import RunLogger, file_log, require_wandb, setup_logging, start_wandb
 from utils.run_dir import create_run_dir
@@ -57,16 +58,23 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             LOG.info("%s: run already finished (%d epochs); nothing to do", ckpt, trainer.epoch)
             return {"epochs": trainer.epoch, "run_dir": str(run_dir)}
     else:
-        run_dir = create_run_dir(config.save_dir, config.name)
-        trainer.run_dir = run_dir
+        new_dir = create_run_dir(config.save_dir, config.name) if trainer.dist.is_main else None
+        run_dir = trainer.run_dir = Path(broadcast_object(str(new_dir), trainer.dist))
+    if not trainer.dist.is_main:  # rank 0 alone writes files and logs
+        logging.getLogger().setLevel(logging.WARNING)
+        summary = supervised_fit(trainer, None)
+        shutdown()
+        return {**summary, "run_dir": str(run_dir)}
     save_config(config, run_dir / "config.yaml")
     with file_log(run_dir / "train.log"):
-        LOG.info("run directory: %s (%s, device %s)", run_dir, split_summary(trainer), trainer.device)
+        LOG.info("run directory: %s (%s, device %s, %d process(es))",
+                 run_dir, split_summary(trainer), trainer.device, trainer.dist.world_size)
         wandb_run = start_wandb(config.logging.wandb, run_dir, config.name, config.to_dict())
         run_logger = RunLogger(run_dir, trainer.epoch, run_info(config, args.overrides), wandb_run)
         summary = supervised_fit(trainer, run_logger)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
+    shutdown()
     return {**summary, "run_dir": str(run_dir)}
 
 

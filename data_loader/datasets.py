@@ -76,13 +76,16 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor | np.ndarray, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor | np.ndarray, int, int]:
+        """`key` is an index, or `(index, epoch)` from `EpochShuffleSampler`; returns
+        (image, label, index)."""
+        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         image = self.cache[index] if self.cache is not None else load_image(self.paths[index], self.draft_size)
         if self.transform is not None:
             if hasattr(self.transform, "set_random_seed"):
-                self.transform.set_random_seed(sample_seed(self.seed, self.epoch, index))
+                self.transform.set_random_seed(sample_seed(self.seed, epoch, index))
             image = self.transform(image=image)["image"]
-        return image, int(self.labels[index])
+        return image, int(self.labels[index]), index
 
 
 class MaskBaseDataset(ImageDataset):

@@ -1,6 +1,7 @@
-"""DataLoaders with epoch-seeded shuffling (same order for any worker count, resumable)."""
+"""DataLoaders: epoch-seeded shuffling, sharded across DDP ranks, same batches for any worker count."""
 from __future__ import annotations
 
+import math
 import os
 from typing import Iterator, Optional
 
@@ -8,28 +9,43 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
-class EpochShuffleSampler(Sampler[int]):
-    """A permutation that depends only on (seed, epoch); call `set_epoch` before each epoch."""
+class EpochShuffleSampler(Sampler[tuple[int, int]]):
+    """A permutation that depends only on (seed, epoch), split across `num_replicas` ranks.
 
-    def __init__(self, length: int, seed: int) -> None:
-        self.length = length
-        self.seed = seed
+    Yields `(index, epoch)` keys so that the dataset knows the epoch even inside persistent
+    workers. Like `DistributedSampler`, the permutation is padded by repeating its start so
+    every rank gets the same number of samples. Call `set_epoch` before each epoch.
+    """
+
+    def __init__(self, length: int, seed: int, rank: int = 0, num_replicas: int = 1, shuffle: bool = True) -> None:
+        self.length, self.seed, self.shuffle = length, seed, shuffle
+        self.rank, self.num_replicas = rank, num_replicas
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self) -> Iterator[int]:
-        gen = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.length, generator=gen).tolist())
+    def indices(self) -> list[int]:
+        """This rank's share of the epoch's (padded) order."""
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.length, generator=gen).tolist()
+        else:
+            order = list(range(self.length))
+        total = len(self) * self.num_replicas
+        order += (order * math.ceil(total / max(1, len(order))))[: total - len(order)]
+        return order[self.rank:total:self.num_replicas]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter([(i, self.epoch) for i in self.indices()])
 
     def __len__(self) -> int:
-        return self.length
+        return math.ceil(self.length / self.num_replicas)
 
 
-def default_num_workers() -> int:
-    """Loader workers for this machine: the CPU count, at most 8."""
-    return min(os.cpu_count() or 1, 8)
+def default_num_workers(world_size: int = 1) -> int:
+    """Loader workers for this machine: its CPUs shared by the ranks on it, at most 8 each."""
+    return max(0, min((os.cpu_count() or 1) // max(1, world_size), 8))
 
 
 def build_loader(
@@ -39,17 +55,22 @@ def build_loader(
     seed: int,
     num_workers: Optional[int] = None,
     pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DataLoader:
-    """Shuffled, drop-last loader for training; ordered loader for evaluation."""
-    workers = default_num_workers() if num_workers is None else num_workers
-    sampler = EpochShuffleSampler(len(dataset), seed) if train else None
+    """Shuffled, drop-last loader for training; ordered loader for evaluation (sharded under DDP,
+    padded to equal shares; `Trainer.evaluate` drops the padding again)."""
+    workers = default_num_workers(world_size) if num_workers is None else num_workers
+    sampler = EpochShuffleSampler(len(dataset), seed, rank, world_size, shuffle=train)
+    per_rank = len(sampler)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        shuffle=False,
-        drop_last=train and len(dataset) > batch_size,
+        drop_last=train and per_rank > batch_size,
         num_workers=workers,
         pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed),
     )

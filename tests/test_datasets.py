@@ -48,7 +48,8 @@ def test_same_batches_for_any_worker_count(demo_data):
         loader = build_loader(ds, 4, train=True, seed=0, num_workers=workers)
         loader.sampler.set_epoch(1)
         ds.set_epoch(1)
-        batches[workers] = [(x, y) for x, y in loader]
+        batches[workers] = [(x, y) for x, y, _ in loader]
+    assert len(batches[0]) == 3
     for (xa, ya), (xb, yb) in zip(batches[0], batches[2]):
         assert torch.equal(ya, yb) and torch.equal(xa, xb)
 

@@ -62,7 +62,7 @@ def test_tta_averages_with_flip():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 5, 18))
     images = torch.randn(6, 3, 4, 5)
-    dataset = [(img, -1) for img in images]
+    dataset = [(img, -1, i) for i, img in enumerate(images)]
     loader = torch.utils.data.DataLoader(dataset, batch_size=4)
     plain = predict_probs(model, loader, torch.device("cpu"))
     tta = predict_probs(model, loader, torch.device("cpu"), tta=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
+from torch import nn
+
 from data_loader.datasets import build_dataset
 from data_loader.labels import class_names
 from data_loader.loaders import build_loader
@@ -14,6 +17,7 @@ from trainer.optim import build_optimizer, build_scheduler
 from trainer.trainer import Trainer
 from utils.config import Config
 from utils.device import resolve_device
+from utils.distributed import init_distributed
 
 
 def draft_size(config: Config) -> Optional[tuple[int, int]]:
@@ -25,25 +29,31 @@ def draft_size(config: Config) -> Optional[tuple[int, int]]:
 
 
 def build_trainer(config: Config, run_dir: Path) -> Trainer:
-    """A ready Trainer for a resolved config (see `data_loader.transforms.resolve_augment`)."""
-    device = resolve_device(config.trainer.device)
+    """A ready Trainer for a resolved config (see `data_loader.transforms.resolve_augment`);
+    under torchrun, joins the process group and shards the data across ranks."""
+    dist_info, device = init_distributed(resolve_device(config.trainer.device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = config.trainer.cudnn_benchmark and not config.trainer.deterministic
     train_tf, eval_tf = build_transforms(config.augment)
     dataset = build_dataset(config.data, draft_size(config), config.seed)
     train_set, val_set = dataset.split(config.data.val_ratio, config.seed, train_tf, eval_tf)
     pin = device.type == "cuda"
     data = config.data
-    train_loader = build_loader(train_set, data.batch_size, True, config.seed, data.num_workers, pin)
+    shard = {"rank": dist_info.rank, "world_size": dist_info.world_size}
+    train_loader = build_loader(train_set, data.batch_size, True, config.seed, data.num_workers, pin, **shard)
     val_loader = None
     if len(val_set):
-        val_loader = build_loader(val_set, data.batch_size, False, config.seed, data.num_workers, pin)
+        val_loader = build_loader(val_set, data.batch_size, False, config.seed, data.num_workers, pin, **shard)
     model = build_model(config.model)
+    if config.trainer.sync_bn and dist_info.enabled:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(config.optimizer, model)
     scheduler = build_scheduler(
         config.scheduler, optimizer, config.trainer.epochs, len(train_loader), config.trainer.monitor.split()[0]
     )
     metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names(config.data.age_bounds)}
     return Trainer(model, build_loss(config.loss), optimizer, scheduler, train_loader, val_loader,
-                   config.trainer, device, run_dir, metadata)
+                   config.trainer, device, run_dir, metadata, dist_info)
 
 
 def split_summary(trainer: Trainer) -> str:

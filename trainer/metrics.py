@@ -1,13 +1,14 @@
 """Metrics over a whole epoch (never a mean of per-batch scores)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
 from data_loader.labels import NUM_AGE, NUM_CLASSES, NUM_GENDER
+from utils.distributed import DistInfo, gather_objects
 
 TASKS = ("mask", "gender", "age")
 
@@ -36,18 +37,25 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, detail: bool 
 
 
 class EpochAccumulator:
-    """Collects losses, probabilities and targets on the device; one host sync in `compute`."""
+    """Collects a whole epoch on the device; one host sync (and one gather under DDP) in `compute`.
 
-    def __init__(self, keep_probs: bool = False) -> None:
+    Training keeps batch-mean losses and argmax predictions. Evaluation (`keep_logits`) keeps
+    logits and sample indices, so that predictions gathered from DDP ranks can be de-duplicated
+    (the sampler pads the last shares) and the loss is computed once over the unique samples.
+    """
+
+    def __init__(self, keep_logits: bool = False) -> None:
         self.loss_sum: torch.Tensor | None = None
         self.count = 0
-        self.keep_probs = keep_probs
+        self.keep_logits = keep_logits
         self.outputs: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
+        self.indices: list[torch.Tensor] = []
         self.y_true: Optional[np.ndarray] = None
         self.probs: Optional[np.ndarray] = None
 
-    def update(self, loss: torch.Tensor, logits: torch.Tensor | None, targets: torch.Tensor) -> None:
+    def update(self, loss: torch.Tensor, logits: torch.Tensor | None, targets: torch.Tensor,
+               indices: torch.Tensor | None = None) -> None:
         """Add a batch: `loss` is the batch mean, weighted here by the batch size."""
         n = targets.shape[0]
         batch_sum = loss.detach().float() * n
@@ -55,19 +63,36 @@ class EpochAccumulator:
         self.count += n
         if logits is not None:
             logits = logits.detach()
-            self.outputs.append(logits.float().softmax(dim=1) if self.keep_probs else logits.argmax(dim=1))
+            self.outputs.append(logits.float() if self.keep_logits else logits.argmax(dim=1))
             self.targets.append(targets.detach())
+            if indices is not None:
+                self.indices.append(indices.detach())
 
-    def compute(self, prefix: str, detail: bool = False) -> dict[str, float]:
-        """`{prefix}_loss`, and `{prefix}_acc`/`{prefix}_f1` (more with `detail`) when predictions were given."""
-        if self.count == 0:
+    def _gathered(self, info: DistInfo) -> tuple[float, int, list[torch.Tensor]]:
+        local = [torch.cat(x).cpu() if x else torch.empty(0) for x in (self.outputs, self.targets, self.indices)]
+        loss_sum = float(self.loss_sum.item()) if self.loss_sum is not None else 0.0
+        parts = gather_objects((loss_sum, self.count, local), info)
+        merged = [torch.cat([p[2][k] for p in parts]) for k in range(3)]
+        return sum(p[0] for p in parts), sum(p[1] for p in parts), merged
+
+    def compute(self, prefix: str, detail: bool = False, loss_fn: Optional[Callable[..., torch.Tensor]] = None,
+                info: DistInfo = DistInfo()) -> dict[str, float]:
+        """`{prefix}_loss` and, when predictions were given, `{prefix}_acc`/`{prefix}_f1` (more with
+        `detail`); with `loss_fn(logits, targets)` and kept logits the loss is computed once over the
+        unique samples."""
+        loss_sum, count, (outputs, targets, indices) = self._gathered(info)
+        if count == 0:
             return {}
-        out = {f"{prefix}_loss": float(self.loss_sum.item()) / self.count}
-        if self.outputs:
-            outputs = torch.cat(self.outputs).cpu().numpy()
-            self.y_true = torch.cat(self.targets).cpu().numpy()
-            y_pred = outputs.argmax(axis=1) if self.keep_probs else outputs
-            self.probs = outputs if self.keep_probs else None
+        out = {f"{prefix}_loss": loss_sum / count}
+        if len(targets):
+            if len(indices):
+                _, first = np.unique(indices.numpy(), return_index=True)  # drop padding duplicates
+                outputs, targets = outputs[first], targets[first]
+            if self.keep_logits and loss_fn is not None:
+                out[f"{prefix}_loss"] = float(loss_fn(outputs, targets))
+            self.y_true = targets.numpy()
+            y_pred = outputs.argmax(dim=1).numpy() if self.keep_logits else outputs.numpy()
+            self.probs = outputs.softmax(dim=1).numpy() if self.keep_logits else None
             metrics = classification_metrics(self.y_true, y_pred, detail)
             out.update({f"{prefix}_{k}": v for k, v in metrics.items()})
         return out

@@ -47,7 +47,7 @@ def predict_probs(model: nn.Module, loader: DataLoader, device: torch.device,
     model.eval().to(device)
     dtype = amp_dtype(amp, device)
     out = []
-    for images, _ in tqdm(loader, desc="predict", leave=False, disable=None):
+    for images, *_ in tqdm(loader, desc="predict", leave=False, disable=None):
         images = images.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             probs = model(images).float().softmax(dim=1)

@@ -5,7 +5,7 @@ import logging
 import os
 import socket
 import sys
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -27,8 +27,11 @@ def run_info(config: Config, overrides: Sequence[str]) -> dict:
             "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def supervised_fit(trainer: Trainer, run_logger: RunLogger) -> dict:
-    """`trainer.fit` with graceful SIGINT/SIGTERM, a clear CUDA OOM message and `summary.json`."""
+def supervised_fit(trainer: Trainer, run_logger: Optional[RunLogger]) -> dict:
+    """`trainer.fit` with graceful SIGINT/SIGTERM, a clear CUDA OOM message and `summary.json`
+    (`run_logger` is None on DDP ranks other than 0)."""
+    if run_logger is None:
+        return trainer.fit(None)
     status = "crashed"
     run_logger.write_summary("running", trainer.summary())
     if trainer.epoch == 0:

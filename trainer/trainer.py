@@ -19,6 +19,7 @@ from trainer.monitor import Monitor
 from trainer.visual_log import log_best_epoch
 from utils.config import TrainerConfig
 from utils.device import amp_dtype
+from utils.distributed import DistInfo
 from utils.errors import UserError
 from utils.logger import RunLogger
 from utils.seed import rng_state, set_rng_state
@@ -57,8 +58,11 @@ class Trainer:
         device: torch.device,
         run_dir: Path,
         metadata: dict[str, Any],
+        dist_info: DistInfo = DistInfo(),
     ) -> None:
-        self.model, self.criterion = model.to(device), criterion
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model, self.criterion = model.to(device, memory_format=self.memory_format), criterion
+        self.dist = dist_info
         self.optimizer, self.scheduler = optimizer, scheduler
         self.train_loader, self.val_loader = train_loader, val_loader
         self.cfg, self.device, self.run_dir = cfg, device, Path(run_dir)
@@ -68,6 +72,7 @@ class Trainer:
         self.monitor = Monitor(cfg.monitor)
         self.melting = Melting(cfg.freeze)
         self.melting.apply(self.model)
+        self.net = self._wrap()
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
@@ -104,6 +109,7 @@ class Trainer:
         self.monitor.load_state_dict(state["monitor"])
         self.melting.load_state_dict(state["melting"])
         self.melting.apply(self.model)
+        self.net = self._wrap()
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.stopped_early = state["stopped_early"]
         self.bad_steps = state.get("bad_steps", 0)
@@ -112,6 +118,19 @@ class Trainer:
     @property
     def finished(self) -> bool:
         return self.stopped_early or self.epoch >= self.cfg.epochs
+
+    def _wrap(self) -> nn.Module:
+        """The module the training step calls: DDP over the trainable parameters, optionally compiled.
+        Rebuilt when melting changes which parameters train (DDP fixes that set when wrapping)."""
+        net: nn.Module = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        return torch.compile(net) if self.cfg.compile else net
+
+    def _to_device(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+        return images, targets.to(self.device, non_blocking=True)
 
     # ----- loops -------------------------------------------------------------------------
     def _autocast(self):
@@ -124,13 +143,12 @@ class Trainer:
         acc = EpochAccumulator()
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # no per-step host sync
         bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} train", leave=False, disable=None)
-        for step, (images, targets) in enumerate(bar):
+        for step, (images, targets, _) in enumerate(bar):
             if self.stop_request:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
-            images = images.to(self.device, non_blocking=True)
-            targets = targets.to(self.device, non_blocking=True)
+            images, targets = self._to_device(images, targets)
             with self._autocast():
-                logits = self.model(images)
+                logits = self.net(images)
                 loss = self.criterion(logits, targets)
             if self.cfg.max_bad_steps and not torch.isfinite(loss):
                 self._skip_bad_step(step, loss)
@@ -148,7 +166,7 @@ class Trainer:
                 self._check_finite(first_bad)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
         self._check_finite(first_bad)
-        return acc.compute("train")
+        return acc.compute("train", info=self.dist)
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
         step = int(first_bad.item())
@@ -171,16 +189,17 @@ class Trainer:
         """Loss, accuracy and macro-F1 over the whole of `loader`."""
         self.model.eval()
         set_loader_epoch(loader, self.epoch)
-        acc = EpochAccumulator(keep_probs=True)
+        acc = EpochAccumulator(keep_logits=True)
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
-        for images, targets in tqdm(loader, desc=desc, leave=False, disable=None):
-            images = images.to(self.device, non_blocking=True)
-            targets = targets.to(self.device, non_blocking=True)
+        for images, targets, indices in tqdm(loader, desc=desc, leave=False, disable=None):
+            images, targets = self._to_device(images, targets)
             with self._autocast():
                 logits = self.model(images)
-                loss = self.criterion(logits.float(), targets)
-            acc.update(loss, logits, targets)
-        metrics = acc.compute(prefix, detail=True)
+            acc.update(torch.zeros((), device=self.device), logits, targets, indices)
+        def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return self.criterion(logits.to(self.device), targets.to(self.device))
+
+        metrics = acc.compute(prefix, detail=True, loss_fn=loss_fn, info=self.dist)
         self.last_eval = (acc.y_true, acc.probs)
         return metrics
 
@@ -203,6 +222,7 @@ class Trainer:
             self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
         if self.melting.step(self.epoch, self.monitor.bad_epochs, self.model):
             self.monitor.reset_patience()
+            self.net = self._wrap()
         patience = self.cfg.early_stop_patience
         if self.has_val and patience and self.monitor.bad_epochs >= patience:
             self.stopped_early = True
@@ -232,6 +252,8 @@ class Trainer:
                 "stopped_early": self.stopped_early}
 
     def _save(self, improved: bool) -> None:
+        if not self.dist.is_main:
+            return
         state = self.state_dict()
         save_checkpoint(state, self.run_dir / "last.pth")
         if improved:

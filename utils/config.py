@@ -146,6 +146,10 @@ class TrainerConfig(_Section):
     early_stop_patience: int = Field(0, ge=0)
     freeze: Optional[FreezeConfig] = None
     deterministic: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    cudnn_benchmark: bool = True
+    sync_bn: bool = False
 
     @field_validator("device")
     @classmethod
