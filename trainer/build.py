@@ -1,6 +1,7 @@
 """Wire config sections to the factories: datasets, loaders, model, loss, optimizer, Trainer."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,6 +19,8 @@ from trainer.trainer import Trainer
 from utils.config import Config
 from utils.device import resolve_device
 from utils.distributed import init_distributed
+
+LOG = logging.getLogger(__name__)
 
 
 def draft_size(config: Config) -> Optional[tuple[int, int]]:
@@ -46,7 +49,10 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
         val_loader = build_loader(val_set, data.batch_size, False, config.seed, data.num_workers, pin, **shard)
     model = build_model(config.model)
     if config.trainer.sync_bn and dist_info.enabled:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            LOG.warning("trainer.sync_bn ignored on CPU (SyncBatchNorm runs on CUDA only)")
     optimizer = build_optimizer(config.optimizer, model)
     scheduler = build_scheduler(
         config.scheduler, optimizer, config.trainer.epochs, len(train_loader), config.trainer.monitor.split()[0]

@@ -19,7 +19,7 @@ from trainer.monitor import Monitor
 from trainer.visual_log import log_best_epoch
 from utils.config import TrainerConfig
 from utils.device import amp_dtype
-from utils.distributed import DistInfo
+from utils.distributed import DistInfo, broadcast_buffers
 from utils.errors import UserError
 from utils.logger import RunLogger
 from utils.seed import rng_state, set_rng_state
@@ -188,6 +188,7 @@ class Trainer:
     def evaluate(self, loader: DataLoader, prefix: str = "val") -> dict[str, float]:
         """Loss, accuracy and macro-F1 over the whole of `loader`."""
         self.model.eval()
+        broadcast_buffers(self.model, self.dist)
         set_loader_epoch(loader, self.epoch)
         acc = EpochAccumulator(keep_logits=True)
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
