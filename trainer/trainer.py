@@ -136,30 +136,40 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int) -> Optional[tuple]:
+        """Forward, backward and update on one batch already on the device; returns (loss, logits),
+        or None when a non-finite loss was skipped (`trainer.max_bad_steps`)."""
+        with self._autocast():
+            logits = self.net(images)
+            loss = self.criterion(logits, targets)
+        if self.cfg.max_bad_steps and not torch.isfinite(loss):
+            self._skip_bad_step(step, loss)
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.global_step += 1
+        if self.scheduler is not None:
+            self.scheduler.step_update(num_updates=self.global_step)
+        return loss, logits
+
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training loader; returns whole-epoch train metrics."""
         self.melting.set_train_mode(self.model)
         set_loader_epoch(self.train_loader, self.epoch)
         acc = EpochAccumulator()
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # no per-step host sync
-        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} train", leave=False, disable=None)
+        desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} train"
+        bar = tqdm(self.train_loader, desc=desc, leave=False, disable=None)
         for step, (images, targets, _) in enumerate(bar):
             if self.stop_request:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
             images, targets = self._to_device(images, targets)
-            with self._autocast():
-                logits = self.net(images)
-                loss = self.criterion(logits, targets)
-            if self.cfg.max_bad_steps and not torch.isfinite(loss):
-                self._skip_bad_step(step, loss)
+            out = self.train_step(images, targets, step)
+            if out is None:
                 continue
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.global_step += 1
-            if self.scheduler is not None:
-                self.scheduler.step_update(num_updates=self.global_step)
+            loss, logits = out
             acc.update(loss, logits, targets)
             first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step, first_bad)
             if step % POSTFIX_EVERY == 0:

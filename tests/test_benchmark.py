@@ -1,0 +1,14 @@
+from data_loader.transforms import resolve_augment
+from utils.benchmark import run_benchmark
+from utils.config import load_config
+from conftest import ROOT, tiny_overrides
+
+
+def test_benchmark_reports_every_figure(demo_data, tmp_path):
+    config = resolve_augment(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path)))
+    results = run_benchmark(config, steps=2)
+    for key in ("a_pipeline_decode_full", "a_pipeline_decode", "a_pipeline_cached", "b_train_step",
+                "c_full_loop", "d_reference", "peak_rss_mb"):
+        assert results[key] > 0, key
+    assert results["c_over_d"] == results["c_full_loop"] / results["d_reference"]
+    assert results["cache_speedup"] == results["a_pipeline_cached"] / results["a_pipeline_decode"]
