@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from data_loader.people import list_train_images
 from data_loader.split import random_image_split, stratified_person_split
@@ -65,7 +64,8 @@ class ImageDataset(Dataset):
         transform: Optional[Transform] = None,
         draft_size: Optional[tuple[int, int]] = None,
         seed: int = 0,
-        cache: Optional[list[np.ndarray]] = None,
+        cache: Optional[np.ndarray] = None,
+        cache_rows: Optional[Sequence[int]] = None,
     ) -> None:
         self.paths = list(map(str, paths))
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
@@ -73,14 +73,8 @@ class ImageDataset(Dataset):
         self.draft_size = draft_size
         self.seed = seed
         self.epoch = 0
-        self.cache = cache  # decoded images, parallel to `paths`
-
-    def fill_cache(self) -> int:
-        """Decode every image once into memory (later epochs read no files); returns bytes used."""
-        if self.cache is None:
-            paths = tqdm(self.paths, desc="decode", leave=False, disable=None)
-            self.cache = [load_image(p, self.draft_size) for p in paths]
-        return sum(a.nbytes for a in self.cache)
+        self.cache = cache  # decoded photos (N, H, W, 3), see data_loader.cache
+        self.cache_rows = np.arange(len(self.paths)) if cache_rows is None else np.asarray(cache_rows)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of `epoch`."""
@@ -93,7 +87,10 @@ class ImageDataset(Dataset):
         """`key` is an index, or `(index, epoch)` from `EpochShuffleSampler`; returns
         (image, label, index)."""
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
-        image = self.cache[index] if self.cache is not None else load_image(self.paths[index], self.draft_size)
+        if self.cache is not None:
+            image = np.asarray(self.cache[self.cache_rows[index]])
+        else:
+            image = load_image(self.paths[index], self.draft_size)
         if self.transform is not None:
             seed_pipeline(self.transform, sample_seed(self.seed, epoch, index))
             image = self.transform(image=image)["image"]
@@ -125,9 +122,9 @@ class MaskBaseDataset(ImageDataset):
 
     def subset(self, rows: np.ndarray, transform: Optional[Transform]) -> ImageDataset:
         """A new dataset of the given rows with its own transform."""
-        cache = [self.cache[i] for i in rows] if self.cache is not None else None
         paths = [self.paths[i] for i in rows]
-        return ImageDataset(paths, self.labels[rows], transform, self.draft_size, self.seed, cache)
+        cache_rows = self.cache_rows[rows]
+        return ImageDataset(paths, self.labels[rows], transform, self.draft_size, self.seed, self.cache, cache_rows)
 
     def split(
         self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform]
@@ -153,9 +150,5 @@ DATASETS: dict[str, type[MaskBaseDataset]] = {
 
 
 def build_dataset(cfg: DataConfig, draft_size: Optional[tuple[int, int]], seed: int) -> MaskBaseDataset:
-    """The dataset class named by `cfg.dataset`, loaded from `cfg.train_dir` (and decoded into
-    memory once with `cfg.cache: memory`)."""
-    dataset = DATASETS[cfg.dataset].from_config(cfg, draft_size=draft_size, seed=seed)
-    if cfg.cache == "memory":
-        LOG.info("decoded %d images into memory (%.1f MB)", len(dataset), dataset.fill_cache() / 2**20)
-    return dataset
+    """The dataset class named by `cfg.dataset`, loaded from `cfg.train_dir`."""
+    return DATASETS[cfg.dataset].from_config(cfg, draft_size=draft_size, seed=seed)

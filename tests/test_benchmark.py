@@ -1,7 +1,7 @@
+from conftest import ROOT, tiny_overrides
 from data_loader.transforms import resolve_augment
 from utils.benchmark import run_benchmark
 from utils.config import load_config
-from conftest import ROOT, tiny_overrides
 
 
 def test_benchmark_reports_every_figure(demo_data, tmp_path):

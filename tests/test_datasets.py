@@ -2,6 +2,7 @@ import numpy as np
 import torch
 
 from conftest import ROOT
+from data_loader.cache import build_cache, cache_size
 from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, load_image, sample_seed
 from data_loader.loaders import build_loader
 from data_loader.people import list_train_images
@@ -14,16 +15,41 @@ def pipelines():
     return build_transforms(cfg.augment)
 
 
-def test_memory_cache_gives_identical_samples(demo_data):
+def test_memory_and_disk_cache_give_identical_samples(demo_data, tmp_path):
     train_tf, _ = pipelines()
     images = list_train_images(demo_data / "train")
+    jpeg_rows = [i for i, p in enumerate(images["path"]) if p.endswith(".jpg")][:3]
+    hw = cache_size((64, 48), draft=True)
+    assert hw == (64, 48)
     plain = MaskSplitByProfileDataset(images, transform=train_tf, draft_size=(48, 64), seed=1)
-    cached = MaskSplitByProfileDataset(images, transform=train_tf, draft_size=(48, 64), seed=1)
-    assert cached.fill_cache() > 0
-    for ds in (plain, cached):
+    memory = MaskSplitByProfileDataset(images, transform=train_tf, seed=1,
+                                       cache=build_cache("memory", images["path"].tolist(), hw))
+    disk = MaskSplitByProfileDataset(images, transform=train_tf, seed=1,
+                                     cache=build_cache("disk", images["path"].tolist(), hw, tmp_path))
+    assert isinstance(disk.cache, np.memmap) and memory.cache.shape == (len(images), 64, 48, 3)
+    assert np.array_equal(np.asarray(disk.cache), memory.cache)
+    for ds in (plain, memory, disk):
         ds.set_epoch(2)
-    for i in (0, 5, 100):
-        assert torch.equal(plain[i][0], cached[i][0])
+    for i in jpeg_rows:
+        assert torch.equal(plain[i][0], memory[i][0]) and torch.equal(plain[i][0], disk[i][0])
+    eval_tf = pipelines()[1]
+    _, val = memory.split(0.25, 0, train_tf, eval_tf)
+    first_val_row = int(memory.split_indices(0.25, 0)[1][0])
+    expected = eval_tf(image=memory.cache[first_val_row])["image"]
+    assert torch.equal(val[0][0], expected) and val[0][1] == images["label"].iloc[first_val_row]
+
+
+def test_disk_cache_is_reused_and_keyed_by_files(demo_data, tmp_path):
+    paths = sorted(str(p) for p in (demo_data / "train" / "images").glob("*/mask1.jpg"))[:5]
+    build_cache("disk", paths, (64, 48), tmp_path)
+    (cache_file,) = list(tmp_path.glob("*.u8"))
+    mtime = cache_file.stat().st_mtime_ns
+    build_cache("disk", paths, (64, 48), tmp_path)
+    assert cache_file.stat().st_mtime_ns == mtime and len(list(tmp_path.glob("*.u8"))) == 1
+    build_cache("disk", paths[:4], (64, 48), tmp_path)
+    assert len(list(tmp_path.glob("*.u8"))) == 2
+    assert cache_size((224, 224), draft=True) == (512, 384) and cache_size((128, 96), draft=True) == (128, 96)
+    assert cache_size((64, 48), draft=False) == (512, 384)
 
 
 def test_augmentation_depends_on_seed_epoch_index_only(demo_data):

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from data_loader.cache import build_cache, cache_size
 from data_loader.datasets import build_dataset
 from data_loader.labels import class_names
 from data_loader.loaders import build_loader
@@ -39,6 +40,8 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
         torch.backends.cudnn.benchmark = config.trainer.cudnn_benchmark and not config.trainer.deterministic
     train_tf, eval_tf = build_transforms(config.augment)
     dataset = build_dataset(config.data, draft_size(config), config.seed)
+    cache_hw = cache_size(config.augment.image_size, config.data.jpeg_draft)
+    dataset.cache = build_cache(config.data.cache, dataset.paths, cache_hw, config.data.cache_dir, dist_info)
     train_set, val_set = dataset.split(config.data.val_ratio, config.seed, train_tf, eval_tf)
     pin = device.type == "cuda"
     data = config.data

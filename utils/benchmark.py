@@ -71,7 +71,7 @@ class PlainDataset(Dataset):
 
     def __getitem__(self, i: int):
         s = self.source
-        image = s.cache[i] if s.cache is not None else load_image(s.paths[i], s.draft_size)
+        image = s.cache[s.cache_rows[i]] if s.cache is not None else load_image(s.paths[i], s.draft_size)
         return s.transform(image=image)["image"], int(s.labels[i])
 
 

@@ -45,7 +45,8 @@ class DataConfig(_Section):
     age_bounds: tuple[int, int] = (30, 60)
     skip_bad_images: bool = False
     jpeg_draft: bool = True
-    cache: Literal["none", "memory"] = "none"
+    cache: Literal["none", "memory", "disk"] = "none"
+    cache_dir: Path = Path(".cache/images")
     batch_size: int = Field(32, gt=0)
     num_workers: Optional[int] = Field(None, ge=0)
 

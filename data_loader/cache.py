@@ -1,0 +1,92 @@
+"""Decode once: every photo decoded and resized to one fixed pre-augmentation size, in a uint8
+array of shape (N, H, W, 3) held in memory or in a memory-mapped file keyed by data set + size.
+
+A memory cache built before the DataLoader starts is shared by its (forked) workers; a disk cache
+is built once by the first local rank and mapped by every DDP rank and worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from data_loader.datasets import load_image
+from utils.distributed import DistInfo, barrier
+
+LOG = logging.getLogger(__name__)
+PHOTO_HW = (512, 384)  # competition photos: height, width
+JPEG_SCALES = (8, 4, 2, 1)
+
+
+def cache_size(image_size: Sequence[int], draft: bool, photo_hw: Sequence[int] = PHOTO_HW) -> tuple[int, int]:
+    """(height, width) of cached photos: the smallest JPEG draft scale of a photo that still covers
+    `image_size` (the full photo without `draft`)."""
+    height, width = photo_hw
+    for scale in JPEG_SCALES if draft else (1,):
+        if height // scale >= image_size[0] and width // scale >= image_size[1]:
+            return height // scale, width // scale
+    return height, width
+
+
+def decode_fixed(path: str, hw: tuple[int, int]) -> np.ndarray:
+    """Decode `path` (JPEG draft mode) and resize to exactly `hw` if needed."""
+    image = load_image(path, (hw[1], hw[0]))
+    if image.shape[:2] != hw:
+        image = np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))
+    return image
+
+
+def fill(array: np.ndarray, paths: Sequence[str], hw: tuple[int, int]) -> None:
+    for i, path in enumerate(tqdm(paths, desc="decode", leave=False, disable=None)):
+        array[i] = decode_fixed(path, hw)
+
+
+def memory_cache(paths: Sequence[str], hw: tuple[int, int]) -> np.ndarray:
+    """All photos decoded into RAM."""
+    array = np.empty((len(paths), *hw, 3), dtype=np.uint8)
+    fill(array, paths, hw)
+    return array
+
+
+def cache_key(paths: Sequence[str], hw: tuple[int, int]) -> str:
+    """Changes when a file is added, removed, resized, touched, or the size changes."""
+    digest = hashlib.sha1(json.dumps(list(hw)).encode())
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def disk_cache(paths: Sequence[str], hw: tuple[int, int], cache_dir: Path,
+               dist_info: DistInfo = DistInfo()) -> np.ndarray:
+    """A read-only memory map of all photos; built (atomically) by local rank 0 if missing."""
+    path = Path(cache_dir) / f"images-{cache_key(paths, hw)}-{hw[0]}x{hw[1]}.u8"
+    shape = (len(paths), *hw, 3)
+    if dist_info.local_rank == 0 and not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        fill(array, paths, hw)
+        array.flush()
+        del array
+        os.replace(tmp, path)
+        LOG.info("wrote image cache %s (%.1f MB)", path, np.prod(shape) / 2**20)
+    barrier(dist_info)
+    return np.load(path, mmap_mode="r")
+
+
+def build_cache(mode: str, paths: Sequence[str], hw: tuple[int, int], cache_dir: Optional[Path] = None,
+                dist_info: DistInfo = DistInfo()) -> Optional[np.ndarray]:
+    """The cache for `data.cache` = none | memory | disk."""
+    if mode == "none":
+        return None
+    array = memory_cache(paths, hw) if mode == "memory" else disk_cache(paths, hw, Path(cache_dir), dist_info)
+    LOG.info("image cache (%s): %d photos at %dx%d, %.1f MB", mode, len(paths), hw[1], hw[0], array.nbytes / 2**20)
+    return array
