@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -17,8 +17,9 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
     every rank gets the same number of samples. Call `set_epoch` before each epoch.
     """
 
-    def __init__(self, length: int, seed: int, rank: int = 0, num_replicas: int = 1, shuffle: bool = True) -> None:
-        self.length, self.seed, self.shuffle = length, seed, shuffle
+    def __init__(self, length: int, seed: int, rank: int = 0, num_replicas: int = 1, shuffle: bool = True,
+                 weights: Optional[torch.Tensor] = None) -> None:
+        self.length, self.seed, self.shuffle, self.weights = length, seed, shuffle, weights
         self.rank, self.num_replicas = rank, num_replicas
         self.epoch = 0
 
@@ -27,8 +28,10 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
 
     def indices(self) -> list[int]:
         """This rank's share of the epoch's (padded) order."""
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.weights is not None:  # `length` draws with replacement, in proportion to `weights`
+            order = torch.multinomial(self.weights, self.length, replacement=True, generator=gen).tolist()
+        elif self.shuffle:
             order = torch.randperm(self.length, generator=gen).tolist()
         else:
             order = list(range(self.length))
@@ -41,6 +44,14 @@ class EpochShuffleSampler(Sampler[tuple[int, int]]):
 
     def __len__(self) -> int:
         return math.ceil(self.length / self.num_replicas)
+
+
+def balanced_weights(labels: Sequence[int]) -> torch.Tensor:
+    """Per-sample weight 1 / (number of samples of its class), indexed by class id, so every class
+    present is drawn equally often."""
+    labels_t = torch.as_tensor(list(labels), dtype=torch.long)
+    counts = torch.bincount(labels_t)
+    return 1.0 / counts[labels_t].double()
 
 
 def default_num_workers(world_size: int = 1) -> int:
@@ -57,11 +68,13 @@ def build_loader(
     pin_memory: bool = False,
     rank: int = 0,
     world_size: int = 1,
+    balanced_labels: Optional[Sequence[int]] = None,
 ) -> DataLoader:
     """Shuffled, drop-last loader for training; ordered loader for evaluation (sharded under DDP,
     padded to equal shares; `Trainer.evaluate` drops the padding again)."""
     workers = default_num_workers(world_size) if num_workers is None else num_workers
-    sampler = EpochShuffleSampler(len(dataset), seed, rank, world_size, shuffle=train)
+    weights = balanced_weights(balanced_labels) if train and balanced_labels is not None else None
+    sampler = EpochShuffleSampler(len(dataset), seed, rank, world_size, shuffle=train, weights=weights)
     per_rank = len(sampler)
     return DataLoader(
         dataset,

@@ -1,13 +1,86 @@
-"""Losses by name (`loss.name`)."""
+"""Losses by name (`loss.name`), all accepting hard (N,) or soft (N, C) targets and class weights."""
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from utils.config import LossConfig
 
 
-def build_loss(cfg: LossConfig) -> nn.Module:
-    """Cross-entropy with optional label smoothing."""
-    if cfg.name == "ce":
-        return nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    raise ValueError(f"unknown loss {cfg.name!r}")
+def soft_targets(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(N,) class ids -> one-hot floats; (N, C) soft targets pass through."""
+    if targets.dim() == 1:
+        return F.one_hot(targets.long(), num_classes).float()
+    return targets.float()
+
+
+def smooth(targets: torch.Tensor, eps: float) -> torch.Tensor:
+    """Label smoothing: (1 - eps) * targets + eps / C."""
+    return targets * (1.0 - eps) + eps / targets.shape[1] if eps else targets
+
+
+class ClassificationLoss(nn.Module):
+    """Cross-entropy (`gamma` = 0) or focal loss on (smoothed) soft targets, optionally class-weighted.
+
+    With hard targets and no smoothing, `ce` equals `F.cross_entropy(weight=...)`: the weighted
+    sum of per-sample losses divided by the sum of the samples' class weights.
+    """
+
+    def __init__(self, gamma: float = 0.0, eps: float = 0.0, weights: Optional[Sequence[float]] = None) -> None:
+        super().__init__()
+        self.gamma, self.eps = gamma, eps
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float) if weights is not None else None)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        t = smooth(soft_targets(targets, logits.shape[1]), self.eps)
+        logp = logits.log_softmax(dim=1)
+        per_class = -t * logp
+        if self.gamma:
+            per_class = per_class * (1.0 - logp.exp()).pow(self.gamma)
+        if self.weights is None:
+            return per_class.sum(dim=1).mean()
+        return (per_class * self.weights).sum() / (t * self.weights).sum()
+
+
+class SoftF1Loss(nn.Module):
+    """1 - macro-F1 computed on softmax probabilities (differentiable); the (class-weighted) mean runs
+    over the classes present in the batch's targets, as macro-F1 ignores absent classes."""
+
+    def __init__(self, weights: Optional[Sequence[float]] = None, eps: float = 1e-7) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float) if weights is not None else None)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        probs = logits.float().softmax(dim=1)
+        t = soft_targets(targets, logits.shape[1])
+        tp = (probs * t).sum(0)
+        fp = (probs * (1 - t)).sum(0)
+        fn = ((1 - probs) * t).sum(0)
+        f1 = 2 * tp / (2 * tp + fp + fn + self.eps)
+        present = (t.sum(0) > 0).float()
+        weights = present if self.weights is None else present * self.weights
+        return 1 - (f1 * weights).sum() / weights.sum().clamp(min=self.eps)
+
+
+def inverse_frequency(labels: Sequence[int], num_classes: int) -> list[float]:
+    """Class weights 1 / count, scaled to mean 1 over the classes present (absent classes: 0)."""
+    counts = torch.bincount(torch.as_tensor(list(labels), dtype=torch.long), minlength=num_classes).float()
+    weights = torch.where(counts > 0, 1.0 / counts.clamp(min=1), torch.zeros_like(counts))
+    return (weights * (counts > 0).sum() / weights.sum()).tolist()
+
+
+def build_loss(cfg: LossConfig, train_labels: Optional[Sequence[int]] = None, num_classes: int = 18) -> nn.Module:
+    """The loss named by `cfg.name`; `class_weights: auto` uses the training split's `train_labels`."""
+    weights = cfg.class_weights
+    if weights == "auto":
+        weights = inverse_frequency(train_labels if train_labels is not None else [], num_classes)
+    if cfg.name == "soft_f1":
+        return SoftF1Loss(weights)
+    gamma = cfg.gamma if cfg.name in ("focal", "focal_ls") else 0.0
+    eps = cfg.label_smoothing if cfg.name in ("ce", "label_smoothing", "focal_ls") else 0.0
+    return ClassificationLoss(gamma, eps, weights)

@@ -1,9 +1,9 @@
 import torch
 
+from conftest import ROOT, tiny_overrides
 from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer
 from utils.config import load_config
-from conftest import ROOT, tiny_overrides
 
 
 def test_channels_last_trains_and_matches_layout(demo_data, tmp_path):

@@ -87,3 +87,21 @@ def test_jpeg_draft_decodes_small_but_not_smaller_than_asked(demo_data):
     assert full.shape == (512, 384, 3)
     assert small.shape[0] >= 64 and small.shape[1] >= 48 and small.shape[0] < 512
     assert np.abs(small.astype(float).mean() - full.astype(float).mean()) < 10
+
+
+def test_balanced_sampler_draws_classes_uniformly():
+    from data_loader.loaders import EpochShuffleSampler, balanced_weights
+
+    labels = [0] * 800 + [1] * 150 + [5] * 40 + [17] * 10  # like the real imbalance
+    weights = balanced_weights(labels)
+    assert weights[0] == 1 / 800 and weights[-1] == 1 / 10  # indexed by class id, not rank
+    sampler = EpochShuffleSampler(len(labels), seed=0, weights=weights)
+    drawn = []
+    for epoch in range(20):
+        sampler.set_epoch(epoch)
+        drawn += [labels[i] for i, _ in sampler]
+    counts = np.bincount(drawn, minlength=18)[[0, 1, 5, 17]]
+    assert counts.sum() == 20 * len(labels)
+    assert np.abs(counts / counts.sum() - 0.25).max() < 0.02
+    shards = [EpochShuffleSampler(len(labels), 0, rank, 2, weights=weights).indices() for rank in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 500

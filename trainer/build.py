@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,7 +47,9 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
     pin = device.type == "cuda"
     data = config.data
     shard = {"rank": dist_info.rank, "world_size": dist_info.world_size}
-    train_loader = build_loader(train_set, data.batch_size, True, config.seed, data.num_workers, pin, **shard)
+    balanced = train_set.labels.tolist() if data.sampler == "balanced" else None
+    train_loader = build_loader(train_set, data.batch_size, True, config.seed, data.num_workers, pin, **shard,
+                                balanced_labels=balanced)
     val_loader = None
     if len(val_set):
         val_loader = build_loader(val_set, data.batch_size, False, config.seed, data.num_workers, pin, **shard)
@@ -58,10 +61,12 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
             LOG.warning("trainer.sync_bn ignored on CPU (SyncBatchNorm runs on CUDA only)")
     optimizer = build_optimizer(config.optimizer, model)
     scheduler = build_scheduler(
-        config.scheduler, optimizer, config.trainer.epochs, len(train_loader), config.trainer.monitor.split()[0]
+        config.scheduler, optimizer, config.trainer.epochs,
+        math.ceil(len(train_loader) / config.trainer.accumulate_steps), config.trainer.monitor.split()[0]
     )
     metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names(config.data.age_bounds)}
-    return Trainer(model, build_loss(config.loss), optimizer, scheduler, train_loader, val_loader,
+    criterion = build_loss(config.loss, train_set.labels.tolist())
+    return Trainer(model, criterion.to(device), optimizer, scheduler, train_loader, val_loader,
                    config.trainer, device, run_dir, metadata, dist_info)
 
 

@@ -32,8 +32,9 @@ def model_from_checkpoint(state: dict, source: str) -> tuple[nn.Module, Config]:
     """Rebuild the network from a checkpoint's own config and load its weights."""
     config = build_config(dict(state["config"]), source)
     model = build_model(config.model.model_copy(update={"pretrained": False, "pretrained_path": None}))
+    use_ema = config.trainer.monitor.split()[1].startswith("ema_") and state.get("ema") is not None
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["ema"] if use_ema else state["model"])
     except RuntimeError as err:
         raise UserError(f"{source}: weights do not fit {config.model.backbone}/{config.model.head} "
                         f"({str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err})") from None

@@ -1,12 +1,14 @@
 """The Trainer: one epoch of training, one of evaluation, checkpoints, melting, early stopping."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from timm.utils import ModelEmaV3
 from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
@@ -73,6 +75,7 @@ class Trainer:
         self.melting = Melting(cfg.freeze)
         self.melting.apply(self.model)
         self.net = self._wrap()
+        self.ema = ModelEmaV3(self.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) if cfg.ema else None
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
@@ -90,6 +93,7 @@ class Trainer:
             "stopped_early": self.stopped_early,
             "bad_steps": self.bad_steps,
             "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
@@ -101,6 +105,8 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from a checkpoint made by `state_dict`."""
         self.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.module.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -136,20 +142,31 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int) -> Optional[tuple]:
-        """Forward, backward and update on one batch already on the device; returns (loss, logits),
-        or None when a non-finite loss was skipped (`trainer.max_bad_steps`)."""
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int,
+                   update: bool = True) -> Optional[tuple]:
+        """Forward and backward on one batch already on the device, then (when `update`) clip and
+        apply the accumulated gradients; returns (loss, logits), or None when a non-finite loss was
+        skipped (`trainer.max_bad_steps`)."""
         with self._autocast():
             logits = self.net(images)
             loss = self.criterion(logits, targets)
         if self.cfg.max_bad_steps and not torch.isfinite(loss):
             self._skip_bad_step(step, loss)
             return None
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        no_sync = self.dist.enabled and not update and hasattr(self.net, "no_sync")
+        with self.net.no_sync() if no_sync else contextlib.nullcontext():  # DDP: all-reduce once per update
+            self.scaler.scale(loss / self.cfg.accumulate_steps).backward()
+        if not update:
+            return loss, logits
+        if self.cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.global_step)
         if self.scheduler is not None:
             self.scheduler.step_update(num_updates=self.global_step)
         return loss, logits
@@ -162,11 +179,14 @@ class Trainer:
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # no per-step host sync
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} train"
         bar = tqdm(self.train_loader, desc=desc, leave=False, disable=None)
+        self.optimizer.zero_grad(set_to_none=True)
+        n_batches = len(self.train_loader)
         for step, (images, targets, _) in enumerate(bar):
             if self.stop_request:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
             images, targets = self._to_device(images, targets)
-            out = self.train_step(images, targets, step)
+            update = (step + 1) % self.cfg.accumulate_steps == 0 or step + 1 == n_batches
+            out = self.train_step(images, targets, step, update)
             if out is None:
                 continue
             loss, logits = out
@@ -195,23 +215,25 @@ class Trainer:
                     loss.item(), self.epoch + 1, step, self.bad_steps, self.cfg.max_bad_steps)
 
     @torch.no_grad()
-    def evaluate(self, loader: DataLoader, prefix: str = "val") -> dict[str, float]:
-        """Loss, accuracy and macro-F1 over the whole of `loader`."""
-        self.model.eval()
-        broadcast_buffers(self.model, self.dist)
+    def evaluate(self, loader: DataLoader, prefix: str = "val", model: Optional[nn.Module] = None) -> dict[str, float]:
+        """Loss, accuracy and macro-F1 over the whole of `loader` (with `model`, default the raw weights)."""
+        model = model if model is not None else self.model
+        model.eval()
+        broadcast_buffers(model, self.dist)
         set_loader_epoch(loader, self.epoch)
         acc = EpochAccumulator(keep_logits=True)
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
         for images, targets, indices in tqdm(loader, desc=desc, leave=False, disable=None):
             images, targets = self._to_device(images, targets)
             with self._autocast():
-                logits = self.model(images)
+                logits = model(images)
             acc.update(torch.zeros((), device=self.device), logits, targets, indices)
         def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return self.criterion(logits.to(self.device), targets.to(self.device))
 
         metrics = acc.compute(prefix, detail=True, loss_fn=loss_fn, info=self.dist)
-        self.last_eval = (acc.y_true, acc.probs)
+        if prefix == ("ema_val" if self.monitor.metric.startswith("ema_") else "val"):  # judged by the monitor
+            self.last_eval = (acc.y_true, acc.probs)
         return metrics
 
     @property
@@ -225,6 +247,8 @@ class Trainer:
         metrics = self.train_epoch()
         if self.has_val:
             metrics.update(self.evaluate(self.val_loader))
+            if self.ema is not None:
+                metrics.update(self.evaluate(self.val_loader, "ema_val", self.ema.module))
         metrics["lr"] = lr
         metrics["epoch_time"] = time.perf_counter() - start
         self.epoch += 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -12,7 +12,7 @@ from utils.errors import ConfigError, did_you_mean
 
 DATASETS = ("MaskSplitByProfileDataset", "MaskBaseDataset")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
-MONITOR_METRICS = ("val_f1", "val_acc", "val_loss", "train_loss")
+MONITOR_METRICS = ("val_f1", "val_acc", "val_loss", "train_loss", "ema_val_f1", "ema_val_acc", "ema_val_loss")
 
 
 class _Loader(yaml.SafeLoader):
@@ -45,6 +45,7 @@ class DataConfig(_Section):
     age_bounds: tuple[int, int] = (30, 60)
     skip_bad_images: bool = False
     jpeg_draft: bool = True
+    sampler: Literal["random", "balanced"] = "random"
     cache: Literal["none", "memory", "disk"] = "none"
     cache_dir: Path = Path(".cache/images")
     batch_size: int = Field(32, gt=0)
@@ -121,8 +122,17 @@ class SchedulerConfig(_Section):
 
 
 class LossConfig(_Section):
-    name: Literal["ce"] = "ce"
+    name: Literal["ce", "focal", "label_smoothing", "focal_ls", "soft_f1"] = "ce"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    gamma: float = Field(2.0, ge=0.0)
+    class_weights: Union[Literal["auto"], list[float], None] = None
+
+    @field_validator("class_weights")
+    @classmethod
+    def _eighteen_weights(cls, v):
+        if isinstance(v, list) and (len(v) != 18 or min(v) < 0):
+            raise ValueError(f"must be 'auto' or a list of 18 non-negative weights, got {len(v)} values")
+        return v
 
 
 class FreezeConfig(_Section):
@@ -138,14 +148,24 @@ class FreezeConfig(_Section):
         return self
 
 
+class EmaConfig(_Section):
+    """Exponential moving average of the weights (timm `ModelEmaV3`), evaluated beside the raw weights."""
+
+    decay: float = Field(0.9998, gt=0.0, lt=1.0)
+    warmup: bool = True
+
+
 class TrainerConfig(_Section):
     epochs: int = Field(10, gt=0)
+    accumulate_steps: int = Field(1, ge=1)
+    grad_clip: Optional[float] = Field(None, gt=0)
     max_bad_steps: int = Field(0, ge=0)
     device: str = "auto"
     amp: Literal["none", "fp16", "bf16"] = "none"
     monitor: str = "max val_f1"
     early_stop_patience: int = Field(0, ge=0)
     freeze: Optional[FreezeConfig] = None
+    ema: Optional[EmaConfig] = None
     deterministic: bool = False
     channels_last: bool = False
     compile: bool = False
@@ -166,6 +186,12 @@ class TrainerConfig(_Section):
         if len(parts) != 2 or parts[0] not in ("min", "max") or parts[1] not in MONITOR_METRICS:
             raise ValueError(f"must be 'min|max <metric>' with metric in {list(MONITOR_METRICS)}, got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _ema_monitor_needs_ema(self) -> "TrainerConfig":
+        if self.monitor.split()[1].startswith("ema_") and self.ema is None:
+            raise ValueError(f"monitor {self.monitor!r} needs trainer.ema")
+        return self
 
 
 class WandbConfig(_Section):

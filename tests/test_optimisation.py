@@ -1,0 +1,75 @@
+import torch
+from torch import nn
+
+from model.classifier import MaskClassifier
+from trainer.trainer import Trainer
+from utils.config import TrainerConfig
+
+
+def toy_trainer(**cfg):
+    torch.manual_seed(0)
+    model = MaskClassifier(nn.Flatten(), nn.Linear(12, 18))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    return Trainer(model, nn.CrossEntropyLoss(), optimizer, None, None, None, TrainerConfig(device="cpu", **cfg),
+                   torch.device("cpu"), "unused", {})
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+    x, y = torch.randn(8, 3, 2, 2), torch.randint(0, 18, (8,))
+    big = toy_trainer()
+    big.train_step(x, y, 0)
+    acc = toy_trainer(accumulate_steps=2)
+    acc.train_step(x[:4], y[:4], 0, update=False)
+    assert acc.global_step == 0
+    acc.train_step(x[4:], y[4:], 1, update=True)
+    assert acc.global_step == 1
+    for a, b in zip(big.model.parameters(), acc.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_gradient_clipping_bounds_the_update():
+    x, y = torch.randn(8, 3, 2, 2) * 10, torch.randint(0, 18, (8,))
+    free, clipped = toy_trainer(), toy_trainer(grad_clip=0.01)
+    before = torch.cat([p.detach().flatten().clone() for p in free.model.parameters()])
+    free.train_step(x, y, 0)
+    clipped.train_step(x, y, 0)
+    step_free = (torch.cat([p.detach().flatten() for p in free.model.parameters()]) - before).norm()
+    step_clip = (torch.cat([p.detach().flatten() for p in clipped.model.parameters()]) - before).norm()
+    assert step_clip <= 0.5 * 0.01 + 1e-6 < step_free
+
+
+def test_ema_follows_the_weights_and_is_checkpointed(demo_data, tmp_path):
+    from conftest import ROOT, tiny_overrides
+    from data_loader.transforms import resolve_augment
+    from trainer.build import build_trainer
+    from utils.config import load_config
+
+    extra = {"trainer.ema.decay": 0.5, "trainer.ema.warmup": "false", "trainer.monitor": "'max ema_val_f1'"}
+    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **extra)))
+    trainer = build_trainer(cfg, tmp_path)
+    head_w = trainer.model.head[-1].weight
+    ema_w = trainer.ema.module.head[-1].weight
+    before = ema_w.detach().clone()
+    x, y = torch.randn(4, 3, 64, 48), torch.randint(0, 18, (4,))
+    trainer.melting.set_train_mode(trainer.model)
+    trainer.train_step(x, y, 0)
+    assert torch.allclose(ema_w, 0.5 * before + 0.5 * head_w.detach(), atol=1e-6)
+    metrics = trainer.run_epoch()
+    assert {"ema_val_f1", "ema_val_loss", "val_f1"} <= set(metrics)
+    assert trainer.monitor.metric == "ema_val_f1" and trainer.monitor.best == metrics["ema_val_f1"]
+    state = torch.load(tmp_path / "best.pth", weights_only=True)
+    assert not torch.equal(state["ema"]["head.1.weight"], state["model"]["head.1.weight"])
+    from trainer.predictor import model_from_checkpoint
+
+    model, _ = model_from_checkpoint(state, "best.pth")
+    assert torch.equal(model.head[-1].weight, state["ema"]["head.1.weight"])  # inference uses the EMA
+
+
+def test_ema_monitor_requires_ema():
+    import pytest
+
+    from utils.config import load_config
+    from utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs trainer.ema"):
+        load_config(None, ["trainer.monitor='max ema_val_f1'"])
