@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -73,3 +74,27 @@ def test_ema_monitor_requires_ema():
 
     with pytest.raises(ConfigError, match="needs trainer.ema"):
         load_config(None, ["trainer.monitor='max ema_val_f1'"])
+
+
+def test_backbone_lr_scale_and_layer_decay():
+    from model.classifier import build_model
+    from trainer.optim import build_optimizer, build_scheduler
+    from utils.config import ModelConfig, OptimizerConfig, SchedulerConfig
+
+    model = build_model(ModelConfig(backbone="resnet18"))
+    opt = build_optimizer(OptimizerConfig(lr=1e-3, backbone_lr_scale=0.1), model)
+    head_ids = {id(p) for p in model.head.parameters()}
+    lrs = {("head" if id(p) in head_ids else "backbone"): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lrs == {"head": 1e-3, "backbone": 1e-4}
+    assert all(g["weight_decay"] == 0 for g in opt.param_groups for p in g["params"] if p.ndim == 1)
+    sched = build_scheduler(SchedulerConfig(name="cosine"), opt, epochs=10, updates_per_epoch=5)
+    sched.step_update(num_updates=25)  # halfway: every group keeps its ratio
+    head_lr = next(g["lr"] for g in opt.param_groups if any(id(p) in head_ids for p in g["params"]))
+    back_lr = next(g["lr"] for g in opt.param_groups if not any(id(p) in head_ids for p in g["params"]))
+    assert back_lr / head_lr == pytest.approx(0.1)
+
+    decayed = build_optimizer(OptimizerConfig(lr=1e-3, layer_decay=0.5), model)
+    stem = next(g["lr"] for g in decayed.param_groups if any(p is model.backbone.conv1.weight for p in g["params"]))
+    deep_w = model.backbone.layer4[1].conv2.weight
+    deep = next(g["lr"] for g in decayed.param_groups if any(p is deep_w for p in g["params"]))
+    assert stem < deep < 1e-3 + 1e-12

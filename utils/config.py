@@ -100,6 +100,8 @@ class OptimizerConfig(_Section):
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.05, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    backbone_lr_scale: float = Field(1.0, gt=0.0)
+    layer_decay: Optional[float] = Field(None, gt=0.0, le=1.0)
 
     @field_validator("name")
     @classmethod
