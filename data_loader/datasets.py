@@ -13,6 +13,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from data_loader.people import list_train_images
+from data_loader.relabel import apply_fixes
 from data_loader.split import random_image_split, stratified_person_split
 from utils.config import DataConfig
 from utils.errors import DataError
@@ -112,6 +113,8 @@ class MaskBaseDataset(ImageDataset):
     def from_config(cls, cfg: DataConfig, **kwargs) -> "MaskBaseDataset":
         """Read `cfg.train_dir` with the configured age bounds and bad-image policy."""
         images = list_train_images(cfg.train_dir, cfg.age_bounds, cfg.skip_bad_images)
+        if cfg.relabel is not None:
+            images = apply_fixes(images, cfg.relabel, cfg.age_bounds)
         if images.empty:
             raise DataError(f"{cfg.train_dir}: no training images found")
         return cls(images, **kwargs)

@@ -43,6 +43,7 @@ class DataConfig(_Section):
     eval_dir: Optional[Path] = Path("data/eval")
     val_ratio: float = Field(0.2, ge=0.0, lt=1.0)
     age_bounds: tuple[int, int] = (30, 60)
+    relabel: Optional[Path] = None
     skip_bad_images: bool = False
     jpeg_draft: bool = True
     sampler: Literal["random", "balanced"] = "random"

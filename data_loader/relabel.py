@@ -1,0 +1,54 @@
+"""Label fixes applied at load time: `data.relabel: fixes.csv` with columns `id,field,value`.
+
+`field` is `gender` (value male/female), `age` (an integer) or `swap_mask` (value ignored: the
+person's `incorrect_mask` and `normal` photos trade labels). Ids are person ids from train.csv.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from data_loader.labels import GENDER_NAMES, age_group, encode, gender_id
+from data_loader.people import AGE_RANGE, read_csv_table
+from utils.errors import DataError
+
+LOG = logging.getLogger(__name__)
+FIELDS = ("gender", "age", "swap_mask")
+
+
+def read_fixes(path: Path) -> pd.DataFrame:
+    """The fixes table, validated; errors name the file and line."""
+    fixes = read_csv_table(Path(path), ("id", "field", "value"), "data.relabel")
+    for line, (field, value) in enumerate(zip(fixes["field"], fixes["value"]), start=2):
+        if field not in FIELDS:
+            raise DataError(f"{path}: line {line}: field {field!r} is not one of {', '.join(FIELDS)}")
+        if field == "gender" and value not in GENDER_NAMES:
+            raise DataError(f"{path}: line {line}: gender {value!r} is not male/female")
+        if field == "age" and not (value.strip().isdigit() and AGE_RANGE[0] <= int(value) <= AGE_RANGE[1]):
+            raise DataError(f"{path}: line {line}: age {value!r} is not an integer in {list(AGE_RANGE)}")
+    return fixes
+
+
+def apply_fixes(images: pd.DataFrame, path: Path, age_bounds: Sequence[int]) -> pd.DataFrame:
+    """A copy of the per-image table with the fixes in `path` applied and labels recomputed."""
+    fixes = read_fixes(path)
+    images = images.copy()
+    known = set(images["person_id"])
+    for line, fix in enumerate(fixes.itertuples(index=False), start=2):
+        if fix.id not in known:
+            raise DataError(f"{path}: line {line}: unknown person id {fix.id!r}")
+        rows = images["person_id"] == fix.id
+        if fix.field == "gender":
+            images.loc[rows, "gender"] = gender_id(fix.value)
+        elif fix.field == "age":
+            images.loc[rows, "age"] = int(fix.value)
+            images.loc[rows, "age_group"] = age_group(int(fix.value), age_bounds)
+        else:
+            images.loc[rows, "mask"] = images.loc[rows, "mask"].map({0: 0, 1: 2, 2: 1})
+    images["label"] = [encode(m, g, a) for m, g, a in zip(images["mask"], images["gender"], images["age_group"])]
+    counts = fixes["field"].value_counts().to_dict()
+    LOG.info("relabel %s: %d fix(es) applied (%s)", path, len(fixes), ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return images

@@ -1,0 +1,40 @@
+import pandas as pd
+import pytest
+
+from data_loader.labels import encode
+from data_loader.people import list_train_images
+from data_loader.relabel import apply_fixes
+from utils.errors import DataError
+
+
+def write(tmp_path, rows):
+    path = tmp_path / "fixes.csv"
+    pd.DataFrame(rows, columns=["id", "field", "value"]).to_csv(path, index=False)
+    return path
+
+
+def test_fixes_change_labels_of_exactly_those_people(demo_data, tmp_path):
+    images = list_train_images(demo_data / "train")
+    people = images.groupby("person_id").first()
+    a, b, c = people.index[:3]
+    new_gender = "male" if people.loc[a, "gender"] == 1 else "female"
+    fixes = write(tmp_path, [(a, "gender", new_gender), (b, "age", "60"), (c, "swap_mask", "")])
+    fixed = apply_fixes(images, fixes, (30, 60))
+    changed = fixed["label"] != images["label"]
+    assert set(fixed.loc[changed, "person_id"]) == {a, b, c}
+    assert (fixed.loc[fixed.person_id == a, "gender"] == 1 - people.loc[a, "gender"]).all()
+    assert (fixed.loc[fixed.person_id == b, "age_group"] == 2).all()
+    before_c, after_c = images[images.person_id == c], fixed[fixed.person_id == c]
+    assert after_c["mask"].tolist() == before_c["mask"].map({0: 0, 1: 2, 2: 1}).tolist()
+    assert all(fixed["label"] == [encode(m, g, x) for m, g, x in zip(fixed["mask"], fixed["gender"], fixed["age_group"])])
+
+
+@pytest.mark.parametrize("row,message", [
+    (("999999", "gender", "male"), "unknown person id '999999'"),
+    (("000001", "colour", "red"), "field 'colour'"),
+    (("000001", "age", "old"), "age 'old'"),
+])
+def test_bad_fixes_name_the_line(demo_data, tmp_path, row, message):
+    images = list_train_images(demo_data / "train")
+    with pytest.raises(DataError, match=rf"fixes.csv: line 2: .*{message}"):
+        apply_fixes(images, write(tmp_path, [row]), (30, 60))
