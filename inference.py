@@ -6,8 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from trainer.checkpoint import resolve_checkpoint
-from trainer.predictor import ensemble_predict, write_submission
+from trainer.predictor import ensemble_predict, expand_checkpoint, write_submission
 from utils.config import load_config
 from utils.device import resolve_device
 from utils.errors import cli_main
@@ -24,9 +23,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="eval directory holding info.csv and images/")
     parser.add_argument("--out", type=Path, help="output CSV (default: submission.csv in the first run directory)")
     parser.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    parser.add_argument("--weights", type=float, nargs="+", help="soft-vote weight per --ckpt (default equal)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("overrides", nargs="*", help="overrides of --config, key.sub=value")
     return parser.parse_args(argv)
+
+
+def default_output(ckpt: Path) -> Path:
+    """submission.csv in the run directory of the first checkpoint (the run itself for folds)."""
+    first = expand_checkpoint(ckpt)[0]
+    run = first.parent
+    return (run.parent.parent if run.parent.name == "folds" else run) / "submission.csv"
 
 
 @cli_main
@@ -37,8 +44,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     if args.config is not None:
         data = load_config(args.config, args.overrides).data
         eval_dir, batch_size, workers = eval_dir or data.eval_dir, data.batch_size, data.num_workers
-    table, probs = ensemble_predict(args.ckpt, eval_dir, resolve_device(args.device), args.tta, batch_size, workers)
-    out = args.out or resolve_checkpoint(args.ckpt[0], "best.pth").parent / "submission.csv"
+    table, probs = ensemble_predict(args.ckpt, eval_dir, resolve_device(args.device), args.tta, batch_size, workers,
+                                    args.weights)
+    out = args.out or default_output(args.ckpt[0])
     write_submission(table, probs, out)
     LOG.info("wrote %s (%d rows)", out, len(table))
     return out

@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer, split_summary
 from trainer.checkpoint import load_checkpoint, resolve_checkpoint
+from trainer.folds import fold_config, run_all_folds
 from trainer.session import run_info, supervised_fit
 from utils.config import apply_overrides, build_config, load_config, save_config
 from utils.distributed import broadcast_object, shutdown
@@ -24,6 +25,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, help="YAML config (not needed with --resume)")
     parser.add_argument("--resume", type=Path, help="run directory or checkpoint to continue")
+    parser.add_argument("--all-folds", action="store_true",
+                        help="train every fold of data.n_folds into RUN/folds/fold_k and write RUN/oof.csv")
     parser.add_argument("overrides", nargs="*", help="config overrides, key.sub=value")
     args = parser.parse_args(argv)
     if args.config is None and args.resume is None:
@@ -47,6 +50,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         run_dir = None
     config = resolve_augment(config)
     require_wandb(config.logging.wandb)
+    if args.all_folds:
+        if args.resume is not None or config.data.n_folds < 2:
+            raise UserError("--all-folds needs --config (not --resume) and data.n_folds >= 2")
+        build_trainer(fold_config(config, 0), Path("."))  # validate everything before writing
+        run_dir = create_run_dir(config.save_dir, config.name)
+        save_config(config, run_dir / "config.yaml")
+        return run_all_folds(config, args.overrides, run_dir)
     seed_everything(config.seed, config.trainer.deterministic)
     trainer = build_trainer(config, run_dir or Path("."))  # everything validated before writing
     if state is not None:

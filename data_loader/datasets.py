@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from data_loader.people import list_train_images
 from data_loader.relabel import apply_fixes
-from data_loader.split import random_image_split, stratified_person_split
+from data_loader.split import random_image_split, stratified_person_folds, stratified_person_split
 from utils.config import DataConfig
 from utils.errors import DataError
 
@@ -119,8 +119,13 @@ class MaskBaseDataset(ImageDataset):
             raise DataError(f"{cfg.train_dir}: no training images found")
         return cls(images, **kwargs)
 
-    def split_indices(self, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row positions of (train, val)."""
+    def split_indices(
+        self, val_ratio: float, seed: int, n_folds: int = 0, fold: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of (train, val): `val_ratio` of the images, or fold `fold` of `n_folds`."""
+        if n_folds:
+            in_val = np.random.default_rng(seed).permutation(len(self.images)) % n_folds == fold
+            return np.flatnonzero(~in_val), np.flatnonzero(in_val)
         return random_image_split(self.images, val_ratio, seed)
 
     def subset(self, rows: np.ndarray, transform: Optional[Transform]) -> ImageDataset:
@@ -130,17 +135,24 @@ class MaskBaseDataset(ImageDataset):
         return ImageDataset(paths, self.labels[rows], transform, self.draft_size, self.seed, self.cache, cache_rows)
 
     def split(
-        self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform]
+        self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform],
+        n_folds: int = 0, fold: int = 0,
     ) -> tuple[ImageDataset, ImageDataset]:
-        """(train, val) datasets; val is empty when `val_ratio` is 0."""
-        train_rows, val_rows = self.split_indices(val_ratio, seed)
+        """(train, val) datasets; val is empty when `val_ratio` is 0 (and no folds are asked for)."""
+        train_rows, val_rows = self.split_indices(val_ratio, seed, n_folds, fold)
         return self.subset(train_rows, train_transform), self.subset(val_rows, val_transform)
 
 
 class MaskSplitByProfileDataset(MaskBaseDataset):
     """All training images; `split` is by person, stratified over gender x age group."""
 
-    def split_indices(self, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def split_indices(
+        self, val_ratio: float, seed: int, n_folds: int = 0, fold: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if n_folds:
+            folds = stratified_person_folds(self.images, n_folds, seed)
+            in_val = (self.images["person_id"].map(folds) == fold).to_numpy()
+            return np.flatnonzero(~in_val), np.flatnonzero(in_val)
         _, val_ids = stratified_person_split(self.images, val_ratio, seed)
         in_val = self.images["person_id"].isin(set(val_ids)).to_numpy()
         return np.flatnonzero(~in_val), np.flatnonzero(in_val)

@@ -32,6 +32,21 @@ def stratified_person_split(images: pd.DataFrame, val_ratio: float, seed: int) -
     return sorted(train_ids), sorted(val_ids)
 
 
+def stratified_person_folds(images: pd.DataFrame, n_folds: int, seed: int) -> dict[str, int]:
+    """Person id -> fold in [0, n_folds): each gender x age stratum dealt round-robin after a
+    seeded shuffle, so every fold holds ~1/n of each stratum and no person is in two folds."""
+    strata = person_strata(images)
+    rng = np.random.default_rng(seed)
+    folds: dict[str, int] = {}
+    offset = 0
+    for stratum in sorted(strata.unique()):
+        ids = np.array(sorted(strata.index[strata == stratum]))
+        rng.shuffle(ids)
+        folds.update({pid: (offset + i) % n_folds for i, pid in enumerate(ids)})
+        offset += len(ids)  # continue the deal so small strata do not all start at fold 0
+    return folds
+
+
 def random_image_split(images: pd.DataFrame, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split image row positions at random, ignoring people (leaks faces between sides)."""
     order = np.random.default_rng(seed).permutation(len(images))

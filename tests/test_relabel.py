@@ -26,7 +26,8 @@ def test_fixes_change_labels_of_exactly_those_people(demo_data, tmp_path):
     assert (fixed.loc[fixed.person_id == b, "age_group"] == 2).all()
     before_c, after_c = images[images.person_id == c], fixed[fixed.person_id == c]
     assert after_c["mask"].tolist() == before_c["mask"].map({0: 0, 1: 2, 2: 1}).tolist()
-    assert all(fixed["label"] == [encode(m, g, x) for m, g, x in zip(fixed["mask"], fixed["gender"], fixed["age_group"])])
+    recomputed = [encode(m, g, x) for m, g, x in zip(fixed["mask"], fixed["gender"], fixed["age_group"])]
+    assert fixed["label"].tolist() == recomputed
 
 
 @pytest.mark.parametrize("row,message", [

@@ -43,9 +43,9 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
     dataset = build_dataset(config.data, draft_size(config), config.seed)
     cache_hw = cache_size(config.augment.image_size, config.data.jpeg_draft)
     dataset.cache = build_cache(config.data.cache, dataset.paths, cache_hw, config.data.cache_dir, dist_info)
-    train_set, val_set = dataset.split(config.data.val_ratio, config.seed, train_tf, eval_tf)
-    pin = device.type == "cuda"
     data = config.data
+    train_set, val_set = dataset.split(data.val_ratio, config.seed, train_tf, eval_tf, data.n_folds, data.fold)
+    pin = device.type == "cuda"
     shard = {"rank": dist_info.rank, "world_size": dist_info.world_size}
     balanced = train_set.labels.tolist() if data.sampler == "balanced" else None
     train_loader = build_loader(train_set, data.batch_size, True, config.seed, data.num_workers, pin, **shard,

@@ -66,13 +66,31 @@ def soft_vote(probs: Sequence[np.ndarray], weights: Optional[Sequence[float]] = 
     return np.tensordot(w / w.sum(), np.stack(probs), axes=1)
 
 
+def expand_checkpoint(path: Path | str) -> list[Path]:
+    """A checkpoint file; a run directory (its best.pth); or a folds directory / a run with folds
+    (each `fold_k/best.pth`)."""
+    path = Path(path)
+    if path.is_dir() and not (path / "best.pth").is_file():
+        folds_dir = path / "folds" if (path / "folds").is_dir() else path
+        folds = sorted(folds_dir.glob("fold_*/best.pth"))
+        if folds:
+            return folds
+    return [resolve_checkpoint(path, "best.pth")]
+
+
 def ensemble_predict(ckpts: Sequence[Path | str], eval_dir: Optional[Path], device: torch.device,
-                     tta: bool = False, batch_size: Optional[int] = None,
-                     num_workers: Optional[int] = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """(eval table, soft-voted probabilities) for `eval_dir` (default: the first checkpoint's)."""
-    states = [(load_checkpoint(c, "best.pth"), str(resolve_checkpoint(c, "best.pth"))) for c in ckpts]
+                     tta: bool = False, batch_size: Optional[int] = None, num_workers: Optional[int] = None,
+                     weights: Optional[Sequence[float]] = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """(eval table, soft-voted probabilities) for `eval_dir` (default: the first checkpoint's).
+    `weights` (one per entry of `ckpts`) are shared evenly by the folds of a folds directory."""
+    if weights is not None and len(weights) != len(ckpts):
+        raise UserError(f"--weights: {len(weights)} weight(s) for {len(ckpts)} --ckpt")
+    expanded = [expand_checkpoint(c) for c in ckpts]
+    files = [f for group in expanded for f in group]
+    file_weights = None if weights is None else [w / len(g) for w, g in zip(weights, expanded) for _ in g]
     table, all_probs = None, []
-    for state, source in states:
+    for source in map(str, files):
+        state = load_checkpoint(source)
         model, config = model_from_checkpoint(state, source)
         if table is None:
             eval_dir = eval_dir or config.data.eval_dir
@@ -86,7 +104,7 @@ def ensemble_predict(ckpts: Sequence[Path | str], eval_dir: Optional[Path], devi
                               device.type == "cuda")
         LOG.info("predicting %d images with %s", len(dataset), source)
         all_probs.append(predict_probs(model, loader, device, config.trainer.amp, tta))
-    return table, soft_vote(all_probs)
+    return table, soft_vote(all_probs, file_weights)
 
 
 def write_submission(table: pd.DataFrame, probs: np.ndarray, out: Path) -> Path:

@@ -42,6 +42,8 @@ class DataConfig(_Section):
     train_dir: Path = Path("data/train")
     eval_dir: Optional[Path] = Path("data/eval")
     val_ratio: float = Field(0.2, ge=0.0, lt=1.0)
+    n_folds: int = Field(0, ge=0)
+    fold: int = Field(0, ge=0)
     age_bounds: tuple[int, int] = (30, 60)
     relabel: Optional[Path] = None
     skip_bad_images: bool = False
@@ -51,6 +53,12 @@ class DataConfig(_Section):
     cache_dir: Path = Path(".cache/images")
     batch_size: int = Field(32, gt=0)
     num_workers: Optional[int] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> "DataConfig":
+        if self.n_folds == 1 or (self.n_folds and self.fold >= self.n_folds):
+            raise ValueError(f"need n_folds >= 2 and 0 <= fold < n_folds, got n_folds={self.n_folds}, fold={self.fold}")
+        return self
 
     @field_validator("age_bounds")
     @classmethod
