@@ -13,6 +13,7 @@ from data_loader.cache import build_cache, cache_size
 from data_loader.datasets import build_dataset
 from data_loader.labels import class_names
 from data_loader.loaders import build_loader
+from data_loader.mixing import build_mixer
 from data_loader.transforms import build_transforms
 from model.classifier import build_model
 from model.loss import build_loss
@@ -66,8 +67,10 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
     )
     metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names(config.data.age_bounds)}
     criterion = build_loss(config.loss, train_set.labels.tolist())
-    return Trainer(model, criterion.to(device), optimizer, scheduler, train_loader, val_loader,
-                   config.trainer, device, run_dir, metadata, dist_info)
+    trainer = Trainer(model, criterion.to(device), optimizer, scheduler, train_loader, val_loader,
+                      config.trainer, device, run_dir, metadata, dist_info)
+    trainer.mixer = build_mixer(config.augment)
+    return trainer
 
 
 def split_summary(trainer: Trainer) -> str:

@@ -76,6 +76,7 @@ class Trainer:
         self.melting.apply(self.model)
         self.net = self._wrap()
         self.ema = ModelEmaV3(self.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) if cfg.ema else None
+        self.mixer: Any = None  # batch mixing (CutMix/MixUp): (images, targets) -> (images, soft targets)
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
@@ -186,7 +187,8 @@ class Trainer:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
             images, targets = self._to_device(images, targets)
             update = (step + 1) % self.cfg.accumulate_steps == 0 or step + 1 == n_batches
-            out = self.train_step(images, targets, step, update)
+            images, loss_targets = self.mixer(images, targets) if self.mixer is not None else (images, targets)
+            out = self.train_step(images, loss_targets, step, update)
             if out is None:
                 continue
             loss, logits = out

@@ -68,12 +68,26 @@ class DataConfig(_Section):
         return v
 
 
+class MixConfig(_Section):
+    alpha: float = Field(1.0, gt=0.0)
+    prob: float = Field(0.5, ge=0.0, le=1.0)
+
+
 class AugmentConfig(_Section):
     image_size: Optional[tuple[int, int]] = None  # (height, width); None: backbone default
     mean: Optional[tuple[float, float, float]] = None
     std: Optional[tuple[float, float, float]] = None
     train: list[StepConfig] = Field(default_factory=list)
     eval: list[StepConfig] = Field(default_factory=list)
+    mixup: Optional[MixConfig] = None
+    cutmix: Optional[MixConfig] = None
+    cutmix_mode: Literal["random", "half"] = "random"
+
+    @model_validator(mode="after")
+    def _half_alone(self) -> "AugmentConfig":
+        if self.cutmix_mode == "half" and self.mixup is not None:
+            raise ValueError("cutmix_mode=half cannot be combined with mixup")
+        return self
 
     @field_validator("image_size")
     @classmethod

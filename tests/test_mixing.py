@@ -1,0 +1,56 @@
+import torch
+
+from data_loader.mixing import HalfCutMix, build_mixer
+from utils.config import AugmentConfig, MixConfig
+
+
+def batch():
+    images = torch.stack([torch.full((3, 8, 10), float(i)) for i in range(6)])
+    return images, torch.tensor([0, 1, 2, 3, 4, 5])
+
+
+def test_half_cutmix_swaps_one_side_and_mixes_labels_by_area():
+    torch.manual_seed(0)
+    images, targets = batch()
+    mixed, soft = HalfCutMix(prob=1.0, jitter=0.0)(images, targets)
+    assert not torch.equal(mixed, images)
+    for i in range(6):
+        left, right = mixed[i, :, :, :5], mixed[i, :, :, 5:]
+        assert len(left.unique()) == 1 and len(right.unique()) == 1  # exactly two halves
+        values = {int(left.unique()), int(right.unique())}
+        assert i in values  # one half is its own
+        partner = (values - {i} or {i}).pop()
+        expected = 0.5 * torch.nn.functional.one_hot(torch.tensor(i), 18) + \
+            0.5 * torch.nn.functional.one_hot(torch.tensor(partner), 18)
+        assert torch.allclose(soft[i], expected.float())
+
+
+def test_half_cutmix_probability_zero_is_identity():
+    images, targets = batch()
+    mixed, soft = HalfCutMix(prob=0.0)(images, targets)
+    assert torch.equal(mixed, images) and torch.equal(soft.argmax(1), targets)
+
+
+def test_timm_mixup_and_cutmix_from_config():
+    torch.manual_seed(0)
+    images, targets = batch()
+    assert build_mixer(AugmentConfig()) is None
+    mixer = build_mixer(AugmentConfig(mixup=MixConfig(alpha=1.0, prob=1.0)))
+    mixed, soft = mixer(images.clone(), targets)
+    assert soft.shape == (6, 18) and torch.allclose(soft.sum(1), torch.ones(6))
+    assert (soft.max(1).values < 1).all() and not torch.equal(mixed, images)
+    half = build_mixer(AugmentConfig(cutmix=MixConfig(prob=1.0), cutmix_mode="half"))
+    assert isinstance(half, HalfCutMix)
+
+
+def test_training_with_half_cutmix_runs(demo_data, tmp_path):
+    from conftest import ROOT, tiny_overrides
+    from data_loader.transforms import resolve_augment
+    from trainer.build import build_trainer
+    from utils.config import load_config
+
+    extra = {"augment.cutmix.prob": 1.0, "augment.cutmix_mode": "half"}
+    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **extra)))
+    trainer = build_trainer(cfg, tmp_path)
+    assert isinstance(trainer.mixer, HalfCutMix)
+    assert torch.isfinite(torch.tensor(trainer.run_epoch()["train_loss"]))
