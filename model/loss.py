@@ -67,6 +67,28 @@ class SoftF1Loss(nn.Module):
         return 1 - (f1 * weights).sum() / weights.sum().clamp(min=self.eps)
 
 
+class MultiTaskLoss(nn.Module):
+    """For `model.head: multi`: one loss per task (mask, gender, age) on the marginals of the 18-class
+    log-probabilities, summed with `task_weights`. Soft 18-class targets are marginalised too."""
+
+    def __init__(self, task_loss: nn.Module, task_weights: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        self.task_loss, self.task_weights = task_loss, tuple(task_weights)
+        classes = torch.arange(18)
+        groups = (classes // 6, (classes // 3) % 2, classes % 3)
+        self.register_buffer("members", torch.cat([F.one_hot(g).float() for g in groups], dim=1), persistent=False)
+        self.sizes = (3, 2, 3)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logp = logits.float().log_softmax(dim=1)
+        task_targets = (soft_targets(targets, logits.shape[1]) @ self.members).split(self.sizes, dim=1)
+        total = logits.new_zeros((), dtype=torch.float)
+        for weight, member, target in zip(self.task_weights, self.members.split(self.sizes, dim=1), task_targets):
+            marginal = torch.logsumexp(logp.unsqueeze(2) + member.log().unsqueeze(0), dim=1)
+            total = total + weight * self.task_loss(marginal, target)
+        return total
+
+
 def inverse_frequency(labels: Sequence[int], num_classes: int) -> list[float]:
     """Class weights 1 / count, scaled to mean 1 over the classes present (absent classes: 0)."""
     counts = torch.bincount(torch.as_tensor(list(labels), dtype=torch.long), minlength=num_classes).float()
@@ -74,8 +96,13 @@ def inverse_frequency(labels: Sequence[int], num_classes: int) -> list[float]:
     return (weights * (counts > 0).sum() / weights.sum()).tolist()
 
 
-def build_loss(cfg: LossConfig, train_labels: Optional[Sequence[int]] = None, num_classes: int = 18) -> nn.Module:
-    """The loss named by `cfg.name`; `class_weights: auto` uses the training split's `train_labels`."""
+def build_loss(cfg: LossConfig, train_labels: Optional[Sequence[int]] = None, num_classes: int = 18,
+               multi_task: bool = False) -> nn.Module:
+    """The loss named by `cfg.name`; `class_weights: auto` uses the training split's `train_labels`.
+    With `multi_task` (`model.head: multi`) it is applied per task, without class weights."""
+    if multi_task:
+        task_cfg = cfg.model_copy(update={"class_weights": None})
+        return MultiTaskLoss(build_loss(task_cfg, num_classes=num_classes), cfg.task_weights)
     weights = cfg.class_weights
     if weights == "auto":
         weights = inverse_frequency(train_labels if train_labels is not None else [], num_classes)

@@ -89,3 +89,25 @@ def test_confusion_matrix_figure_size_and_counts():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()][4] == "wear/female/30-59"
     array = figure_to_array(fig)
     assert array.shape == (880, 960, 3) and array.dtype == np.uint8
+
+
+def test_demo_toolkit_config_end_to_end(demo_data, tmp_path):
+    import train
+    from data_loader.mixing import HalfCutMix
+    from data_loader.transforms import resolve_augment
+    from model.loss import MultiTaskLoss
+    from trainer.build import build_trainer
+    from utils.config import load_config
+
+    config_path = ROOT / "configs" / "demo_toolkit.yaml"
+    overrides = tiny_overrides(demo_data, tmp_path, **{"trainer.epochs": 2})
+    trainer = build_trainer(resolve_augment(load_config(config_path, overrides)), tmp_path / "probe")
+    assert isinstance(trainer.mixer, HalfCutMix) and isinstance(trainer.criterion, MultiTaskLoss)
+    assert trainer.criterion.task_loss.gamma == 2.0 and trainer.ema is not None
+    assert trainer.train_loader.sampler.weights is not None
+    result = train.main(["--config", str(config_path), *overrides])
+    assert result["metric"] == "ema_val_f1" and result["epochs"] == 2
+    rows = read_metrics(f"{result['run_dir']}/metrics.csv")
+    assert {"ema_val_f1", "val_f1_mask", "val_f1_gender", "val_f1_age"} <= set(rows[-1])
+    done = run("inference.py", "--ckpt", result["run_dir"])
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -66,7 +66,7 @@ def build_trainer(config: Config, run_dir: Path) -> Trainer:
         math.ceil(len(train_loader) / config.trainer.accumulate_steps), config.trainer.monitor.split()[0]
     )
     metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names(config.data.age_bounds)}
-    criterion = build_loss(config.loss, train_set.labels.tolist())
+    criterion = build_loss(config.loss, train_set.labels.tolist(), multi_task=config.model.head == "multi")
     trainer = Trainer(model, criterion.to(device), optimizer, scheduler, train_loader, val_loader,
                       config.trainer, device, run_dir, metadata, dist_info)
     trainer.mixer = build_mixer(config.augment)

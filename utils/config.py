@@ -101,7 +101,7 @@ class ModelConfig(_Section):
     backbone: str = "resnet18"
     pretrained: bool = False
     pretrained_path: Optional[Path] = None
-    head: Literal["linear", "shallow"] = "linear"
+    head: Literal["linear", "shallow", "multi"] = "linear"
     hidden_dim: int = Field(512, gt=0)
     activation: str = "gelu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
@@ -151,6 +151,7 @@ class LossConfig(_Section):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     gamma: float = Field(2.0, ge=0.0)
     class_weights: Union[Literal["auto"], list[float], None] = None
+    task_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # mask, gender, age (model.head: multi)
 
     @field_validator("class_weights")
     @classmethod
