@@ -98,3 +98,37 @@ def test_backbone_lr_scale_and_layer_decay():
     deep_w = model.backbone.layer4[1].conv2.weight
     deep = next(g["lr"] for g in decayed.param_groups if any(p is deep_w for p in g["params"]))
     assert stem < deep < 1e-3 + 1e-12
+
+
+def test_optimizer_and_scheduler_by_name():
+    from model.classifier import build_model
+    from trainer.optim import build_optimizer, build_scheduler
+    from utils.config import ModelConfig, OptimizerConfig, SchedulerConfig
+
+    model = build_model(ModelConfig(backbone="resnet18"))
+    assert type(build_optimizer(OptimizerConfig(name="sgd", lr=0.1), model)).__name__ == "SGD"
+    assert "AdamW" in type(build_optimizer(OptimizerConfig(name="adamw"), model)).__name__
+    opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1), model)
+    step = build_scheduler(SchedulerConfig(name="step", decay_epochs=2, decay_rate=0.1), opt, 10, 4)
+    step.step_update(num_updates=8)  # epoch 2 reached per update
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1), model)
+    plateau = build_scheduler(SchedulerConfig(name="plateau", decay_rate=0.5), opt, 30, 4, "max")
+    for epoch in range(1, 14):
+        plateau.step(epoch, 0.5)  # never improves
+    assert opt.param_groups[0]["lr"] < 0.1
+
+
+def test_val_ratio_zero_trains_on_everyone(demo_data, tmp_path):
+    import train
+    from utils.logger import read_metrics
+    from conftest import ROOT, tiny_overrides
+
+    result = train.main(["--config", str(ROOT / "configs/demo.yaml"),
+                         *tiny_overrides(demo_data, tmp_path, **{"data.val_ratio": 0, "trainer.epochs": 2})])
+    rows = read_metrics(f"{result['run_dir']}/metrics.csv")
+    assert [r["epoch"] for r in rows] == [1, 2] and "val_f1" not in rows[-1]
+    best = torch.load(f"{result['run_dir']}/best.pth", weights_only=True)
+    assert best["epoch"] == 2  # without validation the final model is the last epoch
+    n_images = 7 * len(__import__("pandas").read_csv(demo_data / "train" / "train.csv"))
+    assert f"{n_images} train / 0 val images" in open(f"{result['run_dir']}/train.log").read()
