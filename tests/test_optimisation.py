@@ -121,8 +121,8 @@ def test_optimizer_and_scheduler_by_name():
 
 def test_val_ratio_zero_trains_on_everyone(demo_data, tmp_path):
     import train
-    from utils.logger import read_metrics
     from conftest import ROOT, tiny_overrides
+    from utils.logger import read_metrics
 
     result = train.main(["--config", str(ROOT / "configs/demo.yaml"),
                          *tiny_overrides(demo_data, tmp_path, **{"data.val_ratio": 0, "trainer.epochs": 2})])
