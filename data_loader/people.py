@@ -84,15 +84,6 @@ def inspect_person_folder(folder: Path) -> tuple[dict[str, Path], list[Problem]]
     return by_stem, problems
 
 
-def find_person_images(folder: Path) -> dict[str, Path]:
-    """`inspect_person_folder`, raising `DataError` for a missing stem or two files of one stem."""
-    by_stem, problems = inspect_person_folder(folder)
-    fatal = [p for p in problems if p.fatal]
-    if fatal:
-        raise DataError(fatal[0].message)
-    return by_stem
-
-
 def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str) -> pd.DataFrame:
     """A CSV as strings (ids keep their leading zeros) with `columns` present; errors name the file."""
     if not csv_path.is_file():

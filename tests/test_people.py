@@ -4,7 +4,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from data_loader.people import find_person_images, list_train_images, read_train_csv
+from data_loader.people import inspect_person_folder, list_train_images, read_train_csv
 from utils.errors import DataError
 
 
@@ -42,9 +42,12 @@ def test_stem_matching_mixed_extensions_and_junk(tmp_path):
         (folder / f"{stem}{ext}").write_bytes(b"x")
     (folder / "._mask1.jpg").write_bytes(b"junk")
     (folder / "notes.txt").write_text("not an image")
-    found = find_person_images(folder)
+    found, problems = inspect_person_folder(folder)
     assert sorted(found) == sorted(["mask1", "mask2", "mask3", "mask4", "mask5", "incorrect_mask", "normal"])
     assert found["mask2"].name == "mask2.JPEG" and found["mask1"].name == "mask1.jpg"
+    assert sorted((p.kind, p.path.rsplit("/", 1)[1]) for p in problems) == [
+        ("junk", "._mask1.jpg"), ("unexpected", "notes.txt")]
+    assert not any(p.fatal for p in problems)
 
 
 def test_missing_image_is_an_error_naming_it(data_copy):
