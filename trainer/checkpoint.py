@@ -15,6 +15,17 @@ FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model", "config", "class_names")
 
 
+def monitors_ema(monitor_metric: str) -> bool:
+    """Whether the best epoch is judged on the EMA weights (`ema_val_*`)."""
+    return monitor_metric.startswith("ema_")
+
+
+def best_weights_key(state: dict[str, Any]) -> str:
+    """"ema" when the checkpoint's monitor judged the EMA weights (and it holds them), else "model"."""
+    metric = state["config"]["trainer"]["monitor"].split()[1]
+    return "ema" if monitors_ema(metric) and state.get("ema") is not None else "model"
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Save `state` (tensors, dicts, lists, numbers, strings) atomically."""
     atomic_torch_save({"format": FORMAT_VERSION, **state}, path)

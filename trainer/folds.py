@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from trainer.build import build_trainer
-from trainer.checkpoint import load_checkpoint
+from trainer.checkpoint import best_weights_key, load_checkpoint
 from trainer.metrics import macro_f1
 from trainer.session import run_info, supervised_fit
 from utils.config import Config, save_config
@@ -28,10 +28,10 @@ def fold_config(config: Config, fold: int) -> Config:
 
 def out_of_fold(trainer, state: dict[str, Any], fold: int) -> pd.DataFrame:
     """Validation predictions of a fold's best checkpoint, one row per image."""
-    use_ema = trainer.monitor.metric.startswith("ema_") and state.get("ema") is not None
-    model = trainer.ema.module if use_ema else trainer.model
-    model.load_state_dict(state["ema"] if use_ema else state["model"])
-    trainer.evaluate(trainer.val_loader, "ema_val" if use_ema else "val", model)
+    key = best_weights_key(state)
+    model = trainer.ema.module if key == "ema" else trainer.model
+    model.load_state_dict(state[key])
+    trainer.evaluate(trainer.val_loader, "ema_val" if key == "ema" else "val", model)
     y_true, probs = trainer.last_eval
     frame = pd.DataFrame({"path": trainer.val_loader.dataset.paths, "fold": fold, "label": y_true,
                           "pred": probs.argmax(axis=1)})

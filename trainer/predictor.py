@@ -19,7 +19,7 @@ from data_loader.loaders import build_loader
 from data_loader.transforms import build_transforms
 from model.classifier import build_model
 from trainer.build import draft_size
-from trainer.checkpoint import load_checkpoint, resolve_checkpoint
+from trainer.checkpoint import best_weights_key, load_checkpoint, resolve_checkpoint
 from utils.config import Config, build_config
 from utils.device import amp_dtype
 from utils.errors import UserError
@@ -32,9 +32,8 @@ def model_from_checkpoint(state: dict, source: str) -> tuple[nn.Module, Config]:
     """Rebuild the network from a checkpoint's own config and load its weights."""
     config = build_config(dict(state["config"]), source)
     model = build_model(config.model.model_copy(update={"pretrained": False, "pretrained_path": None}))
-    use_ema = config.trainer.monitor.split()[1].startswith("ema_") and state.get("ema") is not None
     try:
-        model.load_state_dict(state["ema"] if use_ema else state["model"])
+        model.load_state_dict(state[best_weights_key(state)])
     except RuntimeError as err:
         raise UserError(f"{source}: weights do not fit {config.model.backbone}/{config.model.head} "
                         f"({str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err})") from None

@@ -14,7 +14,7 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from trainer.checkpoint import save_checkpoint
+from trainer.checkpoint import monitors_ema, save_checkpoint
 from trainer.melting import Melting
 from trainer.metrics import EpochAccumulator
 from trainer.monitor import Monitor
@@ -234,7 +234,7 @@ class Trainer:
             return self.criterion(logits.to(self.device), targets.to(self.device))
 
         metrics = acc.compute(prefix, detail=True, loss_fn=loss_fn, info=self.dist)
-        if prefix == ("ema_val" if self.monitor.metric.startswith("ema_") else "val"):  # judged by the monitor
+        if prefix == ("ema_val" if monitors_ema(self.monitor.metric) else "val"):  # judged by the monitor
             self.last_eval = (acc.y_true, acc.probs)
         return metrics
 

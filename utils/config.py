@@ -215,7 +215,7 @@ class TrainerConfig(_Section):
 
     @model_validator(mode="after")
     def _ema_monitor_needs_ema(self) -> "TrainerConfig":
-        if self.monitor.split()[1].startswith("ema_") and self.ema is None:
+        if self.monitor.split()[1].startswith("ema_") and self.ema is None:  # see checkpoint.monitors_ema
             raise ValueError(f"monitor {self.monitor!r} needs trainer.ema")
         return self
 
