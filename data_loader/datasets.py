@@ -84,14 +84,17 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def decoded(self, index: int) -> np.ndarray:
+        """Image `index` before the transform: from the cache if there is one, else from its file."""
+        if self.cache is not None:
+            return np.asarray(self.cache[self.cache_rows[index]])
+        return load_image(self.paths[index], self.draft_size)
+
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor | np.ndarray, int, int]:
         """`key` is an index, or `(index, epoch)` from `EpochShuffleSampler`; returns
         (image, label, index)."""
         index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
-        if self.cache is not None:
-            image = np.asarray(self.cache[self.cache_rows[index]])
-        else:
-            image = load_image(self.paths[index], self.draft_size)
+        image = self.decoded(index)
         if self.transform is not None:
             seed_pipeline(self.transform, sample_seed(self.seed, epoch, index))
             image = self.transform(image=image)["image"]

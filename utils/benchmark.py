@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_loader.datasets import ImageDataset, load_image
+from data_loader.datasets import ImageDataset
 from data_loader.transforms import resolve_augment
 from model.classifier import feature_dim
 from trainer.build import build_trainer
@@ -70,9 +70,8 @@ class PlainDataset(Dataset):
         return len(self.source)
 
     def __getitem__(self, i: int):
-        s = self.source
-        image = s.cache[s.cache_rows[i]] if s.cache is not None else load_image(s.paths[i], s.draft_size)
-        return s.transform(image=image)["image"], int(s.labels[i])
+        source = self.source
+        return source.transform(image=source.decoded(i))["image"], int(source.labels[i])
 
 
 def reference_rate(config: Config, trainer: Trainer) -> float:
