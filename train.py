@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer, split_summary
 from trainer.checkpoint import load_checkpoint, resolve_checkpoint
-from trainer.folds import fold_config, run_all_folds
+from trainer.folds import run_all_folds
 from trainer.session import run_info, supervised_fit
 from utils.config import apply_overrides, build_config, load_config, save_config
 from utils.distributed import broadcast_object, shutdown
@@ -53,10 +53,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.all_folds:
         if args.resume is not None or config.data.n_folds < 2:
             raise UserError("--all-folds needs --config (not --resume) and data.n_folds >= 2")
-        build_trainer(fold_config(config, 0), Path("."))  # validate everything before writing
-        run_dir = create_run_dir(config.save_dir, config.name)
-        save_config(config, run_dir / "config.yaml")
-        return run_all_folds(config, args.overrides, run_dir)
+        return run_all_folds(config, args.overrides)
     seed_everything(config.seed, config.trainer.deterministic)
     trainer = build_trainer(config, run_dir or Path("."))  # everything validated before writing
     if state is not None:

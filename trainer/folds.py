@@ -17,6 +17,7 @@ from utils.config import Config, save_config
 from utils.errors import ConfigError
 from utils.io import atomic_write_text
 from utils.logger import RunLogger, file_log
+from utils.run_dir import create_run_dir
 from utils.seed import seed_everything
 
 LOG = logging.getLogger(__name__)
@@ -38,17 +39,21 @@ def out_of_fold(trainer, state: dict[str, Any], fold: int) -> pd.DataFrame:
     return pd.concat([frame, pd.DataFrame(probs, columns=[f"prob_{c:02d}" for c in range(probs.shape[1])])], axis=1)
 
 
-def run_all_folds(config: Config, overrides: Sequence[str], run_dir: Path) -> dict[str, Any]:
-    """Train folds 0..n-1 into `run_dir/folds/fold_k/`, write `oof.csv` and the OOF macro-F1."""
+def run_all_folds(config: Config, overrides: Sequence[str]) -> dict[str, Any]:
+    """Train folds 0..n-1 into `RUN/folds/fold_k/`, write `RUN/oof.csv` and the OOF macro-F1. The run
+    directory is created only once fold 0's trainer is built (config and data validated)."""
     if config.data.n_folds < 2:
         raise ConfigError("--all-folds needs data.n_folds >= 2 (e.g. data.n_folds=5)")
-    frames = []
+    frames, run_dir = [], None
     for fold in range(config.data.n_folds):
         cfg = fold_config(config, fold)
-        fold_dir = run_dir / "folds" / f"fold_{fold}"
-        fold_dir.mkdir(parents=True)
         seed_everything(cfg.seed, cfg.trainer.deterministic)
-        trainer = build_trainer(cfg, fold_dir)
+        trainer = build_trainer(cfg, Path("."))
+        if run_dir is None:
+            run_dir = create_run_dir(config.save_dir, config.name)
+            save_config(config, run_dir / "config.yaml")
+        fold_dir = trainer.run_dir = run_dir / "folds" / f"fold_{fold}"
+        fold_dir.mkdir(parents=True)
         save_config(cfg, fold_dir / "config.yaml")
         with file_log(fold_dir / "train.log"):
             LOG.info("fold %d/%d: %s", fold + 1, cfg.data.n_folds, fold_dir)
