@@ -1,4 +1,4 @@
-"""Write `submission.csv`: `python inference.py --ckpt RUN_OR_PTH [--ckpt ...] [--tta]`."""
+"""Write `submission.csv`: `python inference.py --ckpt RUN_OR_PTH [--ckpt ...] [--tta] [--weights W ...]`."""
 from __future__ import annotations
 
 import argparse
@@ -6,46 +6,55 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from trainer.predictor import ensemble_predict, expand_checkpoint, write_submission
-from utils.config import load_config
-from utils.device import resolve_device
 from utils.errors import cli_main
-from utils.logger import setup_logging
 
 LOG = logging.getLogger("inference")
+EPILOG = "The network always comes from the checkpoint. Config keys: README.md, section 'Config reference'."
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ckpt", type=Path, action="append", required=True,
-                        help="checkpoint file or run directory (its best.pth); repeat to soft-vote")
-    parser.add_argument("--config", type=Path, help="config whose data.eval_dir / batch size to use")
-    parser.add_argument("--data", type=Path, help="eval directory holding info.csv and images/")
-    parser.add_argument("--out", type=Path, help="output CSV (default: submission.csv in the first run directory)")
-    parser.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
-    parser.add_argument("--weights", type=float, nargs="+", help="soft-vote weight per --ckpt (default equal)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("overrides", nargs="*", help="overrides of --config, key.sub=value")
-    return parser.parse_args(argv)
+    """Options and `key=value` overrides of --config, in any order."""
+    parser = argparse.ArgumentParser(description=__doc__, epilog=EPILOG)
+    models = parser.add_argument_group("models")
+    models.add_argument("--ckpt", type=Path, action="append", required=True, metavar="RUN_OR_PTH",
+                        help="checkpoint file, run directory (its best.pth) or K-fold run (every fold); "
+                             "repeat to soft-vote")
+    models.add_argument("--weights", type=float, nargs="+", metavar="W", help="soft-vote weight per --ckpt")
+    models.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    data = parser.add_argument_group("data and output")
+    data.add_argument("--data", type=Path, metavar="EVAL_DIR", help="eval directory holding info.csv and images/")
+    data.add_argument("--config", type=Path, metavar="YAML", help="config whose data.eval_dir / batch size to use")
+    data.add_argument("--out", type=Path, metavar="CSV",
+                      help="output CSV (default: submission.csv in the first run directory)")
+    data.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="overrides of --config")
+    args = parser.parse_intermixed_args(argv)
+    if args.overrides and args.config is None:
+        parser.error(f"overrides {' '.join(args.overrides)} need --config (the network comes from the checkpoint)")
+    return args
 
 
 def default_output(ckpt: Path) -> Path:
     """submission.csv in the run directory of the first checkpoint (the run itself for folds)."""
-    first = expand_checkpoint(ckpt)[0]
-    run = first.parent
-    return (run.parent.parent if run.parent.name == "folds" else run) / "submission.csv"
+    from trainer.predictor import expand_checkpoint
+    from utils.run_dir import RunDir
+
+    return RunDir(expand_checkpoint(ckpt)[0].parent).top.submission
 
 
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parse_args(argv)
-    setup_logging()
+    from trainer.predictor import ensemble_predict, write_submission
+    from utils.config import load_config
+    from utils.device import resolve_device
+
     eval_dir, batch_size, workers = args.data, None, None
     if args.config is not None:
         data = load_config(args.config, args.overrides).data
         eval_dir, batch_size, workers = eval_dir or data.eval_dir, data.batch_size, data.num_workers
-    table, probs = ensemble_predict(args.ckpt, eval_dir, resolve_device(args.device), args.tta, batch_size, workers,
-                                    args.weights)
+    table, probs = ensemble_predict(args.ckpt, device=resolve_device(args.device), eval_dir=eval_dir, tta=args.tta,
+                                    batch_size=batch_size, num_workers=workers, weights=args.weights)
     out = args.out or default_output(args.ckpt[0])
     write_submission(table, probs, out)
     LOG.info("wrote %s (%d rows)", out, len(table))

@@ -25,6 +25,15 @@ PHOTO_HW = (512, 384)  # competition photos: height, width
 JPEG_SCALES = (8, 4, 2, 1)
 
 
+def draft_size(image_size: Optional[Sequence[int]], draft: bool) -> Optional[tuple[int, int]]:
+    """The JPEG draft target (w, h) for `data.jpeg_draft`: decode at the smallest DCT scale that still
+    covers the network input `image_size` (h, w); None decodes at full size. `cache_size` is the
+    array shape the same rule gives for the image cache."""
+    if not draft or image_size is None:
+        return None
+    return (int(image_size[1]), int(image_size[0]))
+
+
 def cache_size(image_size: Sequence[int], draft: bool, photo_hw: Sequence[int] = PHOTO_HW) -> tuple[int, int]:
     """(height, width) of cached photos: the smallest JPEG draft scale of a photo that still covers
     `image_size` (the full photo without `draft`)."""

@@ -61,6 +61,7 @@ def default_num_workers(world_size: int = 1) -> int:
 
 def build_loader(
     dataset: Dataset,
+    *,
     batch_size: int,
     train: bool,
     seed: int,

@@ -6,8 +6,8 @@ from typing import Callable, Optional
 import torch
 from timm.data import Mixup
 
-from data_loader.labels import NUM_CLASSES
 from utils.config import AugmentConfig
+from utils.labels import NUM_CLASSES
 
 Mixer = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 

@@ -9,8 +9,8 @@ from typing import Sequence
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from data_loader.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode, gender_id
 from utils.errors import DataError
+from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode, gender_id
 
 LOG = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")

@@ -11,9 +11,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from data_loader.labels import GENDER_NAMES, age_group, encode, gender_id
 from data_loader.people import AGE_RANGE, read_csv_table
 from utils.errors import DataError
+from utils.labels import GENDER_NAMES, age_group, encode, gender_id
 
 LOG = logging.getLogger(__name__)
 FIELDS = ("gender", "age", "swap_mask")

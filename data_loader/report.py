@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from data_loader.datasets import DATASETS, load_image
-from data_loader.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, NUM_CLASSES, age_group_names, class_names
 from data_loader.people import Problem, read_train_csv, scan_train_images
 from utils.errors import cli_main
 from utils.io import atomic_write_text
+from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, NUM_CLASSES, age_group_names, class_names
 
 HASH_STEMS = ("normal", "mask1")  # photos hashed per person for the near-duplicate search
 PROBLEM_KINDS = ("junk", "unexpected", "unreadable", "missing", "duplicate", "missing_folder")

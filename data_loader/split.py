@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data_loader.labels import NUM_AGE
+from utils.labels import NUM_AGE
 
 
 def person_strata(images: pd.DataFrame) -> pd.Series:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from data_loader.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode
 from utils.io import atomic_write_text
+from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode
 
 WIDTH, HEIGHT = 384, 512
 HAIR_BY_AGE_GROUP = ((35, 25, 20), (135, 130, 125), (240, 240, 235))  # dark, grey, white

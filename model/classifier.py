@@ -8,10 +8,10 @@ import timm
 import torch
 from torch import nn
 
-from data_loader.labels import NUM_CLASSES
 from model.heads import build_head
 from utils.config import ModelConfig
 from utils.errors import ConfigError
+from utils.labels import NUM_CLASSES
 
 
 class MaskClassifier(nn.Module):

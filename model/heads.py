@@ -5,7 +5,7 @@ import torch
 from timm.layers import get_act_layer
 from torch import nn
 
-from data_loader.labels import NUM_AGE, NUM_CLASSES, NUM_GENDER, NUM_MASK
+from utils.labels import NUM_CLASSES, TASK_SIZES, split_classes
 
 
 class ShallowHead(nn.Sequential):
@@ -33,10 +33,8 @@ class MultiTaskHead(nn.Module):
     def __init__(self, in_features: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.mask, self.gender, self.age = (nn.Linear(in_features, n) for n in (NUM_MASK, NUM_GENDER, NUM_AGE))
-        classes = torch.arange(NUM_CLASSES)
-        index = torch.stack([classes // (NUM_GENDER * NUM_AGE), (classes // NUM_AGE) % NUM_GENDER, classes % NUM_AGE])
-        self.register_buffer("index", index, persistent=False)
+        self.mask, self.gender, self.age = (nn.Linear(in_features, n) for n in TASK_SIZES)
+        self.register_buffer("index", torch.stack(split_classes(torch.arange(NUM_CLASSES))), persistent=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.dropout(features)

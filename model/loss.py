@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.config import LossConfig
+from utils.labels import NUM_CLASSES, TASK_SIZES, split_classes
 
 
 def soft_targets(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -74,10 +75,10 @@ class MultiTaskLoss(nn.Module):
     def __init__(self, task_loss: nn.Module, task_weights: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
         super().__init__()
         self.task_loss, self.task_weights = task_loss, tuple(task_weights)
-        classes = torch.arange(18)
-        groups = (classes // 6, (classes // 3) % 2, classes % 3)
-        self.register_buffer("members", torch.cat([F.one_hot(g).float() for g in groups], dim=1), persistent=False)
-        self.sizes = (3, 2, 3)
+        groups = split_classes(torch.arange(NUM_CLASSES))
+        members = torch.cat([F.one_hot(g, n).float() for g, n in zip(groups, TASK_SIZES)], dim=1)
+        self.register_buffer("members", members, persistent=False)
+        self.sizes = TASK_SIZES
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logp = logits.float().log_softmax(dim=1)
@@ -96,7 +97,7 @@ def inverse_frequency(labels: Sequence[int], num_classes: int) -> list[float]:
     return (weights * (counts > 0).sum() / weights.sum()).tolist()
 
 
-def build_loss(cfg: LossConfig, train_labels: Optional[Sequence[int]] = None, num_classes: int = 18,
+def build_loss(cfg: LossConfig, train_labels: Optional[Sequence[int]] = None, num_classes: int = NUM_CLASSES,
                multi_task: bool = False) -> nn.Module:
     """The loss named by `cfg.name`; `class_weights: auto` uses the training split's `train_labels`.
     With `multi_task` (`model.head: multi`) it is applied per task, without class weights."""

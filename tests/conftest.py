@@ -51,3 +51,17 @@ def tiny_args(demo_data, tmp_path):
         overrides = tiny_overrides(demo_data, tmp_path / "saved", **extra)
         return ["--config", str(ROOT / "configs" / "demo.yaml"), *overrides]
     return make
+
+
+@pytest.fixture()
+def make_trainer(demo_data, tmp_path):
+    """A tiny Trainer over configs/demo.yaml writing checkpoints to `tmp_path` (or `run_dir`);
+    keyword overrides win (`make_trainer(**{"trainer.epochs": 2})`)."""
+    from trainer.build import build_trainer
+    from utils.config import load_config
+
+    def make(run_dir: Path | None = None, **extra: object):
+        run_dir = run_dir or tmp_path
+        cfg = load_config(ROOT / "configs" / "demo.yaml", tiny_overrides(demo_data, run_dir / "saved", **extra))
+        return build_trainer(cfg, run_dir=run_dir)
+    return make

@@ -1,11 +1,10 @@
 from conftest import ROOT, tiny_overrides
-from data_loader.transforms import resolve_augment
-from utils.benchmark import run_benchmark
+from trainer.benchmark import run_benchmark
 from utils.config import load_config
 
 
 def test_benchmark_reports_every_figure(demo_data, tmp_path):
-    config = resolve_augment(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path)))
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path))
     results = run_benchmark(config, steps=2)
     for key in ("a_pipeline_decode_full", "a_pipeline_decode", "a_pipeline_cached", "b_train_step",
                 "c_full_loop", "d_reference", "peak_rss_mb"):

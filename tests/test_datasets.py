@@ -6,12 +6,12 @@ from data_loader.cache import build_cache, cache_size
 from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, load_image, sample_seed
 from data_loader.loaders import build_loader
 from data_loader.people import list_train_images
-from data_loader.transforms import build_transforms, resolve_augment
+from data_loader.transforms import build_transforms
 from utils.config import load_config
 
 
 def pipelines():
-    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml", ["augment.image_size=[64,48]"]))
+    cfg = load_config(ROOT / "configs/demo.yaml", ["augment.image_size=[64,48]"])
     return build_transforms(cfg.augment)
 
 
@@ -71,7 +71,7 @@ def test_same_batches_for_any_worker_count(demo_data):
     ds = ImageDataset(paths, list(range(12)), train_tf, seed=0)
     batches = {}
     for workers in (0, 2):
-        loader = build_loader(ds, 4, train=True, seed=0, num_workers=workers)
+        loader = build_loader(ds, batch_size=4, train=True, seed=0, num_workers=workers)
         loader.sampler.set_epoch(1)
         ds.set_epoch(1)
         batches[workers] = [(x, y) for x, y, _ in loader]

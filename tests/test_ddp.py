@@ -9,7 +9,6 @@ import torch
 from conftest import ROOT, tiny_overrides
 from data_loader.people import list_train_images
 from data_loader.split import stratified_person_split
-from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer
 from utils.config import build_config
 from utils.logger import read_metrics
@@ -39,12 +38,13 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2]
 
     state = torch.load(run_dir / "last.pth", weights_only=True)   # saved by rank 0, loads alone
-    config = resolve_augment(build_config(state["config"], "last.pth"))
-    trainer = build_trainer(config, tmp_path / "single")
+    config = build_config(state["config"], "last.pth")
+    trainer = build_trainer(config)
     trainer.load_state_dict(state)
     trainer.epoch = 1  # the epoch whose evaluation metrics.csv holds as row 2
-    single = trainer.evaluate(trainer.val_loader)
+    result = trainer.evaluate(trainer.val_loader)
+    single = result.metrics
     n_val = len(trainer.val_loader.dataset)
-    assert n_val % 2 == 1 and len(trainer.last_eval[0]) == n_val
+    assert n_val % 2 == 1 and len(result.y_true) == n_val == len(result.probs) == len(result.paths)
     assert single["val_f1"] == rows[1]["val_f1"] and single["val_acc"] == rows[1]["val_acc"]
     assert single["val_loss"] == pytest.approx(rows[1]["val_loss"], rel=1e-5)

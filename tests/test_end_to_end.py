@@ -80,7 +80,7 @@ def test_run_directories_never_overwrite(demo_data, tmp_path):
 def test_confusion_matrix_figure_size_and_counts():
     import numpy as np
 
-    from data_loader.labels import class_names
+    from utils.labels import class_names
     from utils.visuals import confusion_figure, figure_to_array
 
     fig = confusion_figure(np.array([0, 1, 1, 17]), np.array([0, 1, 2, 17]), class_names())
@@ -94,14 +94,13 @@ def test_confusion_matrix_figure_size_and_counts():
 def test_demo_toolkit_config_end_to_end(demo_data, tmp_path):
     import train
     from data_loader.mixing import HalfCutMix
-    from data_loader.transforms import resolve_augment
     from model.loss import MultiTaskLoss
     from trainer.build import build_trainer
     from utils.config import load_config
 
     config_path = ROOT / "configs" / "demo_toolkit.yaml"
     overrides = tiny_overrides(demo_data, tmp_path, **{"trainer.epochs": 2})
-    trainer = build_trainer(resolve_augment(load_config(config_path, overrides)), tmp_path / "probe")
+    trainer = build_trainer(load_config(config_path, overrides))
     assert isinstance(trainer.mixer, HalfCutMix) and isinstance(trainer.criterion, MultiTaskLoss)
     assert trainer.criterion.task_loss.gamma == 2.0 and trainer.ema is not None
     assert trainer.train_loader.sampler.weights is not None

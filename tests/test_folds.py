@@ -6,7 +6,7 @@ import inference
 import train
 from conftest import ROOT, tiny_overrides
 from data_loader.split import person_strata, stratified_person_folds
-from trainer.metrics import macro_f1
+from utils.metrics import macro_f1
 
 
 def test_person_folds_partition_and_stratify():
@@ -57,6 +57,6 @@ def test_weighted_vote_per_ckpt_argument(demo_data, tmp_path):
     runs = [train.main(["--config", str(ROOT / "configs/demo.yaml"),
                         *tiny_overrides(demo_data, tmp_path, seed=s, name=f"r{s}")])["run_dir"] for s in (1, 2)]
     cpu = torch.device("cpu")
-    single = [ensemble_predict([r], demo_data / "eval", cpu)[1] for r in runs]
-    weighted = ensemble_predict(runs, demo_data / "eval", cpu, weights=[3, 1])[1]
+    single = [ensemble_predict([r], eval_dir=demo_data / "eval", device=cpu)[1] for r in runs]
+    weighted = ensemble_predict(runs, eval_dir=demo_data / "eval", device=cpu, weights=[3, 1])[1]
     np.testing.assert_allclose(weighted, 0.75 * single[0] + 0.25 * single[1], rtol=1e-5, atol=1e-6)

@@ -10,10 +10,8 @@ from hypothesis import strategies as st
 import train
 from conftest import ROOT, tiny_overrides
 from data_loader.people import list_train_images
-from data_loader.transforms import resolve_augment
-from trainer.build import build_trainer
 from trainer.trainer import NonFiniteLoss
-from utils.config import Config, build_config, load_config
+from utils.config import Config, build_config
 from utils.errors import ConfigError, DataError, UserError
 
 
@@ -30,21 +28,16 @@ class NanAt(torch.nn.Module):
         return loss * float("nan") if self.calls - 1 in self.bad_calls else loss
 
 
-def tiny_trainer(demo_data, tmp_path, **extra):
-    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **extra)))
-    return build_trainer(cfg, tmp_path)
-
-
-def test_nan_loss_stops_with_epoch_and_step(demo_data, tmp_path):
-    trainer = tiny_trainer(demo_data, tmp_path)
+def test_nan_loss_stops_with_epoch_and_step(make_trainer, tmp_path):
+    trainer = make_trainer()
     trainer.criterion = NanAt({3})
     with pytest.raises(NonFiniteLoss, match=r"NaN/Inf at epoch 1 step 3"):
         trainer.fit()
     assert not (tmp_path / "last.pth").exists() and not (tmp_path / "best.pth").exists()
 
 
-def test_nan_loss_keeps_last_good_checkpoint(demo_data, tmp_path):
-    trainer = tiny_trainer(demo_data, tmp_path, **{"trainer.epochs": 2})
+def test_nan_loss_keeps_last_good_checkpoint(make_trainer, tmp_path):
+    trainer = make_trainer(**{"trainer.epochs": 2})
     trainer.run_epoch()
     good = torch.load(tmp_path / "last.pth", weights_only=True)["model"]
     trainer.criterion = NanAt({0})
@@ -55,13 +48,13 @@ def test_nan_loss_keeps_last_good_checkpoint(demo_data, tmp_path):
     assert all(torch.equal(v, good[k]) for k, v in kept["model"].items())
 
 
-def test_max_bad_steps_skips_a_few(demo_data, tmp_path):
-    trainer = tiny_trainer(demo_data, tmp_path, **{"trainer.max_bad_steps": 2})
+def test_max_bad_steps_skips_a_few(make_trainer, tmp_path):
+    trainer = make_trainer(**{"trainer.max_bad_steps": 2})
     trainer.criterion = NanAt({1, 4})
     trainer.fit()
     assert trainer.bad_steps == 2
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
-    trainer2 = tiny_trainer(demo_data, tmp_path / "b", **{"trainer.max_bad_steps": 1})
+    trainer2 = make_trainer(tmp_path / "b", **{"trainer.max_bad_steps": 1})
     trainer2.criterion = NanAt({1, 4})
     with pytest.raises(NonFiniteLoss, match="trainer.max_bad_steps=1"):
         trainer2.fit()

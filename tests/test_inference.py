@@ -43,8 +43,9 @@ def test_default_output_goes_to_run_dir(two_runs):
 def test_ensemble_is_mean_of_softmax(demo_data, two_runs):
     from trainer import predictor
 
-    _, probs = predictor.ensemble_predict(two_runs, demo_data / "eval", torch.device("cpu"))
-    single = [predictor.ensemble_predict([r], demo_data / "eval", torch.device("cpu"))[1] for r in two_runs]
+    where = {"eval_dir": demo_data / "eval", "device": torch.device("cpu")}
+    _, probs = predictor.ensemble_predict(two_runs, **where)
+    single = [predictor.ensemble_predict([r], **where)[1] for r in two_runs]
     np.testing.assert_allclose(probs, (single[0] + single[1]) / 2, rtol=1e-5, atol=1e-6)
     assert not np.allclose(single[0], single[1])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -64,8 +65,8 @@ def test_tta_averages_with_flip():
     images = torch.randn(6, 3, 4, 5)
     dataset = [(img, -1, i) for i, img in enumerate(images)]
     loader = torch.utils.data.DataLoader(dataset, batch_size=4)
-    plain = predict_probs(model, loader, torch.device("cpu"))
-    tta = predict_probs(model, loader, torch.device("cpu"), tta=True)
+    plain = predict_probs(model, loader, device=torch.device("cpu"))
+    tta = predict_probs(model, loader, device=torch.device("cpu"), tta=True)
     flipped = model(images.flip(-1)).softmax(1).detach().numpy()
     np.testing.assert_allclose(tta, (plain + flipped) / 2, rtol=1e-5, atol=1e-6)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from data_loader import labels
+from utils import labels
 
 
 def test_encode_matches_competition_formula():

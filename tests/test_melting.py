@@ -2,11 +2,8 @@ import copy
 
 import torch
 
-from conftest import ROOT, tiny_overrides
-from data_loader.transforms import resolve_augment
-from trainer.build import build_trainer
 from trainer.melting import Melting
-from utils.config import FreezeConfig, load_config
+from utils.config import FreezeConfig
 
 
 def params(module):
@@ -17,13 +14,8 @@ def changed(before, module):
     return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
 
 
-def make_trainer(demo_data, tmp_path, **extra):
-    cfg = resolve_augment(load_config(ROOT / "configs" / "demo.yaml", tiny_overrides(demo_data, tmp_path, **extra)))
-    return build_trainer(cfg, tmp_path)
-
-
-def test_freeze_trains_exactly_the_head_then_melts_on_schedule(demo_data, tmp_path):
-    trainer = make_trainer(demo_data, tmp_path, **{"trainer.freeze.epochs": 1, "trainer.epochs": 2})
+def test_freeze_trains_exactly_the_head_then_melts_on_schedule(make_trainer):
+    trainer = make_trainer(**{"trainer.freeze.epochs": 1, "trainer.epochs": 2})
     model = trainer.model
     assert not any(p.requires_grad for p in model.backbone.parameters())
     assert all(p.requires_grad for p in model.head.parameters())
@@ -37,8 +29,8 @@ def test_freeze_trains_exactly_the_head_then_melts_on_schedule(demo_data, tmp_pa
     assert changed(head0, model.head)
 
 
-def test_frozen_epoch_leaves_backbone_and_bn_stats_untouched(demo_data, tmp_path):
-    trainer = make_trainer(demo_data, tmp_path, **{"trainer.freeze.epochs": 5, "trainer.epochs": 1})
+def test_frozen_epoch_leaves_backbone_and_bn_stats_untouched(make_trainer):
+    trainer = make_trainer(**{"trainer.freeze.epochs": 5, "trainer.epochs": 1})
     backbone0, head0 = params(trainer.model.backbone), params(trainer.model.head)
     trainer.fit()
     assert trainer.melting.frozen

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from trainer.metrics import EpochAccumulator
+from trainer.accumulator import EpochAccumulator
 from trainer.monitor import Monitor
 
 
@@ -43,7 +43,7 @@ def test_monitor_modes_and_patience():
 
 
 def test_task_f1_from_18_class_predictions():
-    from trainer.metrics import classification_metrics, task_labels
+    from utils.metrics import classification_metrics, task_labels
 
     y_true = np.array([0, 4, 8, 17, 9])   # (mask, gender, age): 000, 011, 112, 212, 120
     y_pred = np.array([3, 4, 8, 14, 9])   # gender wrong on the first, gender wrong on the fourth

@@ -43,14 +43,7 @@ def test_timm_mixup_and_cutmix_from_config():
     assert isinstance(half, HalfCutMix)
 
 
-def test_training_with_half_cutmix_runs(demo_data, tmp_path):
-    from conftest import ROOT, tiny_overrides
-    from data_loader.transforms import resolve_augment
-    from trainer.build import build_trainer
-    from utils.config import load_config
-
-    extra = {"augment.cutmix.prob": 1.0, "augment.cutmix_mode": "half"}
-    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **extra)))
-    trainer = build_trainer(cfg, tmp_path)
+def test_training_with_half_cutmix_runs(make_trainer):
+    trainer = make_trainer(**{"augment.cutmix.prob": 1.0, "augment.cutmix_mode": "half"})
     assert isinstance(trainer.mixer, HalfCutMix)
     assert torch.isfinite(torch.tensor(trainer.run_epoch()["train_loss"]))

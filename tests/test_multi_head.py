@@ -1,11 +1,11 @@
 import torch
 import torch.nn.functional as F
 
-from data_loader.labels import decode, encode
 from model.classifier import build_model
 from model.heads import MultiTaskHead
 from model.loss import build_loss
 from utils.config import LossConfig, ModelConfig
+from utils.labels import decode, encode
 
 
 def test_multi_head_composes_18_classes_from_three_tasks():
@@ -33,14 +33,7 @@ def test_multi_task_loss_is_sum_of_task_losses():
     assert torch.allclose(loss, expected, atol=1e-5)
 
 
-def test_multi_head_model_trains(demo_data, tmp_path):
-    from conftest import ROOT, tiny_overrides
-    from data_loader.transforms import resolve_augment
-    from trainer.build import build_trainer
-    from utils.config import load_config
-
+def test_multi_head_model_trains(make_trainer):
     assert build_model(ModelConfig(backbone="resnet18", head="multi"))(torch.randn(2, 3, 64, 48)).shape == (2, 18)
-    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml",
-                                      tiny_overrides(demo_data, tmp_path, **{"model.head": "multi"})))
-    metrics = build_trainer(cfg, tmp_path).run_epoch()
+    metrics = make_trainer(**{"model.head": "multi"}).run_epoch()
     assert {"val_f1", "val_f1_mask", "val_f1_gender", "val_f1_age"} <= set(metrics)

@@ -11,8 +11,9 @@ def toy_trainer(**cfg):
     torch.manual_seed(0)
     model = MaskClassifier(nn.Flatten(), nn.Linear(12, 18))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    return Trainer(model, nn.CrossEntropyLoss(), optimizer, None, None, None, TrainerConfig(device="cpu", **cfg),
-                   torch.device("cpu"), "unused", {})
+    return Trainer(model=model, criterion=nn.CrossEntropyLoss(), optimizer=optimizer, scheduler=None,
+                   train_loader=None, val_loader=None, cfg=TrainerConfig(device="cpu", **cfg),
+                   device=torch.device("cpu"), metadata={})
 
 
 def test_gradient_accumulation_equals_one_big_batch():
@@ -39,15 +40,9 @@ def test_gradient_clipping_bounds_the_update():
     assert step_clip <= 0.5 * 0.01 + 1e-6 < step_free
 
 
-def test_ema_follows_the_weights_and_is_checkpointed(demo_data, tmp_path):
-    from conftest import ROOT, tiny_overrides
-    from data_loader.transforms import resolve_augment
-    from trainer.build import build_trainer
-    from utils.config import load_config
-
+def test_ema_follows_the_weights_and_is_checkpointed(make_trainer, tmp_path):
     extra = {"trainer.ema.decay": 0.5, "trainer.ema.warmup": "false", "trainer.monitor": "'max ema_val_f1'"}
-    cfg = resolve_augment(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **extra)))
-    trainer = build_trainer(cfg, tmp_path)
+    trainer = make_trainer(**extra)
     head_w = trainer.model.head[-1].weight
     ema_w = trainer.ema.module.head[-1].weight
     before = ema_w.detach().clone()

@@ -1,10 +1,10 @@
 import pandas as pd
 import pytest
 
-from data_loader.labels import encode
 from data_loader.people import list_train_images
 from data_loader.relabel import apply_fixes
 from utils.errors import DataError
+from utils.labels import encode
 
 
 def write(tmp_path, rows):

@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from data_loader.labels import age_group, encode, gender_id
 from data_loader.report import build_report, main
+from utils.labels import age_group, encode, gender_id
 
 
 def test_report_counts_match_planted_problems(demo_data, tmp_path):

@@ -4,7 +4,6 @@ import torch
 
 import train
 from conftest import ROOT, tiny_overrides
-from data_loader.transforms import resolve_augment
 from trainer.build import build_trainer
 from utils.config import load_config
 from utils.logger import RunLogger, read_metrics
@@ -22,15 +21,15 @@ def test_two_epochs_equal_one_plus_resume_plus_one(demo_data, tmp_path):
 
     # The same run interrupted after its first epoch ...
     overrides = tiny_overrides(demo_data, tmp_path / "b", **EXTRA)
-    cfg = resolve_augment(load_config(ROOT / "configs" / "demo.yaml", overrides))
+    cfg = load_config(ROOT / "configs" / "demo.yaml", overrides)
     run_dir = tmp_path / "b" / "interrupted"
     run_dir.mkdir(parents=True)
     from utils.seed import seed_everything
 
     seed_everything(cfg.seed)
-    trainer = build_trainer(cfg, run_dir)
     logger = RunLogger(run_dir)
-    trainer.run_epoch(logger)
+    trainer = build_trainer(cfg, run_dir=run_dir, run_logger=logger)
+    trainer.run_epoch()
     logger.close()
     assert trainer.epoch == 1 and not trainer.finished
     torch.manual_seed(12345)  # disturb global RNG: resume must restore it

@@ -4,12 +4,13 @@ from __future__ import annotations
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from utils.errors import UserError
 from utils.io import atomic_torch_save
+from utils.run_dir import RunDir
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model", "config", "class_names")
@@ -31,19 +32,19 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     atomic_torch_save({"format": FORMAT_VERSION, **state}, path)
 
 
-def resolve_checkpoint(path: Path | str, default_name: str = "last.pth") -> Path:
-    """A checkpoint file, or `default_name` inside a run directory."""
+def resolve_checkpoint(path: Path | str, which: Literal["last", "best"] = "last") -> Path:
+    """A checkpoint file, or a run directory's `last.pth` / `best.pth` (`which`)."""
     path = Path(path)
     if path.is_dir():
-        path = path / default_name
+        path = getattr(RunDir(path), which)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     return path
 
 
-def load_checkpoint(path: Path | str, default_name: str = "last.pth") -> dict[str, Any]:
+def load_checkpoint(path: Path | str, which: Literal["last", "best"] = "last") -> dict[str, Any]:
     """Load on CPU with `weights_only=True`; a corrupt or foreign file is a `UserError` naming it."""
-    path = resolve_checkpoint(path, default_name)
+    path = resolve_checkpoint(path, which)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as err:

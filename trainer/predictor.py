@@ -12,18 +12,19 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from data_loader.cache import draft_size
 from data_loader.datasets import ImageDataset
 from data_loader.eval_table import read_eval_table, submission_frame
-from data_loader.labels import NUM_CLASSES
 from data_loader.loaders import build_loader
 from data_loader.transforms import build_transforms
 from model.classifier import build_model
-from trainer.build import draft_size
 from trainer.checkpoint import best_weights_key, load_checkpoint, resolve_checkpoint
 from utils.config import Config, build_config
 from utils.device import amp_dtype
 from utils.errors import UserError
 from utils.io import atomic_write_text
+from utils.labels import NUM_CLASSES
+from utils.run_dir import RunDir
 
 LOG = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def model_from_checkpoint(state: dict, source: str) -> tuple[nn.Module, Config]:
 
 
 @torch.no_grad()
-def predict_probs(model: nn.Module, loader: DataLoader, device: torch.device,
+def predict_probs(model: nn.Module, loader: DataLoader, *, device: torch.device,
                   amp: str = "none", tta: bool = False) -> np.ndarray:
     """Softmax probabilities (N, classes) in loader order; `tta` averages with a horizontal flip."""
     model.eval().to(device)
@@ -69,15 +70,16 @@ def expand_checkpoint(path: Path | str) -> list[Path]:
     """A checkpoint file; a run directory (its best.pth); or a folds directory / a run with folds
     (each `fold_k/best.pth`)."""
     path = Path(path)
-    if path.is_dir() and not (path / "best.pth").is_file():
-        folds_dir = path / "folds" if (path / "folds").is_dir() else path
-        folds = sorted(folds_dir.glob("fold_*/best.pth"))
+    run = RunDir(path)
+    if path.is_dir() and not run.best.is_file():
+        top = run if run.folds_dir.is_dir() else RunDir(path.parent) if path.name == "folds" else run
+        folds = [fold.best for fold in top.folds() if fold.best.is_file()]
         if folds:
             return folds
-    return [resolve_checkpoint(path, "best.pth")]
+    return [resolve_checkpoint(path, "best")]
 
 
-def ensemble_predict(ckpts: Sequence[Path | str], eval_dir: Optional[Path], device: torch.device,
+def ensemble_predict(ckpts: Sequence[Path | str], *, device: torch.device, eval_dir: Optional[Path] = None,
                      tta: bool = False, batch_size: Optional[int] = None, num_workers: Optional[int] = None,
                      weights: Optional[Sequence[float]] = None) -> tuple[pd.DataFrame, np.ndarray]:
     """(eval table, soft-voted probabilities) for `eval_dir` (default: the first checkpoint's).
@@ -97,12 +99,13 @@ def ensemble_predict(ckpts: Sequence[Path | str], eval_dir: Optional[Path], devi
                 raise UserError("no eval directory: pass --data or set data.eval_dir")
             table = read_eval_table(Path(eval_dir))
         _, eval_tf = build_transforms(config.augment)
-        dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, draft_size=draft_size(config))
-        loader = build_loader(dataset, batch_size or config.data.batch_size, False, config.seed,
-                              config.data.num_workers if num_workers is None else num_workers,
-                              device.type == "cuda")
+        draft = draft_size(config.augment.image_size, config.data.jpeg_draft)
+        dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, draft_size=draft)
+        loader = build_loader(dataset, batch_size=batch_size or config.data.batch_size, train=False, seed=config.seed,
+                              num_workers=config.data.num_workers if num_workers is None else num_workers,
+                              pin_memory=device.type == "cuda")
         LOG.info("predicting %d images with %s", len(dataset), source)
-        all_probs.append(predict_probs(model, loader, device, config.trainer.amp, tta))
+        all_probs.append(predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta))
     return table, soft_vote(all_probs, file_weights)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from pathlib import Path
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from timm.utils import ModelEmaV3
 from torch import nn
@@ -14,16 +15,16 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from trainer.accumulator import EpochAccumulator
 from trainer.checkpoint import monitors_ema, save_checkpoint
 from trainer.melting import Melting
-from trainer.metrics import EpochAccumulator
 from trainer.monitor import Monitor
-from trainer.visual_log import log_best_epoch
 from utils.config import TrainerConfig
 from utils.device import amp_dtype
 from utils.distributed import DistInfo, broadcast_buffers
 from utils.errors import UserError
 from utils.logger import RunLogger
+from utils.run_dir import RunDir
 from utils.seed import rng_state, set_rng_state
 
 LOG = logging.getLogger(__name__)
@@ -45,11 +46,31 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
             obj.set_epoch(epoch)
 
 
+@dataclass
+class EvalResult:
+    """One evaluation over a whole loader: its metrics and the per-image targets and probabilities."""
+
+    metrics: dict[str, float]
+    y_true: np.ndarray = field(repr=False)
+    probs: np.ndarray = field(repr=False)
+    paths: list[str] = field(repr=False)
+
+
+# called after each epoch's log line: (trainer, epoch, metrics, monitored evaluation or None, improved)
+EpochCallback = Callable[["Trainer", int, dict, Optional[EvalResult], bool], None]
+
+
 class Trainer:
-    """Runs `cfg.epochs` epochs; `metadata` (resolved config, class names) goes into checkpoints."""
+    """Runs `cfg.epochs` epochs; `metadata` (resolved config, class names) goes into checkpoints.
+
+    Collaborators are given at construction: `mixer` (batch mixing), `run_dir` (where checkpoints go;
+    None writes none), `run_logger` (TensorBoard/CSV/summary; None on DDP ranks other than 0),
+    `stop_request` (truthy when a signal asks the run to stop) and `callbacks` (after each epoch).
+    """
 
     def __init__(
         self,
+        *,
         model: nn.Module,
         criterion: nn.Module,
         optimizer: Optimizer,
@@ -58,17 +79,24 @@ class Trainer:
         val_loader: Optional[DataLoader],
         cfg: TrainerConfig,
         device: torch.device,
-        run_dir: Path,
         metadata: dict[str, Any],
         dist_info: DistInfo = DistInfo(),
+        mixer: Optional[Callable] = None,
+        run_dir: Optional[RunDir] = None,
+        run_logger: Optional[RunLogger] = None,
+        stop_request: Any = None,
+        callbacks: Sequence[EpochCallback] = (),
     ) -> None:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model, self.criterion = model.to(device, memory_format=self.memory_format), criterion
         self.dist = dist_info
         self.optimizer, self.scheduler = optimizer, scheduler
         self.train_loader, self.val_loader = train_loader, val_loader
-        self.cfg, self.device, self.run_dir = cfg, device, Path(run_dir)
+        self.cfg, self.device = cfg, device
+        self.run_dir = RunDir(run_dir) if run_dir is not None else None
+        self.run_logger, self.stop_request, self.callbacks = run_logger, stop_request, list(callbacks)
         self.metadata = metadata
+        self.mixer = mixer  # (images, targets) -> (images, soft targets)
         self.amp_dtype = amp_dtype(cfg.amp, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.monitor = Monitor(cfg.monitor)
@@ -76,13 +104,10 @@ class Trainer:
         self.melting.apply(self.model)
         self.net = self._wrap()
         self.ema = ModelEmaV3(self.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) if cfg.ema else None
-        self.mixer: Any = None  # batch mixing (CutMix/MixUp): (images, targets) -> (images, soft targets)
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
         self.bad_steps = 0
-        self.stop_request: Any = None  # truthy when the run should stop (see utils.signals)
-        self.last_eval: tuple[Any, Any] = (None, None)  # (targets, probabilities) of the last evaluation
 
     # ----- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -188,7 +213,7 @@ class Trainer:
             images, targets = self._to_device(images, targets)
             update = (step + 1) % self.cfg.accumulate_steps == 0 or step + 1 == n_batches
             images, loss_targets = self.mixer(images, targets) if self.mixer is not None else (images, targets)
-            out = self.train_step(images, loss_targets, step, update)
+            out = self.train_step(images, loss_targets, step, update=update)
             if out is None:
                 continue
             loss, logits = out
@@ -204,21 +229,28 @@ class Trainer:
         step = int(first_bad.item())
         if step >= 0:
             raise NonFiniteLoss(f"loss became NaN/Inf at epoch {self.epoch + 1} step {step}; stopped, "
-                                f"{self.run_dir / 'last.pth'} is the last good checkpoint (lower optimizer.lr, "
+                                f"{self._last_good()} (lower optimizer.lr, "
                                 f"or allow a few bad steps with trainer.max_bad_steps)")
+
+    def _last_good(self) -> str:
+        """Where the last good checkpoint is, for error messages (only files that exist)."""
+        if self.run_dir is not None and self.run_dir.last.is_file():
+            return f"{self.run_dir.last} is the last good checkpoint"
+        return "no checkpoint was written yet"
 
     def _skip_bad_step(self, step: int, loss: torch.Tensor) -> None:
         self.bad_steps += 1
         if self.bad_steps > self.cfg.max_bad_steps:
             raise NonFiniteLoss(f"loss is {loss.item()} at epoch {self.epoch + 1} step {step}: more than "
                                 f"trainer.max_bad_steps={self.cfg.max_bad_steps} bad steps; stopped, "
-                                f"{self.run_dir / 'last.pth'} is the last good checkpoint")
+                                f"{self._last_good()}")
         LOG.warning("loss is %s at epoch %d step %d: step skipped (%d/%d bad steps allowed)",
                     loss.item(), self.epoch + 1, step, self.bad_steps, self.cfg.max_bad_steps)
 
     @torch.no_grad()
-    def evaluate(self, loader: DataLoader, prefix: str = "val", model: Optional[nn.Module] = None) -> dict[str, float]:
-        """Loss, accuracy and macro-F1 over the whole of `loader` (with `model`, default the raw weights)."""
+    def evaluate(self, loader: DataLoader, prefix: str = "val", model: Optional[nn.Module] = None) -> EvalResult:
+        """Loss, accuracy and macro-F1 over the whole of `loader` (with `model`, default the raw
+        weights), with the per-image targets and probabilities (gathered from every DDP rank)."""
         model = model if model is not None else self.model
         model.eval()
         broadcast_buffers(model, self.dist)
@@ -230,27 +262,34 @@ class Trainer:
             with self._autocast():
                 logits = model(images)
             acc.update(torch.zeros((), device=self.device), logits, targets, indices)
+
         def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return self.criterion(logits.to(self.device), targets.to(self.device))
 
         metrics = acc.compute(prefix, detail=True, loss_fn=loss_fn, info=self.dist)
-        if prefix == ("ema_val" if monitors_ema(self.monitor.metric) else "val"):  # judged by the monitor
-            self.last_eval = (acc.y_true, acc.probs)
-        return metrics
+        return EvalResult(metrics, acc.y_true, acc.probs, list(loader.dataset.paths))
+
+    def evaluate_monitored(self) -> tuple[dict[str, float], EvalResult]:
+        """Validation metrics of the raw (and EMA) weights, and the evaluation the monitor judges."""
+        raw = self.evaluate(self.val_loader)
+        if self.ema is None:
+            return raw.metrics, raw
+        ema = self.evaluate(self.val_loader, "ema_val", self.ema.module)
+        return {**raw.metrics, **ema.metrics}, ema if monitors_ema(self.monitor.metric) else raw
 
     @property
     def has_val(self) -> bool:
         return self.val_loader is not None and len(self.val_loader.dataset) > 0
 
-    def run_epoch(self, run_logger: Optional[RunLogger] = None) -> dict[str, float]:
+    def run_epoch(self) -> dict[str, float]:
         """Train and evaluate one epoch, update monitor/scheduler/melting, save checkpoints."""
         start = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
         metrics = self.train_epoch()
+        judged: Optional[EvalResult] = None
         if self.has_val:
-            metrics.update(self.evaluate(self.val_loader))
-            if self.ema is not None:
-                metrics.update(self.evaluate(self.val_loader, "ema_val", self.ema.module))
+            val_metrics, judged = self.evaluate_monitored()
+            metrics.update(val_metrics)
         metrics["lr"] = lr
         metrics["epoch_time"] = time.perf_counter() - start
         self.epoch += 1
@@ -264,22 +303,21 @@ class Trainer:
         if self.has_val and patience and self.monitor.bad_epochs >= patience:
             self.stopped_early = True
             LOG.info("early stopping: %s has not improved for %d epochs", self.monitor.metric, patience)
-        if run_logger is not None:  # before the checkpoint: a kill in between only repeats this epoch
-            run_logger.log_epoch(self.epoch, metrics, self.summary())
-            if improved and self.has_val:
-                log_best_epoch(run_logger, self.epoch, *self.last_eval, self.val_loader.dataset.paths,
-                               self.metadata["class_names"])
+        if self.run_logger is not None:  # before the checkpoint: a kill in between only repeats this epoch
+            self.run_logger.log_epoch(self.epoch, metrics, self.summary())
+        for callback in self.callbacks:
+            callback(self, self.epoch, metrics, judged, improved)
         self._save(improved)
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if "_f1_c" not in k)  # per-class F1: TB/csv
         LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs, shown, " *best*" if improved else "")
         return metrics
 
-    def fit(self, run_logger: Optional[RunLogger] = None) -> dict[str, Any]:
+    def fit(self) -> dict[str, Any]:
         """Train until `cfg.epochs` or early stopping; returns a short summary."""
         if not self.has_val:
             LOG.warning("no validation set: best.pth follows the last epoch; patience rules are off")
         while not self.finished:
-            self.run_epoch(run_logger)
+            self.run_epoch()
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
@@ -289,9 +327,9 @@ class Trainer:
                 "stopped_early": self.stopped_early}
 
     def _save(self, improved: bool) -> None:
-        if not self.dist.is_main:
+        if not self.dist.is_main or self.run_dir is None:
             return
         state = self.state_dict()
-        save_checkpoint(state, self.run_dir / "last.pth")
+        save_checkpoint(state, self.run_dir.last)
         if improved:
-            save_checkpoint(state, self.run_dir / "best.pth")
+            save_checkpoint(state, self.run_dir.best)

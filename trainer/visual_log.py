@@ -47,6 +47,18 @@ def log_best_epoch(run_logger: RunLogger, epoch: int, y_true: np.ndarray, probs:
     run_logger.writer.flush()
 
 
+class BestEpochVisuals:
+    """Epoch callback: draws the confusion matrix and confident mistakes when the monitored metric
+    improves (matplotlib stays out of the training loop itself)."""
+
+    def __init__(self, run_logger: RunLogger, class_names: Sequence[str]) -> None:
+        self.run_logger, self.class_names = run_logger, list(class_names)
+
+    def __call__(self, trainer: Any, epoch: int, metrics: dict, result: Any, improved: bool) -> None:
+        if improved and result is not None:
+            log_best_epoch(self.run_logger, epoch, result.y_true, result.probs, result.paths, self.class_names)
+
+
 def key_hparams(config: dict[str, Any]) -> dict[str, Any]:
     """The hyper-parameters worth comparing across runs (flat, TensorBoard-friendly values)."""
     freeze = config["trainer"].get("freeze") or {}

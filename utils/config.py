@@ -12,6 +12,8 @@ from utils.errors import ConfigError, did_you_mean
 
 DATASETS = ("MaskSplitByProfileDataset", "MaskBaseDataset")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 MONITOR_METRICS = ("val_f1", "val_acc", "val_loss", "train_loss", "ema_val_f1", "ema_val_acc", "ema_val_loss")
 
 
@@ -247,6 +249,23 @@ class Config(_Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
+    @model_validator(mode="after")
+    def _resolve_augment(self) -> "Config":
+        """Fill `augment.image_size/mean/std` left empty from the backbone's pretrained config, so a
+        loaded config is complete (the resolved values are what `config.yaml` records)."""
+        aug = self.augment
+        if aug.image_size is not None and aug.mean is not None and aug.std is not None:
+            return self
+        import timm
+
+        pcfg = timm.get_pretrained_cfg(self.model.backbone)
+        pcfg = pcfg.to_dict() if pcfg is not None else {}
+        resolved = {"image_size": aug.image_size or tuple(pcfg.get("input_size", (3, 224, 224))[1:]),
+                    "mean": aug.mean or tuple(pcfg.get("mean", IMAGENET_MEAN)),
+                    "std": aug.std or tuple(pcfg.get("std", IMAGENET_STD))}
+        object.__setattr__(self, "augment", aug.model_copy(update=resolved))
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML/JSON-safe dict (paths as strings)."""
         return self.model_dump(mode="json")
@@ -297,11 +316,25 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def section_fields(path: Sequence[Any]) -> list[str]:
+    """Key names allowed at `path` (e.g. ['trainer'] -> epochs, amp, ...); [] if not a section."""
+    model: Any = Config
+    for part in path:
+        field = getattr(model, "model_fields", {}).get(str(part))
+        if field is None:
+            return []
+        candidates = [field.annotation, *getattr(field.annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
 def _describe(err: dict[str, Any]) -> tuple[str, str]:
     loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = "unknown key"
+        msg = "unknown key" + did_you_mean(str(err["loc"][-1]), section_fields(err["loc"][:-1]))
     elif err["type"] == "literal_error":
         choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
         value = str(err.get("input"))
@@ -319,7 +352,8 @@ def build_config(raw: dict[str, Any], source: str, override_sources: dict[str, s
     except ValidationError as exc:
         loc, msg = _describe(exc.errors()[0])
         override_sources = override_sources or {}
-        origin = next((f"override {t!r}" for k, t in override_sources.items() if loc.startswith(k)), source)
+        origin = next((f"override {t!r}" for k, t in override_sources.items()
+                       if loc == k or loc.startswith(k + ".") or k.startswith(loc + ".")), source)
         raise ConfigError(f"{origin}: {loc}: {msg}") from None
 
 

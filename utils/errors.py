@@ -40,12 +40,16 @@ def one_line(err: BaseException) -> str:
 
 
 def cli_main(func: F) -> F:
-    """Wrap an entry point: a `UserError` becomes one line on stderr and exit code 2."""
+    """Wrap an entry point: console logging shared with progress bars, and a `UserError` becomes one
+    line on stderr and exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from utils.console import console_logging
+
         try:
-            return func(*args, **kwargs)
+            with console_logging():
+                return func(*args, **kwargs)
         except UserError as err:
             logging.getLogger(__name__).debug("user error", exc_info=True)
             print(f"error: {one_line(err)}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Console logging (tqdm-safe), TensorBoard scalars and `metrics.csv` for one run."""
+"""A run's own logs: `train.log`, TensorBoard scalars and images, `metrics.csv`, `summary.json`."""
 from __future__ import annotations
 
 import contextlib
@@ -15,31 +15,10 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
-from tqdm import tqdm
 
 from utils.config import WandbConfig
 from utils.errors import ConfigError
 from utils.io import atomic_write_text
-
-
-class TqdmHandler(logging.Handler):
-    """Log records printed through `tqdm.write` so progress bars stay intact."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            tqdm.write(self.format(record))
-        except Exception:  # noqa: BLE001 - logging must never raise
-            self.handleError(record)
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    """Console logging for the entry scripts (idempotent)."""
-    root = logging.getLogger()
-    root.setLevel(level)
-    if not any(isinstance(h, TqdmHandler) for h in root.handlers):
-        console = TqdmHandler()
-        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-        root.addHandler(console)
 
 
 @contextlib.contextmanager

@@ -1,20 +1,114 @@
-"""Run directories: `saved/<name>/<timestamp>/`, never reusing an existing one."""
+"""The run directory and its layout: the one place that names the files a run writes.
+
+`saved/<name>/<YYYYmmdd-HHMMSS>/` is never reused. A K-fold run holds one ordinary run directory
+per fold under `folds/fold_k/`; a tuning study one per trial under `tune/trial_NNNN/`.
+"""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Union
 
 
-def create_run_dir(save_dir: Path, name: str) -> Path:
-    """Make a fresh `save_dir/name/YYYYmmdd-HHMMSS[-k]` directory and return it."""
-    base = Path(save_dir) / name
-    base.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for k in range(1000):
-        path = base / (stamp if k == 0 else f"{stamp}-{k}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"cannot create a run directory under {base}")
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory; its properties are the paths of the files in it."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    # files of every run
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.pth"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pth"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def log(self) -> Path:
+        return self.path / "train.log"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / ".lock"
+
+    @property
+    def submission(self) -> Path:
+        return self.path / "submission.csv"
+
+    # K-fold runs
+    @property
+    def folds_dir(self) -> Path:
+        return self.path / "folds"
+
+    def fold(self, k: int) -> "RunDir":
+        """The run directory of fold `k`."""
+        return RunDir(self.folds_dir / f"fold_{k}")
+
+    def folds(self) -> Iterator["RunDir"]:
+        """Existing fold directories in fold order."""
+        found = sorted(self.folds_dir.glob("fold_*"), key=lambda p: int(p.name.split("_")[1]))
+        return (RunDir(p) for p in found if p.name.split("_")[1].isdigit())
+
+    @property
+    def oof(self) -> Path:
+        return self.path / "oof.csv"
+
+    @property
+    def folds_summary(self) -> Path:
+        return self.path / "folds_summary.json"
+
+    @property
+    def is_fold(self) -> bool:
+        return self.path.parent.name == "folds" and self.path.name.startswith("fold_")
+
+    @property
+    def top(self) -> "RunDir":
+        """The run a fold belongs to (itself for an ordinary run)."""
+        return RunDir(self.path.parent.parent) if self.is_fold else self
+
+    @classmethod
+    def create(cls, save_dir: Union[str, Path], name: str) -> "RunDir":
+        """Make a fresh `save_dir/name/YYYYmmdd-HHMMSS[-k]` directory."""
+        base = Path(save_dir) / name
+        base.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for k in range(1000):
+            path = base / (stamp if k == 0 else f"{stamp}-{k}")
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                continue
+        raise RuntimeError(f"cannot create a run directory under {base}")
+
+
+def create_run_dir(save_dir: Union[str, Path], name: str) -> Path:
+    """A fresh run directory's path (see `RunDir.create`)."""
+    return RunDir.create(save_dir, name).path

@@ -7,8 +7,8 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from trainer.metrics import classification_metrics
 from utils.errors import DataError, cli_main
+from utils.metrics import classification_metrics
 
 
 def score_files(submission: Path, truth: Path) -> dict[str, float]:

@@ -1,12 +1,19 @@
-"""The one place that maps (mask, gender, age) to the 18 competition classes and back."""
+"""The competition's task: the one place that maps (mask, gender, age group) to the 18 class ids
+and back, for single ids (`encode`/`decode`) and for whole arrays or tensors (`split_classes`)."""
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Sequence, TypeVar
+
+import numpy as np
+
+Array = TypeVar("Array")  # numpy array or torch tensor of integer class ids
 
 MASK_NAMES: tuple[str, ...] = ("wear", "incorrect", "not")
 GENDER_NAMES: tuple[str, ...] = ("male", "female")
 NUM_MASK, NUM_GENDER, NUM_AGE = 3, 2, 3
 NUM_CLASSES = NUM_MASK * NUM_GENDER * NUM_AGE
+TASKS: tuple[str, ...] = ("mask", "gender", "age")
+TASK_SIZES: tuple[int, ...] = (NUM_MASK, NUM_GENDER, NUM_AGE)
 DEFAULT_AGE_BOUNDS: tuple[int, int] = (30, 60)
 
 # File stem -> mask state. `mask1`..`mask5` are worn masks.
@@ -67,3 +74,16 @@ def class_names(bounds: Sequence[int] = DEFAULT_AGE_BOUNDS) -> list[str]:
         f"{MASK_NAMES[lab.mask]}/{GENDER_NAMES[lab.gender]}/{ages[lab.age_group]}"
         for lab in (decode(c) for c in range(NUM_CLASSES))
     ]
+
+
+def split_classes(class_ids: Array) -> tuple[Array, Array, Array]:
+    """(mask, gender, age group) ids of an array or tensor of class ids (vectorised `decode`)."""
+    per_mask = NUM_GENDER * NUM_AGE
+    return class_ids // per_mask, (class_ids // NUM_AGE) % NUM_GENDER, class_ids % NUM_AGE
+
+
+def regroup_age(class_ids: Array, ages: Array, bounds: Sequence[int]) -> Array:
+    """The same classes with the age group recomputed from `ages` under `bounds`."""
+    mask, gender, _ = split_classes(np.asarray(class_ids))
+    groups = np.searchsorted(np.asarray(bounds), np.asarray(ages), side="right")
+    return mask * NUM_GENDER * NUM_AGE + gender * NUM_AGE + groups

@@ -1,39 +1,13 @@
-"""Metrics over a whole epoch (never a mean of per-batch scores)."""
+"""Collects a whole epoch of predictions (never a mean of per-batch scores), gathered across DDP ranks."""
 from __future__ import annotations
 
 from typing import Callable, Optional
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 
-from data_loader.labels import NUM_AGE, NUM_CLASSES, NUM_GENDER
 from utils.distributed import DistInfo, gather_objects
-
-TASKS = ("mask", "gender", "age")
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro-F1 over the classes present in truth or prediction (the competition metric)."""
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
-
-
-def task_labels(y: np.ndarray) -> dict[str, np.ndarray]:
-    """Split 18-class ids into mask, gender and age-group ids (inverse of `labels.encode`)."""
-    y = np.asarray(y)
-    return {"mask": y // (NUM_GENDER * NUM_AGE), "gender": (y // NUM_AGE) % NUM_GENDER, "age": y % NUM_AGE}
-
-
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, detail: bool = False) -> dict[str, float]:
-    """Accuracy and macro-F1 of one whole set; with `detail`, also per-task F1 (`f1_mask`, ...)
-    and per-class F1 (`f1_c00` ... `f1_c17`, 0 for a class absent from truth and prediction)."""
-    out = {"acc": float(accuracy_score(y_true, y_pred)), "f1": macro_f1(y_true, y_pred)}
-    if detail:
-        true_tasks, pred_tasks = task_labels(y_true), task_labels(y_pred)
-        out.update({f"f1_{t}": macro_f1(true_tasks[t], pred_tasks[t]) for t in TASKS})
-        per_class = f1_score(y_true, y_pred, labels=range(NUM_CLASSES), average=None, zero_division=0)
-        out.update({f"f1_c{c:02d}": float(v) for c, v in enumerate(per_class)})
-    return out
+from utils.metrics import classification_metrics
 
 
 class EpochAccumulator:

@@ -1,0 +1,162 @@
+"""The life of one training run, written once for `train.py`, `--all-folds` and the tuner.
+
+build the parts (validates config and data; nothing written yet) -> rank 0 creates the run directory
+and every rank learns its path -> rank 0 saves the resolved config, opens `train.log`, the
+`RunLogger` (TensorBoard, metrics.csv, summary.json) and W&B -> the Trainer is built with its real
+collaborators -> fit under signal handling -> `summary.json` gets the final status -> files closed.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+from typing import Any, Iterator, Optional, Sequence
+
+import torch
+
+from trainer.build import TrainerParts, build_parts
+from trainer.checkpoint import best_weights_key, load_checkpoint
+from trainer.trainer import EpochCallback, EvalResult, Interrupted, Trainer
+from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samples
+from utils.config import Config, save_config
+from utils.distributed import DistInfo, broadcast_object, broadcast_state
+from utils.errors import UserError
+from utils.labels import class_names
+from utils.logger import RunLogger, file_log, start_wandb
+from utils.run_dir import RunDir
+from utils.seed import seed_everything
+from utils.signals import graceful_stop
+
+LOG = logging.getLogger(__name__)
+
+
+def run_info(config: Config, overrides: Sequence[str]) -> dict:
+    """What `summary.json` says about a run besides its scores."""
+    return {"name": config.name, "backbone": config.model.backbone, "head": config.model.head,
+            "overrides": list(overrides), "class_names": class_names(config.data.age_bounds),
+            "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def shared_run_dir(config: Config, dist_info: DistInfo, run_dir: Optional[RunDir] = None) -> RunDir:
+    """`run_dir` (created if missing), or a fresh `save_dir/name/<timestamp>`; made by rank 0 alone,
+    its path broadcast to every rank."""
+    path = None
+    if dist_info.is_main:
+        if run_dir is None:
+            run_dir = RunDir.create(config.save_dir, config.name)
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        path = str(run_dir.path)
+    return RunDir(broadcast_object(path, dist_info))
+
+
+@contextlib.contextmanager
+def run_files(run_dir: RunDir, config: Config, info: dict[str, Any], dist_info: DistInfo,
+              start_epoch: int = 0) -> Iterator[Optional[RunLogger]]:
+    """Rank 0: the resolved config, `train.log` and a `RunLogger` for the block (closed after it);
+    other ranks: None, and only warnings on their console."""
+    if not dist_info.is_main:
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.WARNING)
+        try:
+            yield None
+        finally:
+            root.setLevel(level)
+        return
+    save_config(config, run_dir.config)
+    with file_log(run_dir.log):
+        wandb_run = start_wandb(config.logging.wandb, run_dir.path, config.name, config.to_dict())
+        run_logger = RunLogger(run_dir.path, start_epoch, info, wandb_run)
+        try:
+            yield run_logger
+        finally:
+            run_logger.close()
+
+
+def fit_with_status(trainer: Trainer, stop: Any) -> dict[str, Any]:
+    """`trainer.fit` with `summary.json` statuses, a clean exit on SIGINT/SIGTERM and a clear CUDA OOM
+    message."""
+    run_logger, status = trainer.run_logger, "crashed"
+    if run_logger is not None:
+        run_logger.write_summary("running", trainer.summary())
+        if trainer.epoch == 0:
+            aug = trainer.metadata["config"]["augment"]
+            log_augmented_samples(run_logger, trainer.train_loader.dataset, aug["mean"], aug["std"])
+    try:
+        try:
+            summary = trainer.fit()
+        except Interrupted as where:
+            status = "interrupted"
+            LOG.warning("interrupted at %s; %s holds epoch %d: continue with --resume %s",
+                        where, trainer.run_dir.last, trainer.epoch, trainer.run_dir)
+            sys.exit(stop.exit_code)
+        except torch.cuda.OutOfMemoryError:
+            raise UserError(
+                f"out of GPU memory at data.batch_size={trainer.train_loader.batch_size}: lower "
+                "data.batch_size, set trainer.amp=auto (or fp16), or reduce augment.image_size"
+            ) from None
+        status = "stopped early" if summary["stopped_early"] else "finished"
+        return summary
+    finally:
+        if run_logger is not None:
+            run_logger.write_summary(status, trainer.summary())
+            if trainer.has_val and trainer.monitor.best_epoch > 0:
+                run_logger.log_hparams(key_hparams(trainer.metadata["config"]),
+                                       {trainer.monitor.metric: trainer.monitor.best})
+
+
+def check_resumable(parts: TrainerParts, state: dict[str, Any], source: str) -> None:
+    """Refuse, before anything is written, a checkpoint whose weights or optimizer do not fit."""
+    try:
+        parts.model.load_state_dict(state["model"])
+        parts.optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, KeyError, ValueError) as err:
+        raise UserError(f"{source}: cannot resume from this checkpoint ({str(err).splitlines()[0][:160]})") from None
+
+
+def run_training(
+    config: Config,
+    *,
+    overrides: Sequence[str] = (),
+    run_dir: Optional[RunDir] = None,
+    resume_state: Optional[dict[str, Any]] = None,
+    resume_source: str = "checkpoint",
+    parts: Optional[TrainerParts] = None,
+    callbacks: Sequence[EpochCallback] = (),
+) -> tuple[dict[str, Any], Trainer]:
+    """Train one run to its end: a new run (in `run_dir`, or a fresh directory), or one continued from
+    `resume_state` (a checkpoint of `run_dir`, read from `resume_source`). `parts` may be prebuilt from `config`. Returns the
+    summary and the Trainer (its model at the last epoch's weights)."""
+    seed_everything(config.seed, config.trainer.deterministic)
+    parts = parts if parts is not None else build_parts(config)
+    if resume_state is not None:
+        check_resumable(parts, resume_state, resume_source)
+    run_dir = shared_run_dir(config, parts.dist_info, run_dir)
+    start = resume_state["epoch"] if resume_state is not None else 0
+    with graceful_stop() as stop, run_files(run_dir, config, run_info(config, overrides), parts.dist_info,
+                                            start_epoch=start) as run_logger:
+        visuals = [BestEpochVisuals(run_logger, class_names(config.data.age_bounds))] if run_logger else []
+        trainer = parts.trainer(run_dir=run_dir, run_logger=run_logger, stop_request=stop,
+                                callbacks=[*visuals, *callbacks])
+        if resume_state is not None:
+            trainer.load_state_dict(resume_state)
+        LOG.info("run directory: %s (%s, device %s, %d process(es))", run_dir, parts.split_summary(),
+                 parts.device, parts.dist_info.world_size)
+        summary = fit_with_status(trainer, stop)
+        LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
+                 summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
+    return {**summary, "run_dir": str(run_dir)}, trainer
+
+
+def evaluate_best(trainer: Trainer) -> EvalResult:
+    """Validation predictions of the run's `best.pth` weights (EMA or raw, as its monitor chose),
+    on every rank: rank 0 reads the file and sends the weights to the others."""
+    state = load_checkpoint(trainer.run_dir.best) if trainer.dist.is_main else None
+    key = broadcast_object(best_weights_key(state) if state is not None else None, trainer.dist)
+    model = trainer.ema.module if key == "ema" else trainer.model
+    if state is not None:
+        model.load_state_dict(state[key])
+    broadcast_state(model, trainer.dist)
+    return trainer.evaluate(trainer.val_loader, "ema_val" if key == "ema" else "val", model)
