@@ -7,14 +7,15 @@ DEMO_DATA := data/demo
 DEMO_TRAIN_PEOPLE ?= 400
 DEMO_EVAL_PEOPLE ?= 250
 
-.PHONY: demo test venv demo-data clean-demo
+.PHONY: demo test test-fast venv demo-data clean-demo
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 demo-data: $(STAMP)
@@ -31,6 +32,9 @@ demo: demo-data
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
 
 clean-demo:
 	rm -rf $(DEMO_DATA) saved/demo

@@ -135,7 +135,8 @@ class MaskBaseDataset(ImageDataset):
         """A new dataset of the given rows with its own transform."""
         paths = [self.paths[i] for i in rows]
         cache_rows = self.cache_rows[rows]
-        return ImageDataset(paths, self.labels[rows], transform, self.draft_size, self.seed, self.cache, cache_rows)
+        return ImageDataset(paths, self.labels[rows], transform=transform, draft_size=self.draft_size, seed=self.seed,
+                            cache=self.cache, cache_rows=cache_rows)
 
     def split(
         self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform],

@@ -67,7 +67,7 @@ def split_balance(images: pd.DataFrame, dataset: str, val_ratio: float, seed: in
                          "val": class_counts(images["label"].iloc[val_rows])}, index=class_names())
 
 
-def save_charts(out: Path, images: pd.DataFrame, ages: pd.Series, bounds: Sequence[int],
+def save_charts(out: Path, *, images: pd.DataFrame, ages: pd.Series, bounds: Sequence[int],
                 people: pd.DataFrame, balance: pd.DataFrame) -> list[Path]:
     """people_per_group.png, images_per_class.png, age_histogram.png, split_balance.png."""
     from utils.visuals import plt
@@ -104,7 +104,7 @@ def save_charts(out: Path, images: pd.DataFrame, ages: pd.Series, bounds: Sequen
     return charts
 
 
-def summary_text(people: pd.DataFrame, counts: np.ndarray, problems: list[Problem],
+def summary_text(people: pd.DataFrame, *, counts: np.ndarray, problems: list[Problem],
                  duplicates: list[tuple[str, str, int]], balance: pd.DataFrame, bounds: Sequence[int]) -> str:
     kinds = Counter(p.kind for p in problems)
     lines = ["people per gender x age group:", people.to_string(), "", "images per class:"]
@@ -130,8 +130,10 @@ def build_report(data: Path, out: Optional[Path], bounds: Sequence[int] = DEFAUL
     balance = split_balance(images, dataset, val_ratio, seed)
     duplicates = near_duplicate_people(images)
     counts = class_counts(images["label"])
-    text = summary_text(people, counts, problems, duplicates, balance, bounds)
-    charts = save_charts(out, images, ages, bounds, people, balance) if out is not None else []
+    text = summary_text(people, counts=counts, problems=problems, duplicates=duplicates, balance=balance,
+                        bounds=bounds)
+    charts = (save_charts(out, images=images, ages=ages, bounds=bounds, people=people, balance=balance)
+              if out is not None else [])
     if out is not None:
         atomic_write_text(out / "report.txt", text)
     return {"people": people, "class_counts": counts, "problems": problems, "duplicates": duplicates,
@@ -148,7 +150,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--val-ratio", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    report = build_report(args.data, args.out, args.age_bounds, args.dataset, args.val_ratio, args.seed)
+    report = build_report(args.data, args.out, bounds=args.age_bounds, dataset=args.dataset, val_ratio=args.val_ratio,
+                          seed=args.seed)
     print(report["text"], end="")
     if report["charts"]:
         print(f"charts: {', '.join(str(p) for p in report['charts'])}")

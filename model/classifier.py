@@ -58,5 +58,6 @@ def build_model(
 ) -> MaskClassifier:
     """Backbone + `cfg.head` for `num_classes` outputs."""
     backbone = backbone if backbone is not None else create_backbone(cfg)
-    head = build_head(cfg.head, feature_dim(backbone), num_classes, cfg.hidden_dim, cfg.activation, cfg.dropout)
+    head = build_head(cfg.head, in_features=feature_dim(backbone), num_classes=num_classes, hidden_dim=cfg.hidden_dim,
+                      activation=cfg.activation, dropout=cfg.dropout)
     return MaskClassifier(backbone, head)

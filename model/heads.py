@@ -42,7 +42,7 @@ class MultiTaskHead(nn.Module):
         return sum(part[:, idx] for part, idx in zip(parts, self.index))
 
 
-def build_head(kind: str, in_features: int, num_classes: int, hidden_dim: int = 512,
+def build_head(kind: str, *, in_features: int, num_classes: int, hidden_dim: int = 512,
                activation: str = "gelu", dropout: float = 0.0) -> nn.Module:
     """`linear` (dropout + one Linear), `shallow` (see `ShallowHead`) or `multi` (`MultiTaskHead`)."""
     if kind == "multi":

@@ -2,19 +2,29 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-from data_loader.synthetic import generate  # noqa: E402
+from data_loader.synthetic import generate  # noqa: E402 - after the thread setting
 
 TRAIN_PEOPLE, EVAL_PEOPLE = 30, 6
+
+
+def fake_images(n_people: int, seed: int = 0) -> pd.DataFrame:
+    """An image table of `n_people` people (7 images each), without files."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_people):
+        gender, group = int(rng.integers(2)), int(rng.choice(3, p=[0.45, 0.45, 0.1]))
+        rows += [(f"{k:06d}", gender, group, m) for m in (0, 0, 0, 0, 0, 1, 2)]
+    return pd.DataFrame(rows, columns=["person_id", "gender", "age_group", "mask"])
 
 
 @pytest.fixture(scope="session")

@@ -127,8 +127,8 @@ def run_training(
     callbacks: Sequence[EpochCallback] = (),
 ) -> tuple[dict[str, Any], Trainer]:
     """Train one run to its end: a new run (in `run_dir`, or a fresh directory), or one continued from
-    `resume_state` (a checkpoint of `run_dir`, read from `resume_source`). `parts` may be prebuilt from `config`. Returns the
-    summary and the Trainer (its model at the last epoch's weights)."""
+    `resume_state` (a checkpoint of `run_dir`, read from `resume_source`). `parts` may be prebuilt
+    from `config`. Returns the summary and the Trainer (its model at the last epoch's weights)."""
     seed_everything(config.seed, config.trainer.deterministic)
     parts = parts if parts is not None else build_parts(config)
     if resume_state is not None:

@@ -32,7 +32,7 @@ def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, n: int = N_MISTAKE
     return wrong[np.argsort(-confidence, kind="stable")[:n]]
 
 
-def log_best_epoch(run_logger: RunLogger, epoch: int, y_true: np.ndarray, probs: np.ndarray,
+def log_best_epoch(run_logger: RunLogger, epoch: int, *, y_true: np.ndarray, probs: np.ndarray,
                    paths: Sequence[str], class_names: Sequence[str]) -> None:
     """Confusion matrix and most confidently wrong validation images of a new best epoch."""
     pred = probs.argmax(axis=1)
@@ -56,7 +56,8 @@ class BestEpochVisuals:
 
     def __call__(self, trainer: Any, epoch: int, metrics: dict, result: Any, improved: bool) -> None:
         if improved and result is not None:
-            log_best_epoch(self.run_logger, epoch, result.y_true, result.probs, result.paths, self.class_names)
+            log_best_epoch(self.run_logger, epoch, y_true=result.y_true, probs=result.probs, paths=result.paths,
+                           class_names=self.class_names)
 
 
 def key_hparams(config: dict[str, Any]) -> dict[str, Any]:

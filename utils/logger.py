@@ -19,6 +19,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summary
 from utils.config import WandbConfig
 from utils.errors import ConfigError
 from utils.io import atomic_write_text
+from utils.run_dir import RunDir
 
 
 @contextlib.contextmanager
@@ -70,7 +71,7 @@ class RunLogger:
     def __init__(self, run_dir: Path, start_epoch: int = 0, info: Optional[dict[str, Any]] = None,
                  wandb_run: Any = None) -> None:
         self.run_dir = Path(run_dir)
-        self.csv_path = self.run_dir / "metrics.csv"
+        self.csv_path = RunDir(self.run_dir).metrics
         self.rows: list[dict[str, float]] = [r for r in read_metrics(self.csv_path) if r["epoch"] <= start_epoch]
         self.writer = SummaryWriter(str(self.run_dir), purge_step=start_epoch + 1 if start_epoch else None)
         previous = read_summary(self.run_dir)
@@ -99,7 +100,7 @@ class RunLogger:
         data = {**self.info, **summary, "status": status, "updated": time.time(),
                 "wall_time": self.info["wall_time"] + time.time() - self.session_start,
                 "last_metrics": last, "best_metrics": best}
-        atomic_write_text(self.run_dir / "summary.json", json.dumps(data, indent=2, default=str))
+        atomic_write_text(RunDir(self.run_dir).summary, json.dumps(data, indent=2, default=str))
 
     def add_image(self, tag: str, image: np.ndarray | torch.Tensor, step: int) -> None:
         """An image (HxWx3 uint8 array, or 3xHxW float tensor in [0, 1]) to TensorBoard (and W&B)."""
@@ -159,7 +160,7 @@ def rows_to_csv(rows: list[dict[str, float]]) -> str:
 def read_summary(run_dir: Path) -> dict[str, Any]:
     """A run's `summary.json` ({} if absent or unreadable)."""
     try:
-        return json.loads((Path(run_dir) / "summary.json").read_text())
+        return json.loads(RunDir(run_dir).summary.read_text())
     except (OSError, ValueError):
         return {}
 

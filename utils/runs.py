@@ -1,4 +1,7 @@
-"""Run table: `python -m utils.runs [saved/] [--csv | --markdown]`, one row per run, best F1 first."""
+"""Run table: `python -m utils.runs [saved/] [--csv | --markdown]`, one row per run.
+
+Each row shows the monitored metric's best epoch (the weights in best.pth) and that epoch's val_f1;
+runs are ranked by that val_f1."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +16,10 @@ from typing import Any, Optional, Sequence
 import yaml
 
 from utils.logger import read_metrics, read_summary
+from utils.run_dir import RunDir
 
-COLUMNS = ("name", "timestamp", "backbone", "head", "overrides", "epochs", "best_val_f1", "best_epoch",
-           "val_acc", "wall_time", "status")
+COLUMNS = ("name", "timestamp", "backbone", "head", "overrides", "epochs", "monitor", "best", "best_epoch",
+           "val_f1", "val_acc", "wall_time", "status")
 
 
 def pid_alive(pid: int) -> bool:
@@ -48,35 +52,46 @@ def format_seconds(seconds: Optional[float]) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}"
 
 
+def best_row(summary: dict[str, Any], rows: list[dict[str, float]]) -> dict[str, float]:
+    """The metrics row of the monitored metric's best epoch (the weights in best.pth); for runs that
+    never recorded one, the row of the highest val_f1."""
+    epoch = summary.get("best_epoch")
+    if isinstance(epoch, int) and epoch > 0:
+        return next((r for r in rows if r["epoch"] == epoch), {})
+    scored = [r for r in rows if "val_f1" in r]
+    return max(scored, key=lambda r: r["val_f1"]) if scored else {}
+
+
 def run_row(run_dir: Path) -> dict[str, Any]:
     """One table row from a run directory's summary.json and metrics.csv."""
-    summary = read_summary(run_dir)
-    if "backbone" not in summary and (run_dir / "config.yaml").is_file():
-        model = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("model", {})
+    run = RunDir(run_dir)
+    summary = read_summary(run.path)
+    if "backbone" not in summary and run.config.is_file():
+        model = (yaml.safe_load(run.config.read_text()) or {}).get("model", {})
         summary = {**summary, "backbone": model.get("backbone", ""), "head": model.get("head", "")}
-    rows = [r for r in read_metrics(run_dir / "metrics.csv") if "val_f1" in r]
-    best = max(rows, key=lambda r: r["val_f1"]) if rows else {}
+    best = best_row(summary, read_metrics(run.metrics))
+    metric = summary.get("metric", "val_f1")
     return {
-        "name": summary.get("name", run_dir.parent.name), "timestamp": run_dir.name,
+        "name": summary.get("name", run.path.parent.name), "timestamp": run.path.name,
         "backbone": summary.get("backbone", ""), "head": summary.get("head", ""),
         "overrides": " ".join(summary.get("overrides", [])),
         "epochs": f"{summary.get('epochs', 0)}/{summary.get('max_epochs', '?')}",
-        "best_val_f1": best.get("val_f1", math.nan), "best_epoch": best.get("epoch", ""),
-        "val_acc": best.get("val_acc", math.nan), "wall_time": format_seconds(summary.get("wall_time")),
-        "status": run_status(summary),
+        "monitor": metric, "best": best.get(metric, math.nan), "best_epoch": best.get("epoch", ""),
+        "val_f1": best.get("val_f1", math.nan), "val_acc": best.get("val_acc", math.nan),
+        "wall_time": format_seconds(summary.get("wall_time")), "status": run_status(summary),
     }
 
 
 def find_runs(root: Path) -> list[Path]:
     """Run directories below `root` (`<name>/<timestamp>/` holding config.yaml or summary.json)."""
-    patterns = ("*/*/summary.json", "*/*/config.yaml")
+    patterns = [f"*/*/{name}" for name in (RunDir(".").summary.name, RunDir(".").config.name)]
     return sorted({p.parent for pattern in patterns for p in Path(root).glob(pattern)})
 
 
 def run_table(root: Path) -> list[dict[str, Any]]:
-    """All runs below `root`, best validation F1 first (runs without one last)."""
+    """All runs below `root`, highest val_f1 of the best epoch first (runs without one last)."""
     rows = [run_row(d) for d in find_runs(root)]
-    return sorted(rows, key=lambda r: -r["best_val_f1"] if not math.isnan(r["best_val_f1"]) else math.inf)
+    return sorted(rows, key=lambda r: -r["val_f1"] if not math.isnan(r["val_f1"]) else math.inf)
 
 
 def _cell(value: Any) -> str:

@@ -58,7 +58,7 @@ def test_cli_bad_config_exit_2_and_nothing_written(tmp_path, capsys):
 def test_shipped_configs_validate():
     from pathlib import Path
 
-    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")):
+    for path in sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")):
         cfg = load_config(path)
         assert cfg.name and cfg.model.backbone
         raw = yaml.safe_load(path.read_text())

@@ -11,6 +11,9 @@ import torch
 from conftest import ROOT, tiny_overrides
 from utils.logger import read_metrics, read_summary
 
+pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
+
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 EXTRA = {"trainer.epochs": 3, "trainer.deterministic": "true", "model.dropout": 0.2}
 

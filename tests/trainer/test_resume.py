@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 import torch
 
 import train
@@ -15,6 +16,7 @@ def weights(path):
     return torch.load(path, weights_only=True)["model"]
 
 
+@pytest.mark.slow
 def test_two_epochs_equal_one_plus_resume_plus_one(demo_data, tmp_path):
     straight = train.main(["--config", str(ROOT / "configs" / "demo.yaml"),
                            *tiny_overrides(demo_data, tmp_path / "a", **EXTRA)])

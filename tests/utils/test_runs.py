@@ -7,14 +7,20 @@ from utils.logger import rows_to_csv
 from utils.runs import main, run_table
 
 
-def fake_run(root, name, stamp, f1s, status, pid=None):
+def fake_run(root, name, stamp, f1s, status, pid=None, monitor=None):
     run = root / name / stamp
     run.mkdir(parents=True)
     rows = [{"epoch": i + 1, "val_f1": f, "val_acc": f + 0.05, "train_loss": 1.0} for i, f in enumerate(f1s)]
+    if monitor is not None:  # (metric, values): the monitored metric and its best epoch
+        for row, value in zip(rows, monitor[1]):
+            row[monitor[0]] = value
     (run / "metrics.csv").write_text(rows_to_csv(rows))
     summary = {"name": name, "backbone": "resnet18", "head": "shallow", "overrides": ["trainer.epochs=3"],
                "epochs": len(f1s), "max_epochs": 3, "status": status, "wall_time": 3725.0,
                "host": socket.gethostname(), "pid": pid if pid is not None else 1}
+    if monitor is not None:
+        values = monitor[1]
+        summary.update(metric=monitor[0], best=max(values), best_epoch=values.index(max(values)) + 1)
     (run / "summary.json").write_text(json.dumps(summary))
     return run
 
@@ -34,9 +40,19 @@ def test_ranked_by_best_f1_and_crash_detected(tmp_path):
     rows = run_table(tmp_path)
     assert [r["name"] for r in rows] == ["b", "c", "a", "d"]
     assert rows[0]["status"] == "crashed" and rows[0]["best_epoch"] == 2
-    assert rows[2]["best_val_f1"] == 0.8 and rows[2]["best_epoch"] == 2 and abs(rows[2]["val_acc"] - 0.85) < 1e-9
+    assert rows[2]["val_f1"] == 0.8 and rows[2]["best_epoch"] == 2 and abs(rows[2]["val_acc"] - 0.85) < 1e-9
     assert rows[2]["wall_time"] == "1:02:05" and rows[2]["epochs"] == "3/3"
     assert rows[3]["status"] == "crashed" and rows[3]["backbone"] == "convnext_atto"
+
+
+def test_best_epoch_is_the_monitored_metrics_not_the_highest_val_f1(tmp_path):
+    # EMA monitor: best.pth holds epoch 3 (ema_val_f1 0.9), though raw val_f1 peaked at epoch 2
+    fake_run(tmp_path, "ema", "20250101-000000", [0.5, 0.8, 0.7], "finished",
+             monitor=("ema_val_f1", [0.4, 0.6, 0.9]))
+    (row,) = run_table(tmp_path)
+    assert row["monitor"] == "ema_val_f1" and row["best"] == 0.9 and row["best_epoch"] == 3
+    assert row["val_f1"] == 0.7  # val_f1 of the epoch whose weights are best.pth
+    assert "ema_val_f1" in main([str(tmp_path)])
 
 
 def test_running_process_is_running(tmp_path):

@@ -1,10 +1,9 @@
 import pandas as pd
 import pytest
-from test_split import fake_images
 
 import inference
 import train
-from conftest import ROOT, tiny_overrides
+from conftest import ROOT, fake_images, tiny_overrides
 from data_loader.split import person_strata, stratified_person_folds
 from utils.metrics import macro_f1
 
@@ -28,6 +27,7 @@ def test_fold_config_validated():
         load_config(None, ["data.n_folds=5", "data.fold=5"])
 
 
+@pytest.mark.slow
 def test_all_folds_writes_oof_and_inference_uses_every_fold(demo_data, tmp_path):
     result = train.main(["--config", str(ROOT / "configs/demo.yaml"), "--all-folds",
                          *tiny_overrides(demo_data, tmp_path, **{"data.n_folds": 2})])
@@ -48,6 +48,7 @@ def test_all_folds_writes_oof_and_inference_uses_every_fold(demo_data, tmp_path)
         inference.main(["--ckpt", str(run_dir), "--weights", "1", "2"])
 
 
+@pytest.mark.slow
 def test_weighted_vote_per_ckpt_argument(demo_data, tmp_path):
     import numpy as np
     import torch

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -12,6 +13,8 @@ from data_loader.split import stratified_person_split
 from trainer.build import build_trainer
 from utils.config import build_config
 from utils.logger import read_metrics
+
+pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
 
 
 def odd_val_ratio(demo_data):
@@ -48,3 +51,18 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path):
     assert n_val % 2 == 1 and len(result.y_true) == n_val == len(result.probs) == len(result.paths)
     assert single["val_f1"] == rows[1]["val_f1"] and single["val_acc"] == rows[1]["val_acc"]
     assert single["val_loss"] == pytest.approx(rows[1]["val_loss"], rel=1e-5)
+
+
+def test_all_folds_under_torchrun_makes_one_run_with_every_fold(demo_data, tmp_path):
+    extra = {"data.n_folds": 2, "data.batch_size": 8}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "train.py", "--config", "configs/demo.yaml", "--all-folds", *tiny_overrides(demo_data, tmp_path, **extra)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    (run_dir,) = list((tmp_path / "tiny").iterdir())  # rank 1 made no directory of its own
+    assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["fold_0", "fold_1"]
+    oof = pd.read_csv(run_dir / "oof.csv")
+    assert len(oof) == 7 * len(pd.read_csv(demo_data / "train" / "train.csv")) and oof["path"].is_unique
+    assert "2 process(es)" in (run_dir / "folds" / "fold_1" / "train.log").read_text()

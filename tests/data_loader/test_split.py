@@ -1,18 +1,8 @@
-import numpy as np
-import pandas as pd
 
+from conftest import fake_images
 from data_loader.datasets import MaskBaseDataset, MaskSplitByProfileDataset
 from data_loader.people import list_train_images
 from data_loader.split import person_strata, stratified_person_split
-
-
-def fake_images(n_people: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for k in range(n_people):
-        gender, group = int(rng.integers(2)), int(rng.choice(3, p=[0.45, 0.45, 0.1]))
-        rows += [(f"{k:06d}", gender, group, m) for m in (0, 0, 0, 0, 0, 1, 2)]
-    return pd.DataFrame(rows, columns=["person_id", "gender", "age_group", "mask"])
 
 
 def test_no_person_on_both_sides():
