@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from data_loader.datasets import load_image
+from data_loader.images import load_image
 from utils.distributed import DistInfo, barrier
 
 LOG = logging.getLogger(__name__)

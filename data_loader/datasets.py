@@ -3,35 +3,24 @@ from __future__ import annotations
 
 import logging
 import random
-from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from data_loader.duplicates import duplicate_groups
+from data_loader.images import load_image
 from data_loader.people import list_train_images
 from data_loader.relabel import apply_fixes
 from data_loader.split import random_image_split, stratified_person_folds, stratified_person_split
 from utils.config import DataConfig
 from utils.errors import DataError
+from utils.labels import DEFAULT_AGE_BOUNDS, regroup_age
 
 LOG = logging.getLogger(__name__)
 Transform = Callable[..., dict]
-
-
-def load_image(path: str | Path, draft_size: Optional[tuple[int, int]] = None) -> np.ndarray:
-    """Decode an RGB image as uint8 HxWx3. With `draft_size` (w, h), a JPEG is decoded at the
-    smallest DCT scale that is still at least that size (much faster, same look after resize)."""
-    try:
-        with Image.open(path) as img:
-            if draft_size is not None and img.format == "JPEG":
-                img.draft("RGB", draft_size)
-            return np.asarray(img.convert("RGB"))
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot decode image ({err})") from None
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -101,16 +90,29 @@ class ImageDataset(Dataset):
         return image, int(self.labels[index]), index
 
 
+def competition_labels(images: pd.DataFrame) -> np.ndarray:
+    """Class ids under the competition's age groups (<30, 30-59, >=60), whatever bounds the
+    table's `label` column was made with: what validation and every reported F1 are scored on."""
+    if "age" not in images:
+        return images["label"].to_numpy()
+    return regroup_age(images["label"].to_numpy(), images["age"].to_numpy(), DEFAULT_AGE_BOUNDS)
+
+
 class MaskBaseDataset(ImageDataset):
     """All training images; `split` draws validation images at random.
 
     Splitting by image puts photos of one person on both sides: validation scores are
     inflated by near-duplicate faces. Kept for comparison; prefer MaskSplitByProfileDataset.
+
+    Training images carry the configured labels (`data.age_bounds` may move the oldest group);
+    validation images always carry the competition's labels (`competition_labels`).
     """
 
-    def __init__(self, images: pd.DataFrame, **kwargs) -> None:
+    def __init__(self, images: pd.DataFrame, groups: Optional[dict[str, str]] = None, **kwargs) -> None:
         super().__init__(images["path"].tolist(), images["label"].tolist(), **kwargs)
         self.images = images.reset_index(drop=True)
+        self.eval_labels = competition_labels(self.images)
+        self.groups = groups  # person id -> group of near-duplicate people kept on one side
 
     @classmethod
     def from_config(cls, cfg: DataConfig, **kwargs) -> "MaskBaseDataset":
@@ -120,7 +122,17 @@ class MaskBaseDataset(ImageDataset):
             images = apply_fixes(images, cfg.relabel, cfg.age_bounds)
         if images.empty:
             raise DataError(f"{cfg.train_dir}: no training images found")
-        return cls(images, **kwargs)
+        groups = duplicate_groups(images) if cfg.group_duplicates else None
+        if groups is not None and (merged := sum(g != p for p, g in groups.items())):
+            LOG.warning("%d person id(s) look like near-duplicates of another id; each group stays on one side "
+                        "of the split (python -m data_loader.report lists them)", merged)
+        return cls(images, groups=groups, **kwargs)
+
+    def split_units(self) -> pd.DataFrame:
+        """The image table with `person_id` replaced by its near-duplicate group (what splits divide)."""
+        if not self.groups:
+            return self.images
+        return self.images.assign(person_id=self.images["person_id"].map(self.groups))
 
     def split_indices(
         self, val_ratio: float, seed: int, n_folds: int = 0, fold: int = 0
@@ -131,34 +143,37 @@ class MaskBaseDataset(ImageDataset):
             return np.flatnonzero(~in_val), np.flatnonzero(in_val)
         return random_image_split(self.images, val_ratio, seed)
 
-    def subset(self, rows: np.ndarray, transform: Optional[Transform]) -> ImageDataset:
-        """A new dataset of the given rows with its own transform."""
+    def subset(self, rows: np.ndarray, transform: Optional[Transform], labels: np.ndarray) -> ImageDataset:
+        """A new dataset of the given rows with its own transform and `labels` (one per image)."""
         paths = [self.paths[i] for i in rows]
-        cache_rows = self.cache_rows[rows]
-        return ImageDataset(paths, self.labels[rows], transform=transform, draft_size=self.draft_size, seed=self.seed,
-                            cache=self.cache, cache_rows=cache_rows)
+        return ImageDataset(paths, labels[rows], transform=transform, draft_size=self.draft_size, seed=self.seed,
+                            cache=self.cache, cache_rows=self.cache_rows[rows])
 
     def split(
         self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform],
         n_folds: int = 0, fold: int = 0,
     ) -> tuple[ImageDataset, ImageDataset]:
-        """(train, val) datasets; val is empty when `val_ratio` is 0 (and no folds are asked for)."""
+        """(train, val) datasets; val is empty when `val_ratio` is 0 (and no folds are asked for).
+        Train carries the configured labels, val the competition's."""
         train_rows, val_rows = self.split_indices(val_ratio, seed, n_folds, fold)
-        return self.subset(train_rows, train_transform), self.subset(val_rows, val_transform)
+        return (self.subset(train_rows, train_transform, self.labels),
+                self.subset(val_rows, val_transform, self.eval_labels))
 
 
 class MaskSplitByProfileDataset(MaskBaseDataset):
-    """All training images; `split` is by person, stratified over gender x age group."""
+    """All training images; `split` is by person (near-duplicate people together), stratified over
+    gender x age group."""
 
     def split_indices(
         self, val_ratio: float, seed: int, n_folds: int = 0, fold: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
+        units = self.split_units()
         if n_folds:
-            folds = stratified_person_folds(self.images, n_folds, seed)
-            in_val = (self.images["person_id"].map(folds) == fold).to_numpy()
+            folds = stratified_person_folds(units, n_folds, seed)
+            in_val = (units["person_id"].map(folds) == fold).to_numpy()
             return np.flatnonzero(~in_val), np.flatnonzero(in_val)
-        _, val_ids = stratified_person_split(self.images, val_ratio, seed)
-        in_val = self.images["person_id"].isin(set(val_ids)).to_numpy()
+        _, val_ids = stratified_person_split(units, val_ratio, seed)
+        in_val = units["person_id"].isin(set(val_ids)).to_numpy()
         return np.flatnonzero(~in_val), np.flatnonzero(in_val)
 
 

@@ -14,38 +14,14 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from data_loader.datasets import DATASETS, load_image
+from data_loader.datasets import DATASETS
+from data_loader.duplicates import near_duplicate_people
 from data_loader.people import Problem, read_train_csv, scan_train_images
 from utils.errors import cli_main
 from utils.io import atomic_write_text
 from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, NUM_CLASSES, age_group_names, class_names
 
-HASH_STEMS = ("normal", "mask1")  # photos hashed per person for the near-duplicate search
 PROBLEM_KINDS = ("junk", "unexpected", "unreadable", "missing", "duplicate", "missing_folder")
-
-
-def difference_hash(image: np.ndarray, size: int = 8) -> np.ndarray:
-    """64-bit dHash (as bools) of an HxWx3 image: brightness gradients of a 9x8 thumbnail."""
-    from PIL import Image
-
-    gray = np.asarray(Image.fromarray(image).convert("L").resize((size + 1, size)), dtype=np.int16)
-    return (gray[:, 1:] > gray[:, :-1]).ravel()
-
-
-def near_duplicate_people(images: pd.DataFrame, max_distance: int = 6) -> list[tuple[str, str, int]]:
-    """Pairs of people whose `normal` and `mask1` photos are nearly identical (Hamming distance of
-    their dHashes <= `max_distance` bits out of 128)."""
-    stems = images["path"].map(lambda p: Path(p).stem)
-    chosen = images[stems.isin(HASH_STEMS)].assign(stem=stems).sort_values(["person_id", "stem"])
-    hashes = {pid: np.concatenate([difference_hash(load_image(p, (96, 128))) for p in group["path"]])
-              for pid, group in chosen.groupby("person_id") if len(group) == len(HASH_STEMS)}
-    ids = sorted(hashes)
-    if len(ids) < 2:
-        return []
-    bits = np.stack([hashes[i] for i in ids]).astype(np.int32)
-    distance = bits @ (1 - bits).T + (1 - bits) @ bits.T
-    a, b = np.nonzero(np.triu(distance <= max_distance, k=1))
-    return [(ids[i], ids[j], int(distance[i, j])) for i, j in zip(a, b)]
 
 
 def people_table(images: pd.DataFrame, bounds: Sequence[int]) -> pd.DataFrame:

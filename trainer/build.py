@@ -93,7 +93,7 @@ def build_parts(config: Config) -> TrainerParts:
     )
     train_labels = train_loader.dataset.labels.tolist()
     criterion = build_loss(config.loss, train_labels, multi_task=config.model.head == "multi")
-    metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names(config.data.age_bounds)}
+    metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names()}  # validation labels
     return TrainerParts(model=model, criterion=criterion.to(device), optimizer=optimizer, scheduler=scheduler,
                         train_loader=train_loader, val_loader=val_loader, cfg=config.trainer, device=device,
                         metadata=metadata, dist_info=dist_info, mixer=build_mixer(config.augment))

@@ -23,7 +23,7 @@ from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samp
 from utils.config import Config, save_config
 from utils.distributed import DistInfo, broadcast_object, broadcast_state
 from utils.errors import UserError
-from utils.labels import class_names
+from utils.labels import age_group_names, class_names
 from utils.logger import RunLogger, file_log, start_wandb
 from utils.run_dir import RunDir
 from utils.seed import seed_everything
@@ -35,7 +35,7 @@ LOG = logging.getLogger(__name__)
 def run_info(config: Config, overrides: Sequence[str]) -> dict:
     """What `summary.json` says about a run besides its scores."""
     return {"name": config.name, "backbone": config.model.backbone, "head": config.model.head,
-            "overrides": list(overrides), "class_names": class_names(config.data.age_bounds),
+            "overrides": list(overrides), "class_names": class_names(),
             "pid": os.getpid(), "host": socket.gethostname()}
 
 
@@ -107,6 +107,15 @@ def fit_with_status(trainer: Trainer, stop: Any) -> dict[str, Any]:
                                        {trainer.monitor.metric: trainer.monitor.best})
 
 
+def label_note(config: Config) -> str:
+    """Which labels training and validation use (train.log)."""
+    fixes = f", with the fixes of data.relabel {config.data.relabel}" if config.data.relabel else ""
+    competition = "/".join(age_group_names())
+    return (f"labels: validation, best.pth, early stopping and every reported F1 use the competition's age groups "
+            f"{competition}{fixes}; training uses data.age_bounds {list(config.data.age_bounds)} "
+            f"({'/'.join(age_group_names(config.data.age_bounds))}){fixes}")
+
+
 def check_resumable(parts: TrainerParts, state: dict[str, Any], source: str) -> None:
     """Refuse, before anything is written, a checkpoint whose weights or optimizer do not fit."""
     try:
@@ -137,13 +146,14 @@ def run_training(
     start = resume_state["epoch"] if resume_state is not None else 0
     with graceful_stop() as stop, run_files(run_dir, config, run_info(config, overrides), parts.dist_info,
                                             start_epoch=start) as run_logger:
-        visuals = [BestEpochVisuals(run_logger, class_names(config.data.age_bounds))] if run_logger else []
+        visuals = [BestEpochVisuals(run_logger, class_names())] if run_logger else []
         trainer = parts.trainer(run_dir=run_dir, run_logger=run_logger, stop_request=stop,
                                 callbacks=[*visuals, *callbacks])
         if resume_state is not None:
             trainer.load_state_dict(resume_state)
         LOG.info("run directory: %s (%s, device %s, %d process(es))", run_dir, parts.split_summary(),
                  parts.device, parts.dist_info.world_size)
+        LOG.info(label_note(config))
         summary = fit_with_status(trainer, stop)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)

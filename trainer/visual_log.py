@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
-from data_loader.datasets import ImageDataset, load_image
+from data_loader.datasets import ImageDataset
+from data_loader.images import load_image
 from utils.logger import RunLogger
 from utils.visuals import confusion_figure, denormalize, figure_to_array, image_grid_figure
 

@@ -49,6 +49,7 @@ class DataConfig(_Section):
     age_bounds: tuple[int, int] = (30, 60)
     relabel: Optional[Path] = None
     skip_bad_images: bool = False
+    group_duplicates: bool = True
     jpeg_draft: bool = True
     sampler: Literal["random", "balanced"] = "random"
     cache: Literal["none", "memory", "disk"] = "none"

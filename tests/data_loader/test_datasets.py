@@ -3,7 +3,8 @@ import torch
 
 from conftest import ROOT
 from data_loader.cache import build_cache, cache_size
-from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, load_image, sample_seed
+from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, sample_seed
+from data_loader.images import load_image
 from data_loader.loaders import build_loader
 from data_loader.people import list_train_images
 from data_loader.transforms import build_transforms
