@@ -37,6 +37,23 @@ class HalfCutMix:
         return mixed, lam * soft + (1 - lam) * soft[partner.to(soft.device)]
 
 
+class AnyBatchMixup:
+    """timm's `Mixup` for batches of any size: it needs an even batch, so with an odd one the last
+    image passes unmixed (its target one-hot) and the rest are mixed as usual."""
+
+    def __init__(self, mixup: Mixup, num_classes: int = NUM_CLASSES) -> None:
+        self.mixup, self.num_classes = mixup, num_classes
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(images) % 2 == 0:
+            return self.mixup(images, targets)
+        last = torch.nn.functional.one_hot(targets[-1:], self.num_classes).float()
+        if len(images) == 1:
+            return images, last
+        mixed, soft = self.mixup(images[:-1], targets[:-1])
+        return torch.cat([mixed, images[-1:]]), torch.cat([soft, last.to(soft.dtype)])
+
+
 def build_mixer(cfg: AugmentConfig) -> Optional[Mixer]:
     """The configured batch mixer, or None (timm's `Mixup` draws from numpy's global RNG)."""
     if cfg.cutmix is not None and cfg.cutmix_mode == "half":
@@ -45,6 +62,7 @@ def build_mixer(cfg: AugmentConfig) -> Optional[Mixer]:
         return None
     mix_p = cfg.mixup.prob if cfg.mixup else 0.0
     cut_p = cfg.cutmix.prob if cfg.cutmix else 0.0
-    return Mixup(mixup_alpha=cfg.mixup.alpha if cfg.mixup else 0.0,
-                 cutmix_alpha=cfg.cutmix.alpha if cfg.cutmix else 0.0, prob=min(1.0, mix_p + cut_p),
-                 switch_prob=cut_p / (mix_p + cut_p), label_smoothing=0.0, num_classes=NUM_CLASSES)
+    mixup = Mixup(mixup_alpha=cfg.mixup.alpha if cfg.mixup else 0.0,
+                  cutmix_alpha=cfg.cutmix.alpha if cfg.cutmix else 0.0, prob=min(1.0, mix_p + cut_p),
+                  switch_prob=cut_p / (mix_p + cut_p), label_smoothing=0.0, num_classes=NUM_CLASSES)
+    return AnyBatchMixup(mixup)

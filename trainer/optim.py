@@ -10,19 +10,42 @@ from timm.scheduler.scheduler import Scheduler
 from torch import nn
 from torch.optim import Optimizer
 
+from trainer.plateau import PlateauScheduler
 from utils.config import OptimizerConfig, SchedulerConfig
+
+
+def no_weight_decay_names(module: nn.Module) -> set[str]:
+    """Parameter names (or patterns) the module exempts from weight decay (timm's `no_weight_decay()`)."""
+    return set(getattr(module, "no_weight_decay", lambda: ())())
 
 
 def param_groups(cfg: OptimizerConfig, model: nn.Module) -> list[dict[str, Any]]:
     """Backbone groups (layer-wise decay if `cfg.layer_decay`, times `cfg.backbone_lr_scale`) and head
-    groups; no weight decay on biases and norms. timm's schedulers honour each group's `lr_scale`."""
+    groups; no weight decay on biases, norms and what the backbone lists in `no_weight_decay()` (position
+    embeddings, Swin's relative position bias tables): timm's rule. Schedulers honour `lr_scale`."""
+    no_decay = no_weight_decay_names(model.backbone)
     if cfg.layer_decay is not None:
-        backbone = param_groups_layer_decay(model.backbone, cfg.weight_decay, layer_decay=cfg.layer_decay)
+        backbone = param_groups_layer_decay(model.backbone, cfg.weight_decay, no_weight_decay_list=no_decay,
+                                            layer_decay=cfg.layer_decay)
     else:
-        backbone = param_groups_weight_decay(model.backbone, cfg.weight_decay)
+        backbone = param_groups_weight_decay(model.backbone, cfg.weight_decay, no_weight_decay_list=no_decay)
     for group in backbone:
         group["lr_scale"] = group.get("lr_scale", 1.0) * cfg.backbone_lr_scale
-    return backbone + param_groups_weight_decay(model.head, cfg.weight_decay)
+        group["part"] = "backbone"
+    head = param_groups_weight_decay(model.head, cfg.weight_decay)
+    for group in head:
+        group["part"] = "head"
+    return backbone + head
+
+
+def part_lrs(optimizer: Optimizer) -> dict[str, float]:
+    """The current learning rate of the head (`lr_head`) and of the backbone's fastest group
+    (`lr_backbone`; with layer decay, its top layers)."""
+    out: dict[str, float] = {}
+    for group in optimizer.param_groups:
+        key = f"lr_{group.get('part', 'head')}"
+        out[key] = max(out.get(key, 0.0), group["lr"])
+    return out
 
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> Optimizer:
@@ -38,11 +61,14 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> Optimizer:
 
 def build_scheduler(
     cfg: SchedulerConfig, optimizer: Optimizer, epochs: int, updates_per_epoch: int, monitor_mode: str = "max"
-) -> Optional[Scheduler]:
-    """timm scheduler by name, stepped per update where it can be (all but plateau)."""
+) -> Optional[Scheduler | PlateauScheduler]:
+    """timm scheduler by name, stepped per update; `plateau` is torch's ReduceLROnPlateau (see
+    `trainer.plateau`), stepped per epoch on the monitored metric."""
     if cfg.name == "none":
         return None
-    per_epoch = cfg.name == "plateau"
+    if cfg.name == "plateau":
+        return PlateauScheduler(optimizer, mode=monitor_mode, patience=cfg.patience, factor=cfg.decay_rate,
+                                min_lr=cfg.min_lr, warmup_epochs=cfg.warmup_epochs, warmup_lr=cfg.warmup_lr)
     scheduler, _ = create_scheduler_v2(
         optimizer,
         sched=cfg.name,
@@ -53,8 +79,7 @@ def build_scheduler(
         min_lr=cfg.min_lr,
         warmup_lr=cfg.warmup_lr,
         warmup_epochs=cfg.warmup_epochs,
-        plateau_mode=monitor_mode,
-        step_on_epochs=per_epoch,
+        step_on_epochs=False,
         updates_per_epoch=max(1, updates_per_epoch),
     )
     return scheduler

@@ -19,6 +19,8 @@ from trainer.accumulator import EpochAccumulator
 from trainer.checkpoint import monitors_ema, save_checkpoint
 from trainer.melting import Melting
 from trainer.monitor import Monitor
+from trainer.optim import part_lrs
+from trainer.plateau import PlateauScheduler
 from utils.config import TrainerConfig
 from utils.device import amp_dtype
 from utils.distributed import DistInfo, broadcast_buffers
@@ -134,8 +136,6 @@ class Trainer:
         if self.ema is not None and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.monitor.load_state_dict(state["monitor"])
@@ -145,7 +145,19 @@ class Trainer:
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.stopped_early = state["stopped_early"]
         self.bad_steps = state.get("bad_steps", 0)
+        self._restore_schedule(state.get("scheduler"))
         set_rng_state(state["rng"])
+
+    def _restore_schedule(self, saved: Optional[dict[str, Any]]) -> None:
+        """The plateau scheduler continues from its saved state. timm's schedules are functions of the
+        update count, built for this config's `epochs`: the rate is recomputed at the current step, so
+        extending a run (`--resume RUN trainer.epochs=N`) continues on the schedule of an N-epoch run."""
+        if isinstance(self.scheduler, PlateauScheduler):
+            if saved is not None:
+                self.scheduler.load_state_dict(saved)
+        elif self.scheduler is not None:
+            self.scheduler.step(self.epoch)
+            self.scheduler.step_update(num_updates=self.global_step)
 
     @property
     def finished(self) -> bool:
@@ -284,13 +296,13 @@ class Trainer:
     def run_epoch(self) -> dict[str, float]:
         """Train and evaluate one epoch, update monitor/scheduler/melting, save checkpoints."""
         start = time.perf_counter()
-        lr = self.optimizer.param_groups[0]["lr"]
+        lrs = part_lrs(self.optimizer)  # the rates this epoch trains with
         metrics = self.train_epoch()
         judged: Optional[EvalResult] = None
         if self.has_val:
             val_metrics, judged = self.evaluate_monitored()
             metrics.update(val_metrics)
-        metrics["lr"] = lr
+        metrics.update(lrs)
         metrics["epoch_time"] = time.perf_counter() - start
         self.epoch += 1
         improved = self.monitor.update(self.epoch, metrics) if self.has_val else True

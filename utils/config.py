@@ -147,6 +147,13 @@ class SchedulerConfig(_Section):
     min_lr: float = Field(1e-6, ge=0.0)
     decay_epochs: float = Field(10, gt=0)
     decay_rate: float = Field(0.1, gt=0.0)
+    patience: int = Field(2, ge=0)
+
+    @model_validator(mode="after")
+    def _plateau_factor(self) -> "SchedulerConfig":
+        if self.name == "plateau" and self.decay_rate >= 1:
+            raise ValueError(f"decay_rate must be < 1 for plateau (it multiplies the rate), got {self.decay_rate}")
+        return self
 
 
 class LossConfig(_Section):
@@ -249,6 +256,22 @@ class Config(_Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Config":
+        """Combinations that would silently not do what they say."""
+        has_val = self.data.val_ratio > 0 or self.data.n_folds >= 2
+        on_val = self.trainer.monitor.split()[1] != "train_loss"
+        if self.model.head == "multi" and self.loss.class_weights is not None:
+            raise ValueError("loss.class_weights: not used by model.head: multi (its losses are per task); "
+                             "weigh the tasks with loss.task_weights or set class_weights: null")
+        if not has_val and self.trainer.freeze is not None and self.trainer.freeze.patience is not None:
+            raise ValueError("trainer.freeze.patience: no validation set (data.val_ratio: 0), so it would never "
+                             "unfreeze; use trainer.freeze.epochs")
+        if not has_val and on_val and self.scheduler.name == "plateau":
+            raise ValueError(f"scheduler.name: plateau follows {self.trainer.monitor.split()[1]}, but there is "
+                             "no validation set (data.val_ratio: 0); use another scheduler or monitor train_loss")
+        return self
 
     @model_validator(mode="after")
     def _resolve_augment(self) -> "Config":

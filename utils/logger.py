@@ -36,32 +36,27 @@ def file_log(path: Path) -> Iterator[None]:
         handler.close()
 
 
-# metric key -> TensorBoard tag; per-task F1 (`val_f1_mask`) -> f1/val_mask, per-class -> f1_class/...
-TB_TAGS = {
-    "train_loss": "loss/train",
-    "val_loss": "loss/val",
-    "train_acc": "accuracy/train",
-    "val_acc": "accuracy/val",
-    "train_f1": "f1/train",
-    "val_f1": "f1/val",
-    "lr": "lr",
-    "epoch_time": "time/epoch_seconds",
-}
-CLASS_F1 = re.compile(r"^(\w+?)_f1_c(\d\d)$")
-TASK_F1 = re.compile(r"^(\w+?)_f1_(mask|gender|age)$")
+# metric key -> TensorBoard tag. Families: loss/, accuracy/, f1/ (train, val, val_ema side by side),
+# f1/val_mask (per task), f1_class_val/NN name (per class), lr/head, lr/backbone.
+FAMILIES = {"loss": "loss", "acc": "accuracy", "f1": "f1"}
+SPLITS = {"train": "train", "val": "val", "ema_val": "val_ema"}
+METRIC = re.compile(r"^(train|val|ema_val)_(loss|acc|f1)(?:_(mask|gender|age)|_c(\d\d))?$")
+OTHER_TAGS = {"lr_head": "lr/head", "lr_backbone": "lr/backbone", "epoch_time": "time/epoch_seconds"}
 
 
 def tb_tag(key: str, class_names: Sequence[str] = ()) -> str:
     """TensorBoard tag of a metric key."""
-    if key in TB_TAGS:
-        return TB_TAGS[key]
-    if m := CLASS_F1.match(key):
-        cid = int(m.group(2))
-        name = class_names[cid].replace("/", " ") if cid < len(class_names) else ""
-        return f"f1_class_{m.group(1)}/{cid:02d} {name}".rstrip()
-    if m := TASK_F1.match(key):
-        return f"f1/{m.group(1)}_{m.group(2)}"
-    return key
+    if key in OTHER_TAGS:
+        return OTHER_TAGS[key]
+    m = METRIC.match(key)
+    if m is None:
+        return key
+    split, family, task, cid = m.groups()
+    if cid is not None:
+        index = int(cid)
+        name = class_names[index].replace("/", " ") if index < len(class_names) else ""
+        return f"f1_class_{SPLITS[split]}/{index:02d} {name}".rstrip()
+    return f"{FAMILIES[family]}/{SPLITS[split]}" + (f"_{task}" if task else "")
 
 
 class RunLogger:

@@ -59,7 +59,7 @@ def assert_same_run(a, b):
     for key, value in state_a["model"].items():
         assert torch.equal(value, state_b["model"][key]), key
     assert [r["epoch"] for r in rows_b] == [1, 2, 3]
-    for key in ("train_loss", "val_loss", "val_f1", "lr"):
+    for key in ("train_loss", "val_loss", "val_f1", "lr_head", "lr_backbone"):
         assert [r[key] for r in rows_a] == [r[key] for r in rows_b], key
 
 

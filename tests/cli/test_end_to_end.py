@@ -36,12 +36,12 @@ def test_train_then_infer_from_the_command_line(demo_data, tmp_path):
 
     rows = read_metrics(run_dir / "metrics.csv")
     assert [r["epoch"] for r in rows] == [1, 2]
-    assert {"train_loss", "val_loss", "val_acc", "val_f1", "lr"} <= set(rows[0])
+    assert {"train_loss", "val_loss", "val_acc", "val_f1", "lr_head", "lr_backbone"} <= set(rows[0])
 
     events = EventAccumulator(str(run_dir))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"loss/train", "loss/val", "accuracy/val", "f1/val", "lr"} <= scalars
+    assert {"loss/train", "loss/val", "accuracy/val", "f1/val", "lr/head", "lr/backbone"} <= scalars
     assert {"f1/val_mask", "f1/val_gender", "f1/val_age", "f1_class_val/04 wear female 30-59"} <= scalars
     assert sum(tag.startswith("f1_class_val/") for tag in scalars) == 18
     assert [e.step for e in events.Scalars("f1/val")] == [1, 2]

@@ -127,3 +127,21 @@ def test_val_ratio_zero_trains_on_everyone(demo_data, tmp_path):
     assert best["epoch"] == 2  # without validation the final model is the last epoch
     n_images = 7 * len(__import__("pandas").read_csv(demo_data / "train" / "train.csv"))
     assert f"{n_images} train / 0 val images" in open(f"{result['run_dir']}/train.log").read()
+
+
+@pytest.mark.parametrize("layer_decay", [None, 0.75])
+def test_no_weight_decay_parameters_get_none(layer_decay):
+    from model.classifier import build_model
+    from trainer.optim import build_optimizer, no_weight_decay_names
+    from utils.config import ModelConfig, OptimizerConfig
+
+    model = build_model(ModelConfig(backbone="vit_tiny_patch16_224"))
+    exempt = no_weight_decay_names(model.backbone)
+    assert {"pos_embed", "cls_token"} <= exempt
+    optimizer = build_optimizer(OptimizerConfig(weight_decay=0.05, layer_decay=layer_decay), model)
+    decay_of = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    names = dict(model.named_parameters())
+    present = [f"backbone.{n}" for n in exempt if f"backbone.{n}" in names]
+    assert len(present) >= 2 and all(decay_of[id(names[n])] == 0.0 for n in present)
+    assert decay_of[id(names["backbone.blocks.0.attn.qkv.weight"])] == 0.05
+    assert len(decay_of) == len(names)

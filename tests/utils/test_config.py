@@ -63,3 +63,15 @@ def test_shipped_configs_validate():
         assert cfg.name and cfg.model.backbone
         raw = yaml.safe_load(path.read_text())
         assert cfg.model.pretrained == raw["model"]["pretrained"]
+
+
+@pytest.mark.parametrize("overrides, culprit", [
+    (["model.head=multi", "loss.class_weights=auto"], "loss.class_weights"),
+    (["data.val_ratio=0", "trainer.freeze.patience=2"], "trainer.freeze.patience"),
+    (["data.val_ratio=0", "scheduler.name=plateau"], "scheduler.name: plateau"),
+    (["scheduler.name=plateau", "scheduler.decay_rate=1.5"], "decay_rate"),
+])
+def test_combinations_that_would_do_nothing_are_refused(overrides, culprit):
+    with pytest.raises(ConfigError, match=culprit):
+        load_config(None, overrides)
+    load_config(None, overrides[1:])  # each part alone is fine

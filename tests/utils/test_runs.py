@@ -132,3 +132,14 @@ def test_wandb_mirrors_scalars_and_images(tmp_path):
     assert fake.logged[1] == (1, {"val/confusion_matrix": ("image", (4, 5, 3))})
     assert fake.logged[2][1]["train/augmented_samples"] == ("image", (4, 5, 3))
     assert fake.finished
+
+
+def test_tensorboard_tags_put_ema_beside_raw_and_name_the_rates():
+    from utils.logger import tb_tag
+
+    names = [f"c{i}" for i in range(18)]
+    assert tb_tag("val_f1") == "f1/val" and tb_tag("ema_val_f1") == "f1/val_ema"
+    assert tb_tag("ema_val_loss") == "loss/val_ema" and tb_tag("train_acc") == "accuracy/train"
+    assert tb_tag("ema_val_f1_age") == "f1/val_ema_age" and tb_tag("val_f1_mask") == "f1/val_mask"
+    assert tb_tag("ema_val_f1_c04", names) == "f1_class_val_ema/04 c4"
+    assert tb_tag("lr_head") == "lr/head" and tb_tag("lr_backbone") == "lr/backbone"
