@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+REQS ?= requirements.txt
 STAMP := $(VENV)/.installed
 DEMO_DATA := data/demo
 DEMO_TRAIN_PEOPLE ?= 400
@@ -11,10 +12,10 @@ DEMO_EVAL_PEOPLE ?= 250
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): $(REQS) requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r $(REQS)
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -21,6 +21,7 @@ from trainer.checkpoint import best_weights_key, load_checkpoint
 from trainer.trainer import EpochCallback, EvalResult, Interrupted, Trainer
 from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samples
 from utils.config import Config, save_config
+from utils.device import dtype_name
 from utils.distributed import DistInfo, broadcast_object, broadcast_state
 from utils.errors import UserError
 from utils.labels import age_group_names, class_names
@@ -154,6 +155,8 @@ def run_training(
         LOG.info("run directory: %s (%s, device %s, %d process(es))", run_dir, parts.split_summary(),
                  parts.device, parts.dist_info.world_size)
         LOG.info(label_note(config))
+        LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
+                 parts.device)
         summary = fit_with_status(trainer, stop)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)

@@ -22,7 +22,7 @@ from trainer.monitor import Monitor
 from trainer.optim import part_lrs
 from trainer.plateau import PlateauScheduler
 from utils.config import TrainerConfig
-from utils.device import amp_dtype
+from utils.device import amp_dtype, dtype_name
 from utils.distributed import DistInfo, broadcast_buffers
 from utils.errors import UserError
 from utils.logger import RunLogger
@@ -336,7 +336,7 @@ class Trainer:
         """Where the run stands: epochs done, best score and epoch, early stop."""
         return {"epochs": self.epoch, "max_epochs": self.cfg.epochs, "metric": self.monitor.metric,
                 "best": self.monitor.best, "best_epoch": self.monitor.best_epoch,
-                "stopped_early": self.stopped_early}
+                "stopped_early": self.stopped_early, "device": str(self.device), "amp": dtype_name(self.amp_dtype)}
 
     def _save(self, improved: bool) -> None:
         if not self.dist.is_main or self.run_dir is None:

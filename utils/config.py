@@ -197,7 +197,7 @@ class TrainerConfig(_Section):
     grad_clip: Optional[float] = Field(None, gt=0)
     max_bad_steps: int = Field(0, ge=0)
     device: str = "auto"
-    amp: Literal["none", "fp16", "bf16"] = "none"
+    amp: Literal["auto", "none", "fp16", "bf16"] = "auto"
     monitor: str = "max val_f1"
     early_stop_patience: int = Field(0, ge=0)
     freeze: Optional[FreezeConfig] = None

@@ -1,0 +1,208 @@
+"""GPU acceptance: `python -m utils.gpucheck [--config CONFIG] [--out FILE.json] [--steps N]`.
+
+On a CUDA GPU, short runs of the recipe's model (default configs/swin_b.yaml: Swin-B with the shallow
+head, batch 64, the recipe's augmentations) on synthetic data:
+- precision: train steps in fp32, fp16 and (where native) bf16 with finite losses; eval probabilities of
+  each AMP mode against fp32 on the same weights (max abs diff, argmax agreement);
+- layouts: train-step img/s with channels_last and torch.compile off/on;
+- loop: the full train loop against a bare PyTorch + timm loop of the same model (ratio);
+- input pipeline img/s (configured workers and cache) against the GPU step rate (is the GPU starved?);
+- peak GPU memory and GPU utilisation; a 1-process NCCL DDP run; a save -> --resume round trip.
+Prints a table and writes JSON. Without CUDA it prints one line and exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from utils.errors import cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"loop_ratio": 0.95, "argmax_agreement": 0.99, "pipeline_over_step": 1.5}
+
+
+def eval_probs(model: torch.nn.Module, batches: Sequence[torch.Tensor], device: torch.device,
+               dtype: Optional[torch.dtype]) -> np.ndarray:
+    """Softmax probabilities of `batches` under autocast `dtype` (None: full precision)."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for images in batches:
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out.append(model(images.to(device)).float().softmax(dim=1).cpu())
+    return torch.cat(out).numpy()
+
+
+def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """Max absolute probability difference and share of equal argmax predictions."""
+    return {"max_abs_diff": float(np.abs(reference - other).max()),
+            "argmax_agreement": float((reference.argmax(1) == other.argmax(1)).mean())}
+
+
+def train_losses(trainer: Any, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[float]:
+    """Losses of `Trainer.train_step` over `batches` (already on the device)."""
+    trainer.melting.set_train_mode(trainer.model)
+    losses = []
+    for i, (images, targets) in enumerate(batches):
+        out = trainer.train_step(images, targets, i)
+        losses.append(float(out[0].detach()) if out is not None else float("nan"))
+    return losses
+
+
+def precision_check(make_trainer: Callable[[str], Any], dtypes: dict[str, torch.dtype], steps: int) -> dict:
+    """Train `steps` steps per mode (finite losses?), then compare each AMP mode's eval probabilities
+    with fp32 on the fp32 run's weights."""
+    results: dict[str, Any] = {}
+    reference = make_trainer("none")
+    batches = [reference._to_device(x, y) for x, y, _ in _take(reference.train_loader, steps)]
+    results["fp32"] = {"losses_finite": bool(np.isfinite(train_losses(reference, batches)).all())}
+    val = [x for x, _, _ in _take(reference.val_loader or reference.train_loader, 4)]
+    fp32 = eval_probs(reference.model, val, reference.device, None)
+    for name, dtype in dtypes.items():
+        trainer = make_trainer(name)
+        finite = bool(np.isfinite(train_losses(trainer, batches)).all())
+        results[name] = {"losses_finite": finite, **agreement(fp32, eval_probs(reference.model, val,
+                                                                                reference.device, dtype))}
+    return results
+
+
+def _take(loader: Any, n: int) -> list:
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) >= n:
+            break
+    return out
+
+
+def run_cli(args: Sequence[str], timeout: int = 900) -> dict[str, Any]:
+    """A command of this project; its exit code and last output line."""
+    start = time.perf_counter()
+    proc = subprocess.run([*args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+    return {"rc": proc.returncode, "seconds": round(time.perf_counter() - start, 1), "last_line": tail[0][-200:]}
+
+
+def gpu_utilisation() -> Optional[float]:
+    """Current GPU utilisation in percent (needs pynvml / nvidia-ml-py), else None."""
+    try:
+        return float(torch.cuda.utilization())
+    except Exception:  # noqa: BLE001 - optional measurement
+        return None
+
+
+def check(config_path: Path, steps: int, people: int) -> dict[str, Any]:
+    """Every measurement on the current CUDA device (see the module docstring)."""
+    from data_loader.synthetic import generate
+    from trainer import benchmark
+    from trainer.build import build_trainer
+    from utils.config import load_config
+    from utils.device import NATIVE_BF16, check_cuda_arch, nvidia_driver_version
+
+    device = torch.device("cuda")
+    check_cuda_arch(device)
+    capability = torch.cuda.get_device_capability(device)
+    results: dict[str, Any] = {
+        "gpu": torch.cuda.get_device_name(device), "capability": ".".join(map(str, capability)),
+        "torch": torch.__version__, "cuda": torch.version.cuda, "driver": nvidia_driver_version(),
+        "config": str(config_path), "steps": steps,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        generate(data, people, 8, seed=1, workers=os.cpu_count() or 1)
+        base = [f"data.train_dir={data / 'train'}", f"data.eval_dir={data / 'eval'}", "model.pretrained=false",
+                "model.pretrained_path=null", "data.batch_size=64", f"save_dir={Path(tmp) / 'saved'}",
+                "trainer.epochs=1", "trainer.freeze=null", "data.group_duplicates=false", "name=gpucheck"]
+
+        def make(amp: str = "auto", *extra: str) -> Any:
+            return build_trainer(load_config(config_path, [*base, f"trainer.amp={amp}", *extra]))
+
+        dtypes = {"fp16": torch.float16, **({"bf16": torch.bfloat16} if capability >= NATIVE_BF16 else {})}
+        results["precision"] = precision_check(make, dtypes, steps)
+        torch.cuda.reset_peak_memory_stats(device)
+        layouts = {}
+        for channels_last in (False, True):
+            for compiled in (False, True):
+                trainer = make("auto", f"trainer.channels_last={str(channels_last).lower()}",
+                               f"trainer.compile={str(compiled).lower()}")
+                layouts[f"channels_last={channels_last} compile={compiled}"] = benchmark.step_rate(trainer, steps)
+        results["step_img_s"] = layouts
+        trainer = make("auto")
+        config = load_config(config_path, [*base, "trainer.amp=auto"])
+        loop, bare = [], []
+        for _ in range(2):
+            bare.append(benchmark.reference_rate(config, trainer))
+            loop.append(benchmark.framework_rate(trainer))
+            results["gpu_util_percent"] = gpu_utilisation()
+        step = benchmark.step_rate(trainer, steps)
+        pipeline = benchmark.pipeline_rate(trainer, steps)
+        results.update({
+            "loop_img_s": max(loop), "bare_img_s": max(bare), "loop_ratio": max(loop) / max(bare),
+            "pipeline_img_s": pipeline, "gpu_step_img_s": step, "pipeline_over_step": pipeline / step,
+            "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+        })
+        cli = [f"{k}" for k in base] + ["trainer.amp=auto", "data.batch_size=32"]
+        results["ddp_nccl_1proc"] = run_cli([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                             "--nproc_per_node=1", "train.py", "--config", str(config_path), *cli])
+        first = run_cli([sys.executable, "train.py", "--config", str(config_path), *cli])
+        runs = sorted((Path(tmp) / "saved" / "gpucheck").iterdir())
+        resumed = run_cli([sys.executable, "train.py", "--resume", str(runs[-1]), "trainer.epochs=2"])
+        results["save_resume"] = {"train": first, "resume": resumed}
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    """The figures as aligned text lines, with the targets."""
+    lines = [f"GPU {results['gpu']} (sm {results['capability']}), torch {results['torch']}, CUDA {results['cuda']}, "
+             f"driver {results['driver']}"]
+    for mode, row in results["precision"].items():
+        extra = (f"  max|dp| {row['max_abs_diff']:.2e}  argmax agreement {row['argmax_agreement']:.4f}"
+                 if "argmax_agreement" in row else "")
+        lines.append(f"  {mode:<5} losses finite: {row['losses_finite']}{extra}")
+    for name, rate in results["step_img_s"].items():
+        lines.append(f"  train step {name:<36} {rate:8.1f} img/s")
+    lines += [
+        f"  full loop {results['loop_img_s']:.1f} img/s / bare loop {results['bare_img_s']:.1f} = "
+        f"{results['loop_ratio']:.3f} (target >= {TARGETS['loop_ratio']})",
+        f"  input pipeline {results['pipeline_img_s']:.1f} img/s / GPU step {results['gpu_step_img_s']:.1f} = "
+        f"{results['pipeline_over_step']:.2f} (target >= {TARGETS['pipeline_over_step']})",
+        f"  peak GPU memory {results['peak_gpu_mb']:.0f} MB, utilisation {results['gpu_util_percent']}",
+        f"  DDP NCCL 1 process: rc {results['ddp_nccl_1proc']['rc']}; save -> resume: rc "
+        f"{results['save_resume']['train']['rc']} -> {results['save_resume']['resume']['rc']}",
+    ]
+    return "\n".join(lines)
+
+
+@cli_main
+def main(argv: Optional[Sequence[str]] = None) -> Optional[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "swin_b.yaml", metavar="YAML")
+    parser.add_argument("--out", type=Path, metavar="FILE.json", help="also write the figures as JSON")
+    parser.add_argument("--steps", type=int, default=20, metavar="N", help="train steps per measurement")
+    parser.add_argument("--people", type=int, default=96, metavar="N", help="synthetic training people")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print(f"gpucheck: no CUDA GPU usable here (torch {torch.__version__}, CUDA {torch.version.cuda}); "
+              "nothing to check")
+        return None
+    results = check(args.config, args.steps, args.people)
+    print(table(results))
+    if args.out is not None:
+        from utils.io import atomic_write_text
+
+        atomic_write_text(args.out, json.dumps(results, indent=2, default=str))
+    return results
+
+
+if __name__ == "__main__":
+    main()
