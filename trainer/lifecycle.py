@@ -18,7 +18,7 @@ import torch
 
 from trainer.build import TrainerParts, build_parts
 from trainer.checkpoint import best_weights_key, load_checkpoint
-from trainer.trainer import EpochCallback, EvalResult, Interrupted, Trainer
+from trainer.trainer import EpochCallback, EvalResult, Interrupted, StopRun, Trainer
 from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samples
 from utils.config import Config, save_config
 from utils.device import dtype_name
@@ -76,9 +76,9 @@ def run_files(run_dir: RunDir, config: Config, info: dict[str, Any], dist_info: 
             run_logger.close()
 
 
-def fit_with_status(trainer: Trainer, stop: Any) -> dict[str, Any]:
+def fit_with_status(trainer: Trainer, stop: Any, hparams: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """`trainer.fit` with `summary.json` statuses, a clean exit on SIGINT/SIGTERM and a clear CUDA OOM
-    message."""
+    message; `hparams` are added to the run's HParams entry (e.g. a tuning trial's parameters)."""
     run_logger, status = trainer.run_logger, "crashed"
     if run_logger is not None:
         run_logger.write_summary("running", trainer.summary())
@@ -88,6 +88,9 @@ def fit_with_status(trainer: Trainer, stop: Any) -> dict[str, Any]:
     try:
         try:
             summary = trainer.fit()
+        except StopRun as stopped:
+            status = stopped.status
+            raise
         except Interrupted as where:
             status = "interrupted"
             LOG.warning("interrupted at %s; %s holds epoch %d: continue with --resume %s",
@@ -104,7 +107,8 @@ def fit_with_status(trainer: Trainer, stop: Any) -> dict[str, Any]:
         if run_logger is not None:
             run_logger.write_summary(status, trainer.summary())
             if trainer.has_val and trainer.monitor.best_epoch > 0:
-                run_logger.log_hparams(key_hparams(trainer.metadata["config"]),
+                extra = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in (hparams or {}).items()}
+                run_logger.log_hparams({**key_hparams(trainer.metadata["config"]), **extra},
                                        {trainer.monitor.metric: trainer.monitor.best})
 
 
@@ -135,6 +139,7 @@ def run_training(
     resume_source: str = "checkpoint",
     parts: Optional[TrainerParts] = None,
     callbacks: Sequence[EpochCallback] = (),
+    hparams: Optional[dict[str, Any]] = None,
 ) -> tuple[dict[str, Any], Trainer]:
     """Train one run to its end: a new run (in `run_dir`, or a fresh directory), or one continued from
     `resume_state` (a checkpoint of `run_dir`, read from `resume_source`). `parts` may be prebuilt
@@ -157,7 +162,7 @@ def run_training(
         LOG.info(label_note(config))
         LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
                  parts.device)
-        summary = fit_with_status(trainer, stop)
+        summary = fit_with_status(trainer, stop, hparams)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}, trainer

@@ -41,6 +41,12 @@ class Interrupted(Exception):
     """Training stopped on request (signal) between two steps."""
 
 
+class StopRun(Exception):
+    """Raised by an epoch callback to end a run early; `summary.json` records `status`."""
+
+    status = "stopped"
+
+
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     """Tell the sampler and the dataset which epoch starts (shuffle order, augmentation seeds)."""
     for obj in (loader.sampler, loader.dataset):

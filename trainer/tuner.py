@@ -1,0 +1,198 @@
+"""Recipe search on Optuna: every trial is an ordinary run (`trainer.lifecycle.run_training`) in
+`saved/<name>/tune/trial_NNNN/`, pruned on the per-epoch monitored metric; the study lives in an
+Optuna RDB storage (SQLite under the tune directory by default), which every process or machine
+running the same command joins."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import optuna
+import pandas as pd
+
+from trainer.lifecycle import run_training
+from trainer.trainer import StopRun
+from utils.config import Config, load_config
+from utils.errors import ConfigError
+from utils.io import atomic_write_text
+from utils.run_dir import RunDir
+from utils.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
+
+LOG = logging.getLogger(__name__)
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class TrialPruned(StopRun, optuna.TrialPruned):
+    """Raised from the epoch callback: the run ends, marked `pruned`, and so does the trial."""
+
+    status = "pruned"
+
+
+class PruneOnMonitor:
+    """Epoch callback: report the monitored metric to the trial; stop the run when Optuna prunes it."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial, self.metric = trial, metric
+
+    def __call__(self, trainer: Any, epoch: int, metrics: dict, result: Any, improved: bool) -> None:
+        if self.metric in metrics:
+            self.trial.report(metrics[self.metric], epoch)
+            if self.trial.should_prune():
+                raise TrialPruned(f"trial {self.trial.number} pruned after epoch {epoch}")
+
+
+def tune_root(config: Config) -> Path:
+    """`save_dir/<name>/tune`: the study's trials, its SQLite file and its outputs."""
+    return Path(config.save_dir) / config.name / "tune"
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """One value per parameter of `space` (lists such as image sizes travel as JSON strings)."""
+    values: dict[str, Any] = {}
+    for key, param in space.params.items():
+        if isinstance(param, CategoricalParam):
+            choices = [json.dumps(c) if isinstance(c, (list, dict)) else c for c in param.categorical]
+            picked = trial.suggest_categorical(key, choices)
+            values[key] = json.loads(picked) if isinstance(picked, str) and picked[:1] in "[{" else picked
+        elif isinstance(param, FloatParam):
+            values[key] = trial.suggest_float(key, *param.float, log=param.log)
+        else:
+            values[key] = trial.suggest_int(key, *param.int, step=param.step, log=param.log)
+    return values
+
+
+def make_pruner(space: SearchSpace, max_epochs: int) -> optuna.pruners.BasePruner:
+    spec = space.pruner
+    if spec.name == "none":
+        return optuna.pruners.NopPruner()
+    if spec.name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, spec.warmup_epochs), max_resource=max_epochs)
+    return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials, n_warmup_steps=spec.warmup_epochs)
+
+
+def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
+    if space.sampler.name == "random":
+        return optuna.samplers.RandomSampler(seed=space.sampler.seed)
+    return optuna.samplers.TPESampler(seed=space.sampler.seed)
+
+
+class Objective:
+    """Train one trial's config as an ordinary run; its value is the run's best monitored metric."""
+
+    def __init__(self, config_path: Optional[Path], overrides: Sequence[str], space: SearchSpace, root: Path) -> None:
+        self.config_path, self.overrides, self.space, self.root = config_path, list(overrides), space, root
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        values = suggest(trial, self.space)
+        trial_overrides = [*self.overrides, *overrides_for(values)]
+        config = load_config(self.config_path, trial_overrides)
+        run_dir = RunDir(self.root / f"trial_{trial.number:04d}")
+        trial.set_user_attr("run_dir", str(run_dir))
+        start = time.time()
+        try:
+            summary, _ = run_training(config, overrides=trial_overrides, run_dir=run_dir, hparams=values,
+                                      callbacks=[PruneOnMonitor(trial, config.trainer.monitor.split()[1])])
+        except StopRun:
+            trial.set_user_attr("seconds", time.time() - start)
+            raise
+        trial.set_user_attr("seconds", time.time() - start)
+        trial.set_user_attr("epochs", summary["epochs"])
+        return float(summary["best"])
+
+
+def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], study_name: Optional[str],
+               heartbeat: int) -> optuna.Study:
+    """Create or join the study (same name and storage -> same study)."""
+    root = tune_root(config)
+    root.mkdir(parents=True, exist_ok=True)
+    url = storage or f"sqlite:///{(root / 'study.db').resolve()}"
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                                     engine_kwargs=engine)
+    direction = "maximize" if config.trainer.monitor.split()[0] == "max" else "minimize"
+    return optuna.create_study(study_name=study_name or config.name, storage=rdb, load_if_exists=True,
+                               direction=direction, sampler=make_sampler(space),
+                               pruner=make_pruner(space, config.trainer.epochs))
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, best metric, epochs run, seconds, parameters, run directory."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        epochs = t.user_attrs.get("epochs", max(t.intermediate_values, default=0))
+        rows.append({"trial": t.number, "state": t.state.name.lower(), "value": t.value, "epochs": epochs,
+                     "seconds": round(t.user_attrs.get("seconds", 0.0), 1), **t.params,
+                     "run_dir": t.user_attrs.get("run_dir", "")})
+    return pd.DataFrame(rows)
+
+
+def save_plots(study: optuna.Study, root: Path) -> list[Path]:
+    """Optimisation history, parameter importances and parallel coordinates as PNG (Optuna's
+    matplotlib visualisation); plots that need more finished trials are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as ovm
+
+    written = []
+    plots = {"history": ovm.plot_optimization_history, "importances": ovm.plot_param_importances,
+             "parallel_coordinates": ovm.plot_parallel_coordinate}
+    for name, plot in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = plot(study)
+            figure = getattr(axes, "figure", None) or axes.flat[0].figure
+            path = root / f"{name}.png"
+            figure.savefig(path, dpi=100, bbox_inches="tight")
+            matplotlib.pyplot.close(figure)
+            written.append(path)
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as err:
+            LOG.info("plot %s skipped (%s)", name, str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return written
+
+
+def write_outputs(study: optuna.Study, root: Path) -> dict[str, Any]:
+    """trials.csv, best_config.yaml (the best trial's resolved config, ready for train.py --config)
+    and the plots; returns what was written."""
+    table = trials_table(study)
+    atomic_write_text(root / "trials.csv", table.to_csv(index=False))
+    out: dict[str, Any] = {"trials": table, "plots": save_plots(study, root)}
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if complete:
+        best = study.best_trial
+        source = RunDir(best.user_attrs["run_dir"]).config
+        if source.is_file():
+            shutil.copyfile(source, root / "best_config.yaml.tmp")
+            (root / "best_config.yaml.tmp").replace(root / "best_config.yaml")
+            out.update(best_trial=best.number, best_value=best.value, best_config=root / "best_config.yaml")
+    return out
+
+
+def run_study(config_path: Optional[Path], space_path: Path, *, trials: int, timeout: Optional[float],
+              storage: Optional[str], study_name: Optional[str], overrides: Sequence[str],
+              heartbeat: int = 60) -> dict[str, Any]:
+    """Validate everything, then run trials until the study holds `trials` finished (complete or
+    pruned) trials or `timeout` seconds pass; rerunning continues the study."""
+    config = load_config(config_path, overrides)
+    space = load_space(space_path, config_path, list(overrides))
+    if config.data.val_ratio == 0 and config.data.n_folds < 2 and config.trainer.monitor.split()[1] != "train_loss":
+        raise ConfigError(f"tune: trainer.monitor {config.trainer.monitor!r} needs a validation set "
+                          "(data.val_ratio > 0)")
+    study = open_study(config, space, storage=storage, study_name=study_name, heartbeat=heartbeat)
+    root = tune_root(config)
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if finished < trials:
+        LOG.info("study %s: %d of %d trials finished; storage %s", study.study_name, finished, trials,
+                 storage or root / "study.db")
+        study.optimize(Objective(config_path, overrides, space, root), timeout=timeout, catch=(Exception,),
+                       callbacks=[optuna.study.MaxTrialsCallback(trials, states=FINISHED)])
+    out = write_outputs(study, root)
+    out["study"] = study
+    return out
