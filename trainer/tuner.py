@@ -112,8 +112,10 @@ def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], st
     root.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(root / 'study.db').resolve()}"
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                                     engine_kwargs=engine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+        rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                                         engine_kwargs=engine)
     direction = "maximize" if config.trainer.monitor.split()[0] == "max" else "minimize"
     return optuna.create_study(study_name=study_name or config.name, storage=rdb, load_if_exists=True,
                                direction=direction, sampler=make_sampler(space),

@@ -83,9 +83,10 @@ def run_row(run_dir: Path) -> dict[str, Any]:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Run directories below `root` (`<name>/<timestamp>/` holding config.yaml or summary.json)."""
-    patterns = [f"*/*/{name}" for name in (RunDir(".").summary.name, RunDir(".").config.name)]
-    return sorted({p.parent for pattern in patterns for p in Path(root).glob(pattern)})
+    """Run directories below `root`: any directory holding config.yaml or summary.json (runs, each fold of a
+    K-fold run, each trial of a tuning study)."""
+    names = (RunDir(".").summary.name, RunDir(".").config.name)  # at any depth: folds, tuning trials
+    return sorted({p.parent for name in names for p in Path(root).rglob(name)})
 
 
 def run_table(root: Path) -> list[dict[str, Any]]:
@@ -113,7 +114,7 @@ def render(rows: Sequence[dict[str, Any]], fmt: str = "text") -> str:
         lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         return "\n".join(lines) + "\n"
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COLUMNS)]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(COLUMNS)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines) + "\n"
