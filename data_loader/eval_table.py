@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_loader.people import check_image, read_csv_table
+from data_loader.images import check_image
+from data_loader.people import read_csv_table
 from utils.errors import DataError
 
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
+from data_loader.images import check_image
 from utils.errors import DataError
 from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode, gender_id
 
@@ -21,33 +22,6 @@ AGE_RANGE = (0, 120)
 def is_junk(path: Path) -> bool:
     """macOS AppleDouble files (`._mask1.jpg`) and other hidden files are not images."""
     return path.name.startswith(".")
-
-
-# Bytes every complete file of a format ends with (a little trailing padding is tolerated).
-END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
-TAIL_BYTES = 64
-
-
-def check_image(path: Path) -> None:
-    """Raise `DataError` if `path` is empty, not an image, or visibly truncated.
-
-    Cheap: parses the header and looks for the format's end marker in the last bytes, without
-    decoding pixels (a damaged middle is still only found when the image is decoded).
-    """
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            raise DataError(f"{path}: empty image file")
-        with Image.open(path) as img:
-            fmt = img.format
-        with open(path, "rb") as f:
-            f.seek(max(0, size - TAIL_BYTES))
-            tail = f.read()
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"{path}: not a readable image ({err.__class__.__name__})") from None
-    marker = END_MARKERS.get(fmt or "")
-    if marker is not None and marker not in tail:
-        raise DataError(f"{path}: truncated {fmt} file (no end marker)")
 
 
 @dataclass(frozen=True)
@@ -105,7 +79,7 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
     for row, (pid, gender, age) in enumerate(zip(df["id"], df["gender"], df["age"]), start=2):
         if gender not in GENDER_NAMES:
             raise DataError(f"{csv_path}: line {row}: gender {gender!r} is not male/female")
-        if not age.strip().isdigit() or not AGE_RANGE[0] <= int(age) <= AGE_RANGE[1]:
+        if not re.fullmatch(r"[0-9]+", age.strip()) or not AGE_RANGE[0] <= int(age) <= AGE_RANGE[1]:
             raise DataError(f"{csv_path}: line {row}: age {age!r} is not an integer in {list(AGE_RANGE)}")
         if not pid:
             raise DataError(f"{csv_path}: line {row}: empty id")
