@@ -45,7 +45,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     from utils.run_dir import RunDir
 
     state, run_dir = None, None
-    if args.resume is not None:
+    fresh = RunDir(args.resume) if args.resume is not None and args.resume.is_dir() else None
+    if fresh is not None and not fresh.last.is_file() and fresh.config.is_file():
+        LOG.info("%s: stopped before its first checkpoint; starting it again in the same directory", fresh)
+        config, run_dir = load_config(fresh.config, args.overrides), fresh
+    elif args.resume is not None:
         ckpt = resolve_checkpoint(args.resume)
         state = load_checkpoint(ckpt)
         raw = state["config"]

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import torch
 
@@ -27,6 +28,29 @@ def best_weights_key(state: dict[str, Any]) -> str:
     return "ema" if monitors_ema(metric) and state.get("ema") is not None else "model"
 
 
+def reconcile(run_dir: RunDir) -> Optional[str]:
+    """Make `best.pth` agree with what `last.pth` says the best epoch is, after a crash at any point;
+    returns what was repaired, or None. `best.pth` is written before `last.pth`, so a crash between
+    the two leaves `last.pth` one epoch behind (that epoch is redone on resume); a run directory from
+    before that order may hold a `last.pth` whose best epoch is newer than `best.pth`: when that best
+    epoch is the last one, `last.pth` holds its weights and becomes `best.pth`."""
+    if not run_dir.last.is_file():
+        return None
+    last = load_checkpoint(run_dir.last)
+    best_epoch = last["monitor"]["best_epoch"]
+    if best_epoch <= 0:
+        return None
+    best_held = load_checkpoint(run_dir.best)["epoch"] if run_dir.best.is_file() else None
+    if best_held is not None and best_held >= best_epoch:
+        return None
+    if last["epoch"] == best_epoch:
+        shutil.copyfile(run_dir.last, run_dir.best.with_suffix(".pth.repair"))
+        run_dir.best.with_suffix(".pth.repair").replace(run_dir.best)
+        return f"{run_dir.best} restored from {run_dir.last} (epoch {best_epoch})"
+    return (f"{run_dir.best} holds epoch {best_held} but the best epoch was {best_epoch}; its weights are lost, "
+            "so best.pth stays at the older epoch until a better one is found")
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Save `state` (tensors, dicts, lists, numbers, strings) atomically."""
     atomic_torch_save({"format": FORMAT_VERSION, **state}, path)
@@ -36,7 +60,10 @@ def resolve_checkpoint(path: Path | str, which: Literal["last", "best"] = "last"
     """A checkpoint file, or a run directory's `last.pth` / `best.pth` (`which`)."""
     path = Path(path)
     if path.is_dir():
-        path = getattr(RunDir(path), which)
+        checkpoint = getattr(RunDir(path), which)
+        if not checkpoint.is_file():
+            raise UserError(f"{path}: this run directory holds no {checkpoint.name} (yet)")
+        return checkpoint
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     return path

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional, Sequence
 import torch
 
 from trainer.build import TrainerParts, build_parts
-from trainer.checkpoint import best_weights_key, load_checkpoint
+from trainer.checkpoint import best_weights_key, load_checkpoint, reconcile
 from trainer.trainer import EpochCallback, EvalResult, Interrupted, StopRun, Trainer
 from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samples
 from utils.config import Config, save_config
@@ -27,6 +27,7 @@ from utils.errors import UserError
 from utils.labels import age_group_names, class_names
 from utils.logger import RunLogger, file_log, start_wandb
 from utils.run_dir import RunDir
+from utils.run_lock import clean_temp_files, run_lock
 from utils.seed import seed_everything
 from utils.signals import graceful_stop
 
@@ -66,14 +67,21 @@ def run_files(run_dir: RunDir, config: Config, info: dict[str, Any], dist_info: 
         finally:
             root.setLevel(level)
         return
-    save_config(config, run_dir.config)
-    with file_log(run_dir.log):
-        wandb_run = start_wandb(config.logging.wandb, run_dir.path, config.name, config.to_dict())
-        run_logger = RunLogger(run_dir.path, start_epoch, info, wandb_run)
-        try:
-            yield run_logger
-        finally:
-            run_logger.close()
+    with run_lock(run_dir.lock):
+        leftovers = clean_temp_files(run_dir.path)
+        save_config(config, run_dir.config)
+        with file_log(run_dir.log):
+            if leftovers:
+                LOG.info("removed %d temp file(s) a stopped process left: %s", len(leftovers),
+                         ", ".join(p.name for p in leftovers))
+            if start_epoch and (repaired := reconcile(run_dir)):
+                LOG.warning("checkpoints: %s", repaired)
+            wandb_run = start_wandb(config.logging.wandb, run_dir.path, config.name, config.to_dict())
+            run_logger = RunLogger(run_dir.path, start_epoch, info, wandb_run)
+            try:
+                yield run_logger
+            finally:
+                run_logger.close()
 
 
 def fit_with_status(trainer: Trainer, stop: Any, hparams: Optional[dict[str, Any]] = None) -> dict[str, Any]:
@@ -93,8 +101,9 @@ def fit_with_status(trainer: Trainer, stop: Any, hparams: Optional[dict[str, Any
             raise
         except Interrupted as where:
             status = "interrupted"
-            LOG.warning("interrupted at %s; %s holds epoch %d: continue with --resume %s",
-                        where, trainer.run_dir.last, trainer.epoch, trainer.run_dir)
+            held = (f"{trainer.run_dir.last} holds epoch {trainer.epoch}" if trainer.run_dir.last.is_file()
+                    else "no checkpoint yet")
+            LOG.warning("interrupted at %s; %s: continue with --resume %s", where, held, trainer.run_dir)
             sys.exit(stop.exit_code)
         except torch.cuda.OutOfMemoryError:
             raise UserError(

@@ -348,6 +348,6 @@ class Trainer:
         if not self.dist.is_main or self.run_dir is None:
             return
         state = self.state_dict()
-        save_checkpoint(state, self.run_dir.last)
-        if improved:
+        if improved:  # best before last: a crash in between leaves last.pth one epoch behind, never ahead
             save_checkpoint(state, self.run_dir.best)
+        save_checkpoint(state, self.run_dir.last)

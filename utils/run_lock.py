@@ -1,0 +1,39 @@
+"""One training process per run directory: an advisory lock file holding the owner's pid."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import Iterator
+
+from utils.errors import UserError
+
+
+@contextlib.contextmanager
+def run_lock(lock_path: Path) -> Iterator[None]:
+    """Hold `lock_path` for the block; another process asking for it gets a one-line `UserError`.
+    The lock dies with its process (kill -9 included), so a crashed run never stays locked."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise UserError(f"{lock_path.parent}: another training process (pid {owner}) is using this run "
+                            "directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def clean_temp_files(run_dir: Path) -> list[Path]:
+    """Remove temp files a killed process left behind (`.<name>.<random>.tmp`, see `utils.io`)."""
+    removed = []
+    for path in Path(run_dir).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
