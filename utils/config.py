@@ -1,6 +1,7 @@
 """YAML config + `key.sub=value` overrides -> one typed, validated, frozen `Config`."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
@@ -12,6 +13,7 @@ from utils.errors import ConfigError, did_you_mean
 
 DATASETS = ("MaskSplitByProfileDataset", "MaskBaseDataset")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
+MAX_SIDE = 2048  # network input side; the photos are 512 x 384
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MONITOR_METRICS = ("val_f1", "val_acc", "val_loss", "train_loss", "ema_val_f1", "ema_val_acc", "ema_val_loss")
@@ -26,6 +28,11 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
+
+
+def absolute(path: Optional[Path]) -> Optional[Path]:
+    """`path` made absolute against the current directory (normalised, symlinks kept)."""
+    return Path(os.path.abspath(os.path.expanduser(path))) if path is not None else None
 
 
 class _Section(BaseModel):
@@ -56,6 +63,12 @@ class DataConfig(_Section):
     cache_dir: Path = Path(".cache/images")
     batch_size: int = Field(32, gt=0)
     num_workers: Optional[int] = Field(None, ge=0)
+
+    @field_validator("train_dir", "eval_dir", "relabel", "cache_dir")
+    @classmethod
+    def _absolute(cls, v: Optional[Path]) -> Optional[Path]:
+        """Stored absolute, so a run resumed from another directory reads the same data."""
+        return absolute(v)
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> "DataConfig":
@@ -95,8 +108,8 @@ class AugmentConfig(_Section):
     @field_validator("image_size")
     @classmethod
     def _positive_size(cls, v: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
-        if v is not None and min(v) <= 0:
-            raise ValueError(f"must be [height, width] > 0, got {list(v)}")
+        if v is not None and not (0 < min(v) and max(v) <= MAX_SIDE):
+            raise ValueError(f"must be [height, width] in 1..{MAX_SIDE}, got {list(v)}")
         return v
 
 
@@ -110,6 +123,11 @@ class ModelConfig(_Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
     drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @field_validator("pretrained_path")
+    @classmethod
+    def _absolute(cls, v: Optional[Path]) -> Optional[Path]:
+        return absolute(v)
 
     @field_validator("backbone")
     @classmethod
@@ -246,7 +264,7 @@ class Config(_Section):
     """The whole experiment. Each section goes to the factory that needs it."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
     save_dir: Path = Path("saved")
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
@@ -301,7 +319,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or not all(key.split(".")):
         raise ConfigError(f"override {text!r}: expected key.sub=value")
     try:
-        value = yaml.load(raw, Loader=_Loader) if raw else None
+        value = _bounded(yaml.load(raw, Loader=_Loader), f"override {text!r}") if raw else None
     except yaml.YAMLError as err:
         raise ConfigError(f"override {text!r}: value is not valid YAML ({err.__class__.__name__})") from None
     return key.split("."), value
@@ -323,12 +341,33 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     return sources
 
 
+MAX_YAML_VALUES = 100_000  # a config has a few hundred; YAML aliases could expand to billions
+
+
+def expanded_size(value: Any, memo: Optional[dict[int, int]] = None) -> int:
+    """How many values `value` holds once YAML aliases are expanded (shared nodes counted each time)."""
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    memo[id(value)] = size = 1 + sum(expanded_size(child, memo) for child in children)
+    return size
+
+
+def _bounded(data: Any, where: str) -> Any:
+    if expanded_size(data) > MAX_YAML_VALUES:
+        raise ConfigError(f"{where}: expands to more than {MAX_YAML_VALUES:,} values (YAML aliases?); refused")
+    return data
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; errors name the file."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.load(path.read_text(), Loader=_Loader)
+        data = _bounded(yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader), str(path))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -8,6 +8,7 @@ import sys
 from typing import Callable, Iterable, TypeVar
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -39,9 +40,17 @@ def one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
+def describe(err: BaseException) -> str:
+    """One line for a user error or an OS error (naming its file)."""
+    if isinstance(err, OSError) and not isinstance(err, UserError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err.__class__.__name__}"
+    return one_line(err)
+
+
 def cli_main(func: F) -> F:
-    """Wrap an entry point: console logging shared with progress bars, and a `UserError` becomes one
-    line on stderr and exit code 2."""
+    """Wrap an entry point: console logging shared with progress bars; a `UserError`, or an operating-
+    system error on a file the user named (read-only, missing, a directory, disk full...), becomes one
+    line on stderr and exit code 2; Ctrl-C outside training is one line and exit code 130."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -50,9 +59,12 @@ def cli_main(func: F) -> F:
         try:
             with console_logging():
                 return func(*args, **kwargs)
-        except UserError as err:
+        except (UserError, OSError) as err:
             logging.getLogger(__name__).debug("user error", exc_info=True)
-            print(f"error: {one_line(err)}", file=sys.stderr)
+            print(f"error: {describe(err)}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]

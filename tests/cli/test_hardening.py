@@ -92,7 +92,7 @@ def test_truncated_jpeg_found_before_training(demo_data, tmp_path):
     shutil.copytree(demo_data / "train", data)
     victim = sorted((data / "images").glob("*/mask1.jpg"))[0]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
-    with pytest.raises(DataError, match=rf"{victim.name}: truncated JPEG"):
+    with pytest.raises(DataError, match=rf"{victim.name}: truncated or damaged JPEG"):
         list_train_images(data)
     images = list_train_images(data, skip_bad_images=True)
     assert str(victim) not in set(images["path"])
