@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -29,6 +30,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     data.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="overrides of --config")
     args = parser.parse_intermixed_args(argv)
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
+        parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
     if args.overrides and args.config is None:
         parser.error(f"overrides {' '.join(args.overrides)} need --config (the network comes from the checkpoint)")
     return args

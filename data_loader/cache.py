@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from data_loader.images import load_image
 from utils.distributed import DistInfo, barrier
+from utils.errors import DataError
 
 LOG = logging.getLogger(__name__)
 PHOTO_HW = (512, 384)  # competition photos: height, width
@@ -91,11 +93,41 @@ def disk_cache(paths: Sequence[str], hw: tuple[int, int], cache_dir: Path,
     return np.load(path, mmap_mode="r")
 
 
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new allocations (Linux `MemAvailable`), None if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_room(mode: str, needed: int, cache_dir: Optional[Path]) -> None:
+    """Refuse a cache that would not fit: 80% of available memory, or the disk's free space."""
+    gb = 2**30
+    if mode == "memory":
+        room = available_memory()
+        if room is not None and needed > 0.8 * room:
+            raise DataError(f"data.cache=memory needs {needed / gb:.1f} GB but {room / gb:.1f} GB are available: "
+                            "use data.cache=disk or a smaller augment.image_size")
+    elif mode == "disk" and cache_dir is not None:
+        probe = Path(cache_dir)
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        free = shutil.disk_usage(probe).free
+        if needed > free:
+            raise DataError(f"data.cache=disk needs {needed / gb:.1f} GB in {cache_dir} but {free / gb:.1f} GB are "
+                            "free: choose another data.cache_dir or a smaller augment.image_size")
+
+
 def build_cache(mode: str, paths: Sequence[str], hw: tuple[int, int], cache_dir: Optional[Path] = None,
                 dist_info: DistInfo = DistInfo()) -> Optional[np.ndarray]:
-    """The cache for `data.cache` = none | memory | disk."""
+    """The cache for `data.cache` = none | memory | disk; refused in one line when it cannot fit."""
     if mode == "none":
         return None
+    check_room(mode, len(paths) * hw[0] * hw[1] * 3, cache_dir)
     array = memory_cache(paths, hw) if mode == "memory" else disk_cache(paths, hw, Path(cache_dir), dist_info)
     LOG.info("image cache (%s): %d photos at %dx%d, %.1f MB", mode, len(paths), hw[1], hw[0], array.nbytes / 2**20)
     return array

@@ -149,13 +149,27 @@ class MaskBaseDataset(ImageDataset):
         return ImageDataset(paths, labels[rows], transform=transform, draft_size=self.draft_size, seed=self.seed,
                             cache=self.cache, cache_rows=self.cache_rows[rows])
 
+    def check_split(self, val_ratio: float, n_folds: int) -> None:
+        """Refuse a split that cannot train or validate, before anything is written."""
+        units = self.split_units()["person_id"].nunique()
+        if n_folds > units:
+            raise DataError(f"data.n_folds={n_folds}: only {units} people (near-duplicates counted once) to "
+                            "share between the folds")
+
     def split(
         self, val_ratio: float, seed: int, train_transform: Optional[Transform], val_transform: Optional[Transform],
         n_folds: int = 0, fold: int = 0,
     ) -> tuple[ImageDataset, ImageDataset]:
         """(train, val) datasets; val is empty when `val_ratio` is 0 (and no folds are asked for).
         Train carries the configured labels, val the competition's."""
+        self.check_split(val_ratio, n_folds)
         train_rows, val_rows = self.split_indices(val_ratio, seed, n_folds, fold)
+        what = f"data.n_folds={n_folds}, data.fold={fold}" if n_folds else f"data.val_ratio={val_ratio}"
+        if len(train_rows) == 0:
+            raise DataError(f"{what} leaves no training images ({len(self.images)} images in all)")
+        if len(val_rows) == 0 and (val_ratio > 0 or n_folds):
+            raise DataError(f"{what} leaves no validation images ({len(self.images)} images in all): raise "
+                            "data.val_ratio, or set it to 0 to train on everyone")
         return (self.subset(train_rows, train_transform, self.labels),
                 self.subset(val_rows, val_transform, self.eval_labels))
 

@@ -15,6 +15,8 @@ def read_eval_table(eval_dir: Path) -> pd.DataFrame:
     eval_dir = Path(eval_dir)
     csv_path = eval_dir / "info.csv"
     table = read_csv_table(csv_path, ("ImageID",), "data.eval_dir")
+    if table.empty:
+        raise DataError(f"{csv_path}: no rows (a submission needs at least one ImageID)")
     paths = [eval_dir / "images" / image_id for image_id in table["ImageID"]]
     for row, path in enumerate(paths, start=2):
         if not path.is_file():

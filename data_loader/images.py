@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from utils.errors import DataError
+from utils.errors import DataError, first_line
 
 MAX_PIXELS = 40_000_000  # a competition photo has 0.2 M; larger files are refused in one line
 END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
@@ -59,7 +59,7 @@ def load_image(path: str | Path, draft_size: Optional[tuple[int, int]] = None) -
     except DataError:
         raise
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as err:
-        raise DataError(f"{path}: cannot decode image ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        raise DataError(f"{path}: cannot decode image ({first_line(err) if str(err) else type(err).__name__})"
                         ) from None
 
 
@@ -90,4 +90,4 @@ def check_image(path: Path) -> None:
             with _open(path) as img:
                 img.load()
         except (OSError, SyntaxError, ValueError) as err:
-            raise DataError(f"{path}: truncated or damaged {fmt} file ({str(err).splitlines()[0][:80]})") from None
+            raise DataError(f"{path}: truncated or damaged {fmt} file ({first_line(err)[:80]})") from None

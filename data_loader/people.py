@@ -86,6 +86,11 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
     dup = df["id"][df["id"].duplicated()]
     if len(dup):
         raise DataError(f"{csv_path}: duplicated id {dup.iloc[0]!r}")
+    same_folder = df["path"][df["path"].duplicated()]
+    if len(same_folder):
+        ids = df["id"][df["path"] == same_folder.iloc[0]].tolist()
+        raise DataError(f"{csv_path}: folder {same_folder.iloc[0]!r} is listed under ids {', '.join(ids)} "
+                        "(one person twice would sit on both sides of the split)")
     df = df.assign(age=df["age"].astype(int))
     return df[list(TRAIN_COLUMNS)].reset_index(drop=True)
 

@@ -7,7 +7,7 @@ import albumentations as A
 from albumentations.pytorch import ToTensorV2
 
 from utils.config import AugmentConfig, StepConfig
-from utils.errors import ConfigError, did_you_mean
+from utils.errors import ConfigError, did_you_mean, first_line
 
 
 def build_step(step: StepConfig, key: str) -> A.BasicTransform:
@@ -19,7 +19,7 @@ def build_step(step: StepConfig, key: str) -> A.BasicTransform:
     try:
         return cls(**step.args, strict=True)
     except (TypeError, ValueError) as err:
-        detail = str(err).splitlines()[0]
+        detail = first_line(err)
         raise ConfigError(f"{key}.args: invalid arguments for {step.name}: {detail}") from None
 
 

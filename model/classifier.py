@@ -10,7 +10,7 @@ from torch import nn
 
 from model.heads import build_head
 from utils.config import ModelConfig
-from utils.errors import ConfigError
+from utils.errors import ConfigError, first_line
 from utils.labels import NUM_CLASSES
 
 
@@ -50,7 +50,7 @@ def create_backbone(cfg: ModelConfig) -> nn.Module:
         )
     except RuntimeError as err:
         where = f"model.pretrained_path {cfg.pretrained_path}" if overlay else f"model.backbone {cfg.backbone}"
-        raise ConfigError(f"{where}: cannot load weights ({str(err).splitlines()[0]})") from None
+        raise ConfigError(f"{where}: cannot load weights ({first_line(err)})") from None
 
 
 def build_model(

@@ -23,6 +23,7 @@ from trainer.trainer import Trainer
 from utils.config import Config, TrainerConfig
 from utils.device import resolve_device
 from utils.distributed import DistInfo, init_distributed
+from utils.errors import ConfigError, UserError, first_line
 from utils.labels import class_names
 
 LOG = logging.getLogger(__name__)
@@ -69,7 +70,22 @@ def build_loaders(config: Config, dist_info: DistInfo, pin_memory: bool) -> tupl
     balanced = train_set.labels.tolist() if data.sampler == "balanced" else None
     train_loader = build_loader(train_set, train=True, balanced_labels=balanced, **common)
     val_loader = build_loader(val_set, train=False, **common) if len(val_set) else None
+    probe_pipelines(train_set, val_set)
     return train_loader, val_loader
+
+
+def probe_pipelines(train_set: Any, val_set: Any) -> None:
+    """Run each augmentation pipeline on one real photo, so that a step which fails only when applied
+    is a one-line error before any run directory exists."""
+    for key, dataset in (("augment.train", train_set), ("augment.eval", val_set)):
+        if len(dataset):
+            try:
+                dataset[0]
+            except UserError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any failure of a user-configured step
+                raise ConfigError(f"{key}: fails on {dataset.paths[0]} ({type(err).__name__}: "
+                                  f"{first_line(err)[:160] if str(err) else ''})") from None
 
 
 def build_parts(config: Config) -> TrainerParts:

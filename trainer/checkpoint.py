@@ -9,12 +9,13 @@ from typing import Any, Literal, Optional
 
 import torch
 
-from utils.errors import UserError
+from utils.errors import UserError, first_line
 from utils.io import atomic_torch_save
 from utils.run_dir import RunDir
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model", "config", "class_names")
+CONFIG_SECTIONS = ("data", "augment", "model", "trainer")
 
 
 def monitors_ema(monitor_metric: str) -> bool:
@@ -75,7 +76,11 @@ def load_checkpoint(path: Path | str, which: Literal["last", "best"] = "last") -
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as err:
-        raise UserError(f"{path}: not a readable checkpoint ({str(err).splitlines()[0][:120]})") from None
+        raise UserError(f"{path}: not a readable checkpoint ({first_line(err)[:120]})") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
         raise UserError(f"{path}: not a checkpoint of this framework (needs keys {', '.join(REQUIRED_KEYS)})")
+    config = state["config"]
+    missing = [s for s in CONFIG_SECTIONS if not isinstance(config, dict) or not isinstance(config.get(s), dict)]
+    if missing:
+        raise UserError(f"{path}: its stored config lacks section(s) {', '.join(missing)}")
     return state

@@ -23,7 +23,7 @@ from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samp
 from utils.config import Config, save_config
 from utils.device import dtype_name
 from utils.distributed import DistInfo, broadcast_object, broadcast_state
-from utils.errors import UserError
+from utils.errors import UserError, first_line
 from utils.labels import age_group_names, class_names
 from utils.logger import RunLogger, file_log, start_wandb
 from utils.run_dir import RunDir
@@ -136,7 +136,7 @@ def check_resumable(parts: TrainerParts, state: dict[str, Any], source: str) -> 
         parts.model.load_state_dict(state["model"])
         parts.optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, KeyError, ValueError) as err:
-        raise UserError(f"{source}: cannot resume from this checkpoint ({str(err).splitlines()[0][:160]})") from None
+        raise UserError(f"{source}: cannot resume from this checkpoint ({first_line(err)[:160]})") from None
 
 
 def run_training(

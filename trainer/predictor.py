@@ -33,6 +33,11 @@ def model_from_checkpoint(state: dict, source: str) -> tuple[nn.Module, Config]:
     """Rebuild the network from a checkpoint's own config and load its weights."""
     config = build_config(dict(state["config"]), source)
     model = build_model(config.model.model_copy(update={"pretrained": False, "pretrained_path": None}))
+    weights = state[best_weights_key(state)]
+    bad = next((name for name, tensor in weights.items() if tensor.is_floating_point() and
+                not torch.isfinite(tensor).all()), None)
+    if bad is not None:
+        raise UserError(f"{source}: non-finite weights (NaN/Inf) in {bad}; this checkpoint cannot predict")
     try:
         model.load_state_dict(state[best_weights_key(state)])
     except RuntimeError as err:
@@ -61,7 +66,7 @@ def predict_probs(model: nn.Module, loader: DataLoader, *, device: torch.device,
 def soft_vote(probs: Sequence[np.ndarray], weights: Optional[Sequence[float]] = None) -> np.ndarray:
     """Weighted mean of probability arrays (equal weights by default)."""
     w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(w) != len(probs) or (w < 0).any() or w.sum() <= 0:
+    if len(w) != len(probs) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise UserError(f"need {len(probs)} non-negative weights with a positive sum, got {list(w)}")
     return np.tensordot(w / w.sum(), np.stack(probs), axes=1)
 

@@ -18,7 +18,7 @@ import pandas as pd
 from trainer.lifecycle import run_training
 from trainer.trainer import StopRun
 from utils.config import Config, load_config
-from utils.errors import ConfigError
+from utils.errors import ConfigError, first_line
 from utils.io import atomic_write_text
 from utils.run_dir import RunDir
 from utils.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
@@ -155,7 +155,7 @@ def save_plots(study: optuna.Study, root: Path) -> list[Path]:
             matplotlib.pyplot.close(figure)
             written.append(path)
         except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as err:
-            LOG.info("plot %s skipped (%s)", name, str(err).splitlines()[0] if str(err) else type(err).__name__)
+            LOG.info("plot %s skipped (%s)", name, first_line(err) if str(err) else type(err).__name__)
     return written
 
 

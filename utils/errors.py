@@ -30,6 +30,12 @@ def did_you_mean(value: str, choices: Iterable[str], n: int = 3) -> str:
     return f" (did you mean: {', '.join(close)}?)" if close else ""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, or its class name when it has none."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else err.__class__.__name__
+
+
 def one_line(err: BaseException) -> str:
     """The error's message on one line. Errors re-raised from DataLoader workers carry the
     worker's traceback in their message; keep only its last line, without the class name."""

@@ -11,10 +11,25 @@ from utils.errors import DataError, cli_main
 from utils.metrics import classification_metrics
 
 
+def read_answers(path: Path) -> pd.DataFrame:
+    """An `ImageID,ans` CSV with integer answers; anything else is a one-line DataError naming it."""
+    try:
+        frame = pd.read_csv(path, dtype={"ImageID": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot parse CSV ({type(err).__name__})") from None
+    missing = [c for c in ("ImageID", "ans") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    answers = pd.to_numeric(frame["ans"], errors="coerce")
+    if answers.isna().any() or (answers % 1 != 0).any():
+        raise DataError(f"{path}: ans must be integers, got {frame['ans'][answers.isna()].iloc[0]!r}"
+                        if answers.isna().any() else f"{path}: ans must be integers")
+    return frame.assign(ans=answers.astype(int))
+
+
 def score_files(submission: Path, truth: Path) -> dict[str, float]:
     """Accuracy and macro-F1 of `submission` against `truth` (both `ImageID,ans`)."""
-    sub = pd.read_csv(submission, dtype={"ImageID": str})
-    ref = pd.read_csv(truth, dtype={"ImageID": str})
+    sub, ref = read_answers(submission), read_answers(truth)
     merged = ref.merge(sub, on="ImageID", how="left", suffixes=("_true", "_pred"))
     if merged["ans_pred"].isna().any():
         missing = merged.loc[merged["ans_pred"].isna(), "ImageID"].iloc[0]

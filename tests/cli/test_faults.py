@@ -1,0 +1,208 @@
+"""Fault matrix: each class of bad input gets one line naming the culprit and exit code 2, before
+anything is written, or is handled correctly."""
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import inference
+import train
+from conftest import ROOT, tiny_overrides
+from data_loader import cache as cache_module
+from utils.config import load_config
+from utils.errors import ConfigError
+from utils.io import atomic_write_text
+
+
+def fails_in_one_line(main, argv, capsys, *expected):
+    """`main(argv)` exits 2 with exactly one `error:` line (log lines before it aside), no traceback."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert exit_info.value.code == 2, err
+    assert len(errors) == 1 and err.rstrip().endswith(errors[0]) and "Traceback" not in err, err
+    for text in expected:
+        assert text in errors[0], errors[0]
+    return errors[0]
+
+
+def copy_train(demo_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo_data, data)
+    return data
+
+
+def train_argv(data, tmp_path, **extra):
+    return ["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(data, tmp_path / "saved", **extra)]
+
+
+# ----- the data set is what it claims --------------------------------------------------------------
+def test_one_folder_under_two_ids(demo_data, tmp_path, capsys):
+    data = copy_train(demo_data, tmp_path)
+    table = pd.read_csv(data / "train" / "train.csv", dtype=str)
+    twin = table.iloc[[0]].assign(id="999999")
+    pd.concat([table, twin]).to_csv(data / "train" / "train.csv", index=False)
+    fails_in_one_line(train.main, train_argv(data, tmp_path), capsys, "listed under ids", "999999")
+    assert not (tmp_path / "saved").exists()
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"data.val_ratio": 0.99}, "leaves no training images"),
+    ({"data.val_ratio": 0.001}, "leaves no validation images"),
+    ({"data.n_folds": 40}, "only 30 people"),
+])
+def test_splits_that_cannot_train_or_validate(demo_data, tmp_path, capsys, extra, expected):
+    fails_in_one_line(train.main, train_argv(demo_data, tmp_path, **extra), capsys, expected)
+    assert not (tmp_path / "saved").exists()
+
+
+def test_header_only_info_csv(demo_data, tmp_path, capsys):
+    data = copy_train(demo_data, tmp_path)
+    done = train.main(train_argv(data, tmp_path))
+    (data / "eval" / "info.csv").write_text("ImageID,ans\n")
+    fails_in_one_line(inference.main, ["--ckpt", done["run_dir"], "--out", str(tmp_path / "s.csv")], capsys,
+                      "info.csv: no rows")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_resume_from_another_directory_reads_the_same_data(demo_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(demo_data)  # relative data paths, as a user types them
+    relative = {"data.train_dir": "train", "data.eval_dir": "eval"}
+    done = train.main(["--config", str(ROOT / "configs/demo.yaml"),
+                       *tiny_overrides(Path(".."), tmp_path / "saved", **relative)])
+    stored = load_config(os.path.join(done["run_dir"], "config.yaml"))
+    assert stored.data.train_dir == demo_data / "train" and stored.data.train_dir.is_absolute()
+    monkeypatch.chdir(tmp_path)  # elsewhere, where ./train does not exist
+    assert train.main(["--resume", done["run_dir"], "trainer.epochs=2"])["epochs"] == 2
+
+
+# ----- numbers are sane before they are used ---------------------------------------------------------
+@pytest.mark.parametrize("override, culprit", [
+    ("seed=-1", "seed"), ("augment.image_size=[20000,20000]", "image_size"),
+    ("optimizer.lr=.nan", "optimizer.lr"), ("data.batch_size=0", "batch_size"),
+])
+def test_numbers_out_of_range_are_config_errors(override, culprit):
+    with pytest.raises(ConfigError, match=culprit):
+        load_config(ROOT / "configs/demo.yaml", [override])
+
+
+def test_yaml_alias_bomb_is_refused(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]"
+               for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(["defs:", *("  " + line for line in levels), "name: *a8"]))
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_config(path)
+
+
+def test_nan_vote_weights_and_nan_checkpoints(demo_data, tmp_path, capsys):
+    done = train.main(train_argv(demo_data, tmp_path))
+    fails_in_one_line(inference.main, ["--ckpt", done["run_dir"], "--weights", "nan"], capsys, "non-negative")
+    state = torch.load(os.path.join(done["run_dir"], "best.pth"), weights_only=True)
+    first = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][first] = torch.full_like(state["model"][first], float("nan"))
+    torch.save(state, tmp_path / "nan.pth")
+    fails_in_one_line(inference.main, ["--ckpt", str(tmp_path / "nan.pth")], capsys, "non-finite weights", first)
+
+
+def test_cache_that_cannot_fit_is_refused(demo_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cache_module, "available_memory", lambda: 1000)
+    fails_in_one_line(train.main, train_argv(demo_data, tmp_path, **{"data.cache": "memory"}), capsys,
+                      "data.cache=memory needs")
+    assert not (tmp_path / "saved").exists()
+
+
+# ----- every failure is one line, exit 2 --------------------------------------------------------------
+def test_save_dir_that_is_a_file(demo_data, tmp_path, capsys):
+    (tmp_path / "saved").write_text("not a directory")
+    fails_in_one_line(train.main, train_argv(demo_data, tmp_path), capsys, "saved")
+
+
+def test_out_that_is_a_directory(demo_data, tmp_path, capsys):
+    done = train.main(train_argv(demo_data, tmp_path))
+    (tmp_path / "outdir").mkdir()
+    fails_in_one_line(inference.main, ["--ckpt", done["run_dir"], "--out", str(tmp_path / "outdir")], capsys,
+                      "outdir")
+
+
+def test_non_utf8_config(tmp_path, capsys):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    fails_in_one_line(train.main, ["--config", str(path)], capsys, "latin1.yaml: not UTF-8")
+
+
+@pytest.mark.parametrize("damage", ["empty", "no_trainer_section"])
+def test_damaged_checkpoints(demo_data, tmp_path, capsys, damage):
+    done = train.main(train_argv(demo_data, tmp_path))
+    path = tmp_path / "bad.pth"
+    if damage == "empty":
+        path.write_bytes(b"")
+    else:
+        state = torch.load(os.path.join(done["run_dir"], "last.pth"), weights_only=True)
+        del state["config"]["trainer"]
+        torch.save(state, path)
+    for main, argv in ((train.main, ["--resume", str(path)]), (inference.main, ["--ckpt", str(path)])):
+        fails_in_one_line(main, argv, capsys, "bad.pth")
+
+
+def test_superscript_age(demo_data, tmp_path, capsys):
+    data = copy_train(demo_data, tmp_path)
+    table = pd.read_csv(data / "train" / "train.csv", dtype=str)
+    table.loc[0, "age"] = "²"
+    table.to_csv(data / "train" / "train.csv", index=False)
+    fails_in_one_line(train.main, train_argv(data, tmp_path), capsys, "age '²'")
+
+
+def test_augmentation_that_fails_only_when_applied(demo_data, tmp_path, capsys):
+    config = tmp_path / "crop.yaml"
+    config.write_text("augment:\n  train:\n    - {name: CenterCrop, args: {height: 2000, width: 2000}}\n"
+                      "data: {jpeg_draft: false}\n")
+    fails_in_one_line(train.main, ["--config", str(config), *tiny_overrides(demo_data, tmp_path / "saved")], capsys,
+                      "augment.train: fails on")
+    assert not (tmp_path / "saved").exists()
+
+
+def test_bad_device_and_helper_clis(tmp_path, capsys):
+    from utils import score
+
+    with pytest.raises(SystemExit) as exit_info:
+        inference.main(["--ckpt", "run", "--device", "gpu"])
+    assert exit_info.value.code == 2 and "--device 'gpu'" in capsys.readouterr().err
+    (tmp_path / "sub.csv").write_text("ImageID,label\na,1\n")
+    (tmp_path / "truth.csv").write_text("ImageID,ans\na,1\n")
+    fails_in_one_line(score.main, [str(tmp_path / "sub.csv"), str(tmp_path / "truth.csv")], capsys, "sub.csv",
+                      "missing column")
+    fails_in_one_line(score.main, [str(tmp_path / "none.csv"), str(tmp_path / "truth.csv")], capsys, "none.csv")
+
+
+# ----- files are shared as users expect -----------------------------------------------------------------
+def test_atomic_writes_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o600
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200))
+def test_any_config_text_is_a_config_or_a_config_error(tmp_path, text):
+    path = tmp_path / "random.yaml"
+    path.write_text(text)
+    try:
+        load_config(path)
+    except ConfigError as err:
+        assert "\n" not in str(err)
