@@ -1,4 +1,5 @@
-"""Write `submission.csv`: `python inference.py --ckpt RUN_OR_PTH [--ckpt ...] [--tta] [--weights W ...]`."""
+"""Write `submission.csv`: `python inference.py --ckpt RUN_OR_PTH [--ckpt ...] [--tta] [--weights W ...]`
+or `python inference.py --ensemble ensemble.yaml [--tta]`."""
 from __future__ import annotations
 
 import argparse
@@ -17,11 +18,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Options and `key=value` overrides of --config, in any order."""
     parser = argparse.ArgumentParser(description=__doc__, epilog=EPILOG)
     models = parser.add_argument_group("models")
-    models.add_argument("--ckpt", type=Path, action="append", required=True, metavar="RUN_OR_PTH",
+    models.add_argument("--ckpt", type=Path, action="append", metavar="RUN_OR_PTH",
                         help="checkpoint file, run directory (its best.pth) or K-fold run (every fold); "
                              "repeat to soft-vote")
     models.add_argument("--weights", type=float, nargs="+", metavar="W", help="soft-vote weight per --ckpt")
+    models.add_argument("--ensemble", type=Path, metavar="YAML",
+                        help="an ensemble fitted by ensemble.py (its runs, weights and class offsets)")
     models.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    models.add_argument("--pseudo-labels", type=Path, metavar="CSV",
+                        help="also write the confident predictions (ImageID,label,probability) here")
+    models.add_argument("--min-prob", type=float, default=0.9, metavar="P",
+                        help="confidence for --pseudo-labels (default 0.9)")
     data = parser.add_argument_group("data and output")
     data.add_argument("--data", type=Path, metavar="EVAL_DIR", help="eval directory holding info.csv and images/")
     data.add_argument("--config", type=Path, metavar="YAML", help="config whose data.eval_dir / batch size to use")
@@ -32,6 +39,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_intermixed_args(argv)
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
         parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
+    if (args.ckpt is None) == (args.ensemble is None):
+        parser.error("give --ckpt (one or more) or --ensemble, not both")
+    if args.ensemble is not None and args.weights is not None:
+        parser.error("--weights come from the ensemble file with --ensemble")
+    if not 0.0 < args.min_prob <= 1.0:
+        parser.error(f"--min-prob {args.min_prob}: must be in (0, 1]")
     if args.overrides and args.config is None:
         parser.error(f"overrides {' '.join(args.overrides)} need --config (the network comes from the checkpoint)")
     return args
@@ -48,7 +61,7 @@ def default_output(ckpt: Path) -> Path:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parse_args(argv)
-    from trainer.predictor import ensemble_predict, write_submission
+    from trainer.predictor import ensemble_predict, fitted_ensemble_scores, write_pseudo_labels, write_submission
     from utils.config import load_config
     from utils.device import resolve_device
 
@@ -56,10 +69,20 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     if args.config is not None:
         data = load_config(args.config, args.overrides).data
         eval_dir, batch_size, workers = eval_dir or data.eval_dir, data.batch_size, data.num_workers
-    table, probs = ensemble_predict(args.ckpt, device=resolve_device(args.device), eval_dir=eval_dir, tta=args.tta,
-                                    batch_size=batch_size, num_workers=workers, weights=args.weights)
-    out = args.out or default_output(args.ckpt[0])
-    write_submission(table, probs, out)
+    common = {"device": resolve_device(args.device), "eval_dir": eval_dir, "tta": args.tta, "batch_size": batch_size,
+              "num_workers": workers}
+    if args.ensemble is not None:
+        table, probs, scores = fitted_ensemble_scores(args.ensemble, **common)
+        out = args.out or args.ensemble.with_name("submission.csv")
+    else:
+        table, probs = ensemble_predict(args.ckpt, weights=args.weights, **common)
+        scores = probs
+        out = args.out or default_output(args.ckpt[0])
+    write_submission(table, scores, out)
+    if args.pseudo_labels is not None:
+        kept = write_pseudo_labels(table, probs, scores, args.pseudo_labels, min_prob=args.min_prob)
+        LOG.info("wrote %s (%d of %d images at probability >= %.2f)", args.pseudo_labels, kept, len(table),
+                 args.min_prob)
     LOG.info("wrote %s (%d rows)", out, len(table))
     return out
 

@@ -74,8 +74,8 @@ class ImageDataset(Dataset):
         return len(self.paths)
 
     def decoded(self, index: int) -> np.ndarray:
-        """Image `index` before the transform: from the cache if there is one, else from its file."""
-        if self.cache is not None:
+        """Image `index` before the transform: from the cache if it holds it, else from its file."""
+        if self.cache is not None and self.cache_rows[index] >= 0:
             return np.asarray(self.cache[self.cache_rows[index]])
         return load_image(self.paths[index], self.draft_size)
 
@@ -195,6 +195,18 @@ DATASETS: dict[str, type[MaskBaseDataset]] = {
     "MaskBaseDataset": MaskBaseDataset,
     "MaskSplitByProfileDataset": MaskSplitByProfileDataset,
 }
+
+
+def with_pseudo_labels(train_set: ImageDataset, pseudo: pd.DataFrame, weight: float) -> ImageDataset:
+    """The training set plus pseudo-labelled eval images (`path`, `label` columns), each weighing
+    `weight` in the loss (`sample_weights`); they are never in validation or OOF."""
+    paths = [*train_set.paths, *pseudo["path"]]
+    labels = np.concatenate([train_set.labels, pseudo["label"].to_numpy(dtype=np.int64)])
+    rows = np.concatenate([train_set.cache_rows, np.full(len(pseudo), -1)])  # not in the cache: read the file
+    merged = ImageDataset(paths, labels, transform=train_set.transform, draft_size=train_set.draft_size,
+                          seed=train_set.seed, cache=train_set.cache, cache_rows=rows)
+    merged.sample_weights = torch.cat([torch.ones(len(train_set)), torch.full((len(pseudo),), float(weight))])
+    return merged
 
 
 def build_dataset(cfg: DataConfig, draft_size: Optional[tuple[int, int]], seed: int) -> MaskBaseDataset:

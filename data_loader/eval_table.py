@@ -8,6 +8,7 @@ import pandas as pd
 from data_loader.images import check_image
 from data_loader.people import read_csv_table
 from utils.errors import DataError
+from utils.labels import NUM_CLASSES
 
 
 def read_eval_table(eval_dir: Path) -> pd.DataFrame:
@@ -23,6 +24,19 @@ def read_eval_table(eval_dir: Path) -> pd.DataFrame:
             raise DataError(f"{csv_path}: line {row}: image {path} not found")
         check_image(path)
     return table.assign(path=[str(p) for p in paths])
+
+
+def read_pseudo_labels(path: Path, eval_dir: Path) -> pd.DataFrame:
+    """`ImageID,label[,probability]` rows written by `inference.py --pseudo-labels`, with a `path` column
+    into `eval_dir/images`; errors name the file and line."""
+    table = read_csv_table(Path(path), ("ImageID", "label"), "data.pseudo_labels")
+    for row, (image_id, label) in enumerate(zip(table["ImageID"], table["label"]), start=2):
+        if not (label.isdigit() and int(label) < NUM_CLASSES):
+            raise DataError(f"{path}: line {row}: label {label!r} is not a class id 0..{NUM_CLASSES - 1}")
+        if not (Path(eval_dir) / "images" / image_id).is_file():
+            raise DataError(f"{path}: line {row}: image {image_id} not found in {Path(eval_dir) / 'images'}")
+    paths = [str(Path(eval_dir) / "images" / image_id) for image_id in table["ImageID"]]
+    return table.assign(label=table["label"].astype(int), path=paths)
 
 
 def submission_frame(table: pd.DataFrame, predictions) -> pd.DataFrame:

@@ -35,16 +35,18 @@ class ClassificationLoss(nn.Module):
         self.gamma, self.eps = gamma, eps
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float) if weights is not None else None)
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor,
+                sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         logits = logits.float()
         t = smooth(soft_targets(targets, logits.shape[1]), self.eps)
         logp = logits.log_softmax(dim=1)
         per_class = -t * logp
         if self.gamma:
             per_class = per_class * (1.0 - logp.exp()).pow(self.gamma)
+        sw = torch.ones(len(t), device=t.device) if sample_weight is None else sample_weight.float()
         if self.weights is None:
-            return per_class.sum(dim=1).mean()
-        return (per_class * self.weights).sum() / (t * self.weights).sum()
+            return (per_class.sum(dim=1) * sw).sum() / sw.sum()
+        return ((per_class * self.weights).sum(dim=1) * sw).sum() / ((t * self.weights).sum(dim=1) * sw).sum()
 
 
 class SoftF1Loss(nn.Module):
@@ -56,9 +58,12 @@ class SoftF1Loss(nn.Module):
         self.eps = eps
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float) if weights is not None else None)
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor,
+                sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         probs = logits.float().softmax(dim=1)
         t = soft_targets(targets, logits.shape[1])
+        if sample_weight is not None:  # a sample counts `weight` times in the soft confusion counts
+            probs, t = probs * sample_weight.float()[:, None], t * sample_weight.float()[:, None]
         tp = (probs * t).sum(0)
         fp = (probs * (1 - t)).sum(0)
         fn = ((1 - probs) * t).sum(0)
@@ -80,13 +85,14 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer("members", members, persistent=False)
         self.sizes = TASK_SIZES
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor,
+                sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         logp = logits.float().log_softmax(dim=1)
         task_targets = (soft_targets(targets, logits.shape[1]) @ self.members).split(self.sizes, dim=1)
         total = logits.new_zeros((), dtype=torch.float)
         for weight, member, target in zip(self.task_weights, self.members.split(self.sizes, dim=1), task_targets):
             marginal = torch.logsumexp(logp.unsqueeze(2) + member.log().unsqueeze(0), dim=1)
-            total = total + weight * self.task_loss(marginal, target)
+            total = total + weight * self.task_loss(marginal, target, sample_weight)
         return total
 
 

@@ -12,7 +12,8 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from data_loader.cache import build_cache, cache_size, draft_size
-from data_loader.datasets import build_dataset
+from data_loader.datasets import build_dataset, with_pseudo_labels
+from data_loader.eval_table import read_pseudo_labels
 from data_loader.loaders import build_loader
 from data_loader.mixing import build_mixer
 from data_loader.transforms import build_transforms
@@ -67,11 +68,27 @@ def build_loaders(config: Config, dist_info: DistInfo, pin_memory: bool) -> tupl
                                        fold=data.fold)
     common = {"batch_size": data.batch_size, "seed": config.seed, "num_workers": data.num_workers,
               "pin_memory": pin_memory, "rank": dist_info.rank, "world_size": dist_info.world_size}
+    if data.pseudo_labels is not None:
+        train_set = add_pseudo_labels(train_set, val_set, data)
     balanced = train_set.labels.tolist() if data.sampler == "balanced" else None
     train_loader = build_loader(train_set, train=True, balanced_labels=balanced, **common)
     val_loader = build_loader(val_set, train=False, **common) if len(val_set) else None
     probe_pipelines(train_set, val_set)
     return train_loader, val_loader
+
+
+def add_pseudo_labels(train_set: Any, val_set: Any, data: Any) -> Any:
+    """The training set plus `data.pseudo_labels` (eval images only: never validation, never OOF)."""
+    if data.eval_dir is None:
+        raise ConfigError("data.pseudo_labels needs data.eval_dir (the images it labels)")
+    pseudo = read_pseudo_labels(data.pseudo_labels, data.eval_dir)
+    clash = set(pseudo["path"]) & (set(train_set.paths) | set(val_set.paths))
+    if clash:
+        raise ConfigError(f"data.pseudo_labels: {sorted(clash)[0]} is a training image (pseudo-labels must be "
+                          "eval images)")
+    LOG.info("pseudo-labels: %d eval images added to training (weight %.2f), none to validation",
+             len(pseudo), data.pseudo_weight)
+    return with_pseudo_labels(train_set, pseudo, data.pseudo_weight)
 
 
 def probe_pipelines(train_set: Any, val_set: Any) -> None:

@@ -122,7 +122,8 @@ def check(config_path: Path, steps: int, people: int) -> dict[str, Any]:
         generate(data, people, 8, seed=1, workers=os.cpu_count() or 1)
         base = [f"data.train_dir={data / 'train'}", f"data.eval_dir={data / 'eval'}", "model.pretrained=false",
                 "model.pretrained_path=null", "data.batch_size=64", f"save_dir={Path(tmp) / 'saved'}",
-                "trainer.epochs=1", "trainer.freeze=null", "data.group_duplicates=false", "name=gpucheck"]
+                "trainer.epochs=1", "trainer.freeze=null", "data.group_duplicates=false", "name=gpucheck",
+                "data.relabel=null"]
 
         def make(amp: str = "auto", *extra: str) -> Any:
             return build_trainer(load_config(config_path, [*base, f"trainer.amp={amp}", *extra]))

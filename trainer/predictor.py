@@ -114,8 +114,36 @@ def ensemble_predict(ckpts: Sequence[Path | str], *, device: torch.device, eval_
     return table, soft_vote(all_probs, file_weights)
 
 
+def fitted_ensemble_scores(path: Path, **predict_kwargs) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(eval table, weighted probabilities, decision scores) of an `ensemble.py` file: each run's folds
+    soft-voted, the runs mixed with the fitted weights, then log-probabilities plus the class offsets
+    (the rule fitted on the out-of-fold predictions)."""
+    from trainer.ensemble import EPS, load_ensemble
+
+    spec = load_ensemble(path)
+    table, per_run = None, []
+    for run in spec["runs"]:
+        table, probs = ensemble_predict([run], **predict_kwargs)
+        per_run.append(probs)
+    mixed = np.tensordot(spec["weights"], np.stack(per_run), axes=1)
+    return table, mixed, np.log(mixed + EPS) + spec["offsets"]
+
+
+def write_pseudo_labels(table: pd.DataFrame, probs: np.ndarray, scores: np.ndarray, out: Path,
+                        min_prob: float = 0.9) -> int:
+    """`ImageID,label,probability` for the eval images predicted with probability >= `min_prob`
+    (for `data.pseudo_labels`); returns how many were kept."""
+    labels = scores.argmax(axis=1)
+    confidence = probs[np.arange(len(labels)), labels]
+    keep = confidence >= min_prob
+    frame = pd.DataFrame({"ImageID": table["ImageID"].to_numpy()[keep], "label": labels[keep],
+                          "probability": np.round(confidence[keep], 6)})
+    atomic_write_text(out, frame.to_csv(index=False))
+    return int(keep.sum())
+
+
 def write_submission(table: pd.DataFrame, probs: np.ndarray, out: Path) -> Path:
-    """`ImageID,ans` in info.csv order, written atomically."""
+    """`ImageID,ans` in info.csv order (argmax of `probs`, or of any per-class scores), written atomically."""
     frame = submission_frame(table, probs.argmax(axis=1))
     atomic_write_text(out, frame.to_csv(index=False))
     return out

@@ -186,14 +186,15 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int,
-                   update: bool = True) -> Optional[tuple]:
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int, update: bool = True,
+                   sample_weight: Optional[torch.Tensor] = None) -> Optional[tuple]:
         """Forward and backward on one batch already on the device, then (when `update`) clip and
         apply the accumulated gradients; returns (loss, logits), or None when a non-finite loss was
         skipped (`trainer.max_bad_steps`)."""
         with self._autocast():
             logits = self.net(images)
-            loss = self.criterion(logits, targets)
+            loss = (self.criterion(logits, targets) if sample_weight is None
+                    else self.criterion(logits, targets, sample_weight))
         if self.cfg.max_bad_steps and not torch.isfinite(loss):
             self._skip_bad_step(step, loss)
             return None
@@ -225,13 +226,15 @@ class Trainer:
         bar = tqdm(self.train_loader, desc=desc, leave=False, disable=None)
         self.optimizer.zero_grad(set_to_none=True)
         n_batches = len(self.train_loader)
-        for step, (images, targets, _) in enumerate(bar):
+        weights = getattr(self.train_loader.dataset, "sample_weights", None)  # pseudo-labels weigh less
+        for step, (images, targets, indices) in enumerate(bar):
             if self.stop_request:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
             images, targets = self._to_device(images, targets)
             update = (step + 1) % self.cfg.accumulate_steps == 0 or step + 1 == n_batches
             images, loss_targets = self.mixer(images, targets) if self.mixer is not None else (images, targets)
-            out = self.train_step(images, loss_targets, step, update=update)
+            sample_weight = weights[indices].to(self.device, non_blocking=True) if weights is not None else None
+            out = self.train_step(images, loss_targets, step, update=update, sample_weight=sample_weight)
             if out is None:
                 continue
             loss, logits = out

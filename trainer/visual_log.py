@@ -9,9 +9,11 @@ from torchvision.utils import make_grid
 
 from data_loader.datasets import ImageDataset
 from data_loader.images import load_image
+from utils.labels import GENDER_NAMES, MASK_NAMES, TASKS, age_group_names, split_classes
 from utils.logger import RunLogger
 from utils.visuals import confusion_figure, denormalize, figure_to_array, image_grid_figure
 
+TASK_NAMES = {"mask": MASK_NAMES, "gender": GENDER_NAMES, "age": age_group_names()}
 N_SAMPLES = 16
 N_MISTAKES = 12
 
@@ -39,6 +41,9 @@ def log_best_epoch(run_logger: RunLogger, epoch: int, *, y_true: np.ndarray, pro
     pred = probs.argmax(axis=1)
     fig = confusion_figure(y_true, pred, class_names)
     run_logger.add_image("val/confusion_matrix", figure_to_array(fig), epoch)
+    for task, true_ids, pred_ids in zip(TASKS, split_classes(np.asarray(y_true)), split_classes(pred)):
+        fig = confusion_figure(true_ids, pred_ids, TASK_NAMES[task])
+        run_logger.add_image(f"val/confusion_{task}", figure_to_array(fig), epoch)
     idx = confident_mistakes(y_true, probs)
     if len(idx):
         images = [load_image(paths[i], (192, 256)) for i in idx]

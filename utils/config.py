@@ -57,6 +57,8 @@ class DataConfig(_Section):
     relabel: Optional[Path] = None
     skip_bad_images: bool = False
     group_duplicates: bool = True
+    pseudo_labels: Optional[Path] = None
+    pseudo_weight: float = Field(0.5, gt=0.0, le=1.0)
     jpeg_draft: bool = True
     sampler: Literal["random", "balanced"] = "random"
     cache: Literal["none", "memory", "disk"] = "none"
@@ -64,7 +66,7 @@ class DataConfig(_Section):
     batch_size: int = Field(32, gt=0)
     num_workers: Optional[int] = Field(None, ge=0)
 
-    @field_validator("train_dir", "eval_dir", "relabel", "cache_dir")
+    @field_validator("train_dir", "eval_dir", "relabel", "cache_dir", "pseudo_labels")
     @classmethod
     def _absolute(cls, v: Optional[Path]) -> Optional[Path]:
         """Stored absolute, so a run resumed from another directory reads the same data."""

@@ -46,7 +46,8 @@ def test_train_then_infer_from_the_command_line(demo_data, tmp_path):
     assert sum(tag.startswith("f1_class_val/") for tag in scalars) == 18
     assert [e.step for e in events.Scalars("f1/val")] == [1, 2]
     best_epoch = max(rows, key=lambda r: r["val_f1"])["epoch"]
-    assert {"train/augmented_samples", "val/confusion_matrix"} <= set(events.Tags()["images"])
+    assert {"train/augmented_samples", "val/confusion_matrix", "val/confusion_mask", "val/confusion_gender",
+            "val/confusion_age"} <= set(events.Tags()["images"])
     assert events.Images("val/confusion_matrix")[-1].step == best_epoch
     if rows[best_epoch - 1]["val_acc"] < 1:
         assert "val/confident_mistakes" in events.Tags()["images"]

@@ -67,3 +67,27 @@ def test_bad_class_weights_rejected():
 
     with pytest.raises(ConfigError, match="loss.class_weights"):
         load_config(None, ["loss.class_weights=[1, 2]"])
+
+
+@pytest.mark.parametrize("name, extra", [("ce", {}), ("focal_ls", {"label_smoothing": 0.1}), ("soft_f1", {}),
+                                         ("ce", {"class_weights": "auto"})])
+def test_sample_weight_zero_drops_a_sample(name, extra):
+    from model.loss import build_loss
+    from utils.config import LossConfig
+
+    torch.manual_seed(0)
+    loss = build_loss(LossConfig(name=name, **extra), train_labels=list(range(18)) * 2)
+    logits, targets = torch.randn(6, 18), torch.tensor([0, 5, 7, 9, 11, 17])
+    weight = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    assert loss(logits, targets, weight) == pytest.approx(float(loss(logits[:3], targets[:3])), rel=1e-5)
+    assert loss(logits, targets, torch.ones(6)) == pytest.approx(float(loss(logits, targets)), rel=1e-5)
+
+
+def test_multi_task_loss_takes_sample_weights():
+    from model.loss import build_loss
+    from utils.config import LossConfig
+
+    loss = build_loss(LossConfig(name="ce"), multi_task=True)
+    logits, targets = torch.randn(4, 18).log_softmax(1), torch.tensor([0, 6, 12, 17])
+    half = loss(logits, targets, torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    assert half == pytest.approx(float(loss(logits[:2], targets[:2])), rel=1e-5)

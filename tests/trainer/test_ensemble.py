@@ -1,0 +1,152 @@
+"""Ensembles fitted on OOF predictions: weights, offsets, honest nested estimates, inference rule."""
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from trainer.ensemble import (
+    PROB_COLUMNS,
+    fast_macro_f1,
+    fit_ensemble,
+    fit_offsets,
+    fit_weights,
+    nested_estimates,
+    read_oof,
+)
+from utils.labels import NUM_CLASSES
+from utils.metrics import macro_f1
+
+
+def write_oof(run_dir, probs, labels, folds):
+    run_dir.mkdir(parents=True)
+    frame = pd.DataFrame({"path": [f"img_{i:05d}.jpg" for i in range(len(labels))], "fold": folds,
+                          "label": labels, "pred": probs.argmax(1)})
+    frame = pd.concat([frame, pd.DataFrame(probs, columns=PROB_COLUMNS)], axis=1)
+    frame.to_csv(run_dir / "oof.csv", index=False)
+    return run_dir
+
+
+def noisy_probs(labels, rng, skill):
+    """Probabilities that put `skill` of their mass on the true class, the rest at random."""
+    noise = rng.dirichlet(np.ones(NUM_CLASSES), size=len(labels))
+    return (1 - skill) * noise + skill * np.eye(NUM_CLASSES)[labels]
+
+
+def test_fast_macro_f1_is_the_competition_metric():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y, p = rng.integers(0, 18, 300), rng.integers(0, 12, 300)
+        assert fast_macro_f1(y, p) == pytest.approx(macro_f1(y, p))
+
+
+def test_weights_prefer_the_better_model_and_sum_to_one():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, NUM_CLASSES, 900)
+    probs = np.stack([noisy_probs(labels, rng, 0.35), noisy_probs(labels, rng, 0.02)])
+    weights = fit_weights(probs, labels)
+    assert weights.sum() == pytest.approx(1.0) and (weights >= 0).all() and weights[0] > weights[1]
+
+
+def test_offsets_recover_a_bias_against_a_rare_class():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, NUM_CLASSES, 2000)
+    probs = noisy_probs(labels, rng, 0.3)
+    probs[:, 5] *= 0.2  # the model under-predicts class 5
+    probs /= probs.sum(1, keepdims=True)
+    weights = np.ones(1)
+    offsets = fit_offsets(probs[None], weights, labels)
+    assert offsets[5] > 0.5
+    zero = np.zeros(NUM_CLASSES)
+    assert fast_macro_f1(labels, (np.log(probs) + offsets).argmax(1)) > fast_macro_f1(labels, (np.log(probs) + zero)
+                                                                                        .argmax(1))
+
+
+def test_nested_estimate_is_honest_on_an_overfittable_case(tmp_path):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, NUM_CLASSES, 400)
+    folds = np.arange(400) % 5
+    noise = [rng.dirichlet(np.ones(NUM_CLASSES), size=400) for _ in range(3)]  # no skill at all
+    runs = [write_oof(tmp_path / f"run{i}", p, labels, folds) for i, p in enumerate(noise)]
+    spec = fit_ensemble(runs)
+    honest, in_sample = spec["estimates"]["honest"], spec["estimates"]["in_sample"]
+    assert in_sample["weighted_offsets"] > in_sample["raw"] + 0.02  # fitting on what it scores flatters
+    assert honest["weighted_offsets"] < in_sample["weighted_offsets"] - 0.02  # the nested estimate does not
+    if spec["use"] != "weighted_offsets":
+        assert spec["offsets"] == [0.0] * NUM_CLASSES
+
+
+def test_nested_estimates_fit_without_the_scored_fold(tmp_path, monkeypatch):
+    from trainer import ensemble
+
+    rng = np.random.default_rng(4)
+    labels, folds = rng.integers(0, NUM_CLASSES, 300), np.arange(300) % 3
+    seen = []
+    real = ensemble.fit_weights
+
+    def spy(probs, fit_labels, passes=3):
+        seen.append(len(fit_labels))
+        return real(probs, fit_labels, passes)
+
+    monkeypatch.setattr(ensemble, "fit_weights", spy)
+    oof = read_oof([write_oof(tmp_path / "a", noisy_probs(labels, rng, 0.3), labels, folds),
+                    write_oof(tmp_path / "b", noisy_probs(labels, rng, 0.3), labels, folds)])
+    nested_estimates(oof)
+    assert seen == [200, 200, 200]  # each fit saw the two other folds only
+
+
+def test_runs_over_other_images_are_refused(tmp_path):
+    from utils.errors import DataError
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, NUM_CLASSES, 50)
+    a = write_oof(tmp_path / "a", noisy_probs(labels, rng, 0.3), labels, np.arange(50) % 2)
+    b = write_oof(tmp_path / "b", noisy_probs(labels[:40], rng, 0.3), labels[:40], np.arange(40) % 2)
+    with pytest.raises(DataError, match="other images"):
+        read_oof([a, b])
+
+
+def test_ensemble_file_round_trip(tmp_path):
+    from trainer.ensemble import load_ensemble, save_ensemble
+
+    rng = np.random.default_rng(6)
+    labels, folds = rng.integers(0, NUM_CLASSES, 200), np.arange(200) % 4
+    spec = fit_ensemble([write_oof(tmp_path / "a", noisy_probs(labels, rng, 0.4), labels, folds)])
+    loaded = load_ensemble(save_ensemble(spec, tmp_path / "ensemble.yaml"))
+    assert loaded["weights"].tolist() == [1.0] and len(loaded["offsets"]) == NUM_CLASSES
+    assert yaml.safe_load((tmp_path / "ensemble.yaml").read_text())["use"] in ("raw", "weighted", "weighted_offsets")
+
+
+@pytest.mark.slow
+def test_ensemble_end_to_end_and_pseudo_labels_stay_out_of_validation(demo_data, tmp_path, make_trainer):
+    import torch
+
+    import ensemble
+    import inference
+    import train
+    from conftest import ROOT, tiny_overrides
+    from trainer.predictor import ensemble_predict
+
+    runs = []
+    for backbone in ("mobilenetv3_small_050", "resnet10t"):
+        extra = {"data.n_folds": 2, "model.backbone": backbone, "name": backbone, "trainer.epochs": 2}
+        runs.append(train.main(["--config", str(ROOT / "configs/demo.yaml"), "--all-folds",
+                                *tiny_overrides(demo_data, tmp_path / "saved", **extra)])["run_dir"])
+    spec = ensemble.main(["--runs", *runs, "--out", str(tmp_path / "ensemble.yaml")])
+    assert len(spec["weights"]) == 2 and set(spec["estimates"]["honest"]) == {"raw", "weighted", "weighted_offsets"}
+    out = inference.main(["--ensemble", str(tmp_path / "ensemble.yaml"), "--out", str(tmp_path / "sub.csv"),
+                          "--pseudo-labels", str(tmp_path / "pseudo.csv"), "--min-prob", "0.05"])
+    cpu = torch.device("cpu")
+    per_run = [ensemble_predict([r], device=cpu, eval_dir=demo_data / "eval")[1] for r in runs]
+    mixed = spec["weights"][0] * per_run[0] + spec["weights"][1] * per_run[1]
+    expected = (np.log(mixed / sum(spec["weights"]) + 1e-7) + np.asarray(spec["offsets"])).argmax(1)
+    assert pd.read_csv(out)["ans"].tolist() == expected.tolist()
+
+    pseudo = pd.read_csv(tmp_path / "pseudo.csv", dtype={"ImageID": str})
+    assert len(pseudo) > 0 and (pseudo["probability"] >= 0.05).all()
+    trainer = make_trainer(**{"data.pseudo_labels": tmp_path / "pseudo.csv", "data.pseudo_weight": 0.3})
+    train_paths, val_paths = set(trainer.train_loader.dataset.paths), set(trainer.val_loader.dataset.paths)
+    pseudo_paths = {str(demo_data / "eval" / "images" / i) for i in pseudo["ImageID"]}
+    assert pseudo_paths <= train_paths and not pseudo_paths & val_paths
+    weights = trainer.train_loader.dataset.sample_weights
+    assert sorted(set(weights.tolist())) == [pytest.approx(0.3), 1.0]
+    assert np.isfinite(trainer.run_epoch()["train_loss"])
