@@ -25,7 +25,7 @@ demo-data: $(STAMP)
 
 demo: demo-data
 	$(PY) train.py --config configs/demo.yaml
-	@run=$$(ls -td saved/demo/*/ | head -n 1); run=$${run%/}; \
+	@run=$$(ls -td saved/demo/2*/ | head -n 1); run=$${run%/}; \
 	$(PY) inference.py --ckpt $$run && \
 	$(PY) -m utils.score $$run/submission.csv $(DEMO_DATA)/eval_truth.csv && \
 	echo "run directory: $$run (config.yaml, best.pth, last.pth, metrics.csv, submission.csv)" && \

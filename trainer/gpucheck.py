@@ -101,19 +101,22 @@ def gpu_utilisation() -> Optional[float]:
         return None
 
 
-def check(config_path: Path, steps: int, people: int) -> dict[str, Any]:
-    """Every measurement on the current CUDA device (see the module docstring)."""
+def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] = (),
+          device: str = "cuda") -> dict[str, Any]:
+    """Every measurement on the CUDA device (see the module docstring). `device="cpu"` runs the same
+    check on the CPU, as a smoke test of the check itself (AMP modes then compare CPU autocast)."""
     from data_loader.synthetic import generate
     from trainer import benchmark
     from trainer.build import build_trainer
     from utils.config import load_config
     from utils.device import NATIVE_BF16, check_cuda_arch, nvidia_driver_version
 
-    device = torch.device("cuda")
+    device = torch.device(device)
+    cuda = device.type == "cuda"
     check_cuda_arch(device)
-    capability = torch.cuda.get_device_capability(device)
+    capability = torch.cuda.get_device_capability(device) if cuda else (0, 0)
     results: dict[str, Any] = {
-        "gpu": torch.cuda.get_device_name(device), "capability": ".".join(map(str, capability)),
+        "gpu": torch.cuda.get_device_name(device) if cuda else "cpu", "capability": ".".join(map(str, capability)),
         "torch": torch.__version__, "cuda": torch.version.cuda, "driver": nvidia_driver_version(),
         "config": str(config_path), "steps": steps,
     }
@@ -123,17 +126,20 @@ def check(config_path: Path, steps: int, people: int) -> dict[str, Any]:
         base = [f"data.train_dir={data / 'train'}", f"data.eval_dir={data / 'eval'}", "model.pretrained=false",
                 "model.pretrained_path=null", "data.batch_size=64", f"save_dir={Path(tmp) / 'saved'}",
                 "trainer.epochs=1", "trainer.freeze=null", "data.group_duplicates=false", "name=gpucheck",
-                "data.relabel=null"]
+                "data.relabel=null", f"trainer.device={device.type}", *overrides]
 
         def make(amp: str = "auto", *extra: str) -> Any:
             return build_trainer(load_config(config_path, [*base, f"trainer.amp={amp}", *extra]))
 
         dtypes = {"fp16": torch.float16, **({"bf16": torch.bfloat16} if capability >= NATIVE_BF16 else {})}
+        if not cuda:
+            dtypes = {"bf16": torch.bfloat16}  # what CPU autocast runs
         results["precision"] = precision_check(make, dtypes, steps)
-        torch.cuda.reset_peak_memory_stats(device)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
         layouts = {}
         for channels_last in (False, True):
-            for compiled in (False, True):
+            for compiled in (False, True) if cuda else (False,):  # inductor on a CPU: minutes of compiling
                 trainer = make("auto", f"trainer.channels_last={str(channels_last).lower()}",
                                f"trainer.compile={str(compiled).lower()}")
                 layouts[f"channels_last={channels_last} compile={compiled}"] = benchmark.step_rate(trainer, steps)
@@ -150,7 +156,7 @@ def check(config_path: Path, steps: int, people: int) -> dict[str, Any]:
         results.update({
             "loop_img_s": max(loop), "bare_img_s": max(bare), "loop_ratio": max(loop) / max(bare),
             "pipeline_img_s": pipeline, "gpu_step_img_s": step, "pipeline_over_step": pipeline / step,
-            "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+            "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else 0.0,
         })
         cli = [f"{k}" for k in base] + ["trainer.amp=auto", "data.batch_size=32"]
         results["ddp_nccl_1proc"] = run_cli([sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -191,12 +197,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[dict[str, Any]]:
     parser.add_argument("--out", type=Path, metavar="FILE.json", help="also write the figures as JSON")
     parser.add_argument("--steps", type=int, default=20, metavar="N", help="train steps per measurement")
     parser.add_argument("--people", type=int, default=96, metavar="N", help="synthetic training people")
-    args = parser.parse_args(argv)
+    parser.add_argument("--cpu-smoke", action="store_true", help="run the whole check on the CPU (tests the check)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="overrides of --config")
+    args = parser.parse_intermixed_args(argv)
+    if args.cpu_smoke:
+        results = check(args.config, args.steps, args.people, args.overrides, device="cpu")
+        print(table(results))
+        return results
     if not torch.cuda.is_available():
         print(f"gpucheck: no CUDA GPU usable here (torch {torch.__version__}, CUDA {torch.version.cuda}); "
               "nothing to check")
         return None
-    results = check(args.config, args.steps, args.people)
+    results = check(args.config, args.steps, args.people, args.overrides)
     print(table(results))
     if args.out is not None:
         from utils.io import atomic_write_text

@@ -159,8 +159,10 @@ class Trainer:
         update count, built for this config's `epochs`: the rate is recomputed at the current step, so
         extending a run (`--resume RUN trainer.epochs=N`) continues on the schedule of an N-epoch run."""
         if isinstance(self.scheduler, PlateauScheduler):
-            if saved is not None:
+            if saved is not None and "plateau" in saved:
                 self.scheduler.load_state_dict(saved)
+            else:  # a checkpoint from timm's plateau scheduler: its patience restarts
+                LOG.warning("scheduler.name=plateau: this checkpoint holds no plateau state; patience restarts")
         elif self.scheduler is not None:
             self.scheduler.step(self.epoch)
             self.scheduler.step_update(num_updates=self.global_step)
