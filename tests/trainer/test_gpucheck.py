@@ -34,3 +34,16 @@ def test_precision_check_on_cpu_autocast(make_trainer):
     assert made == ["none", "bf16"]
     assert results["fp32"]["losses_finite"] and results["bf16"]["losses_finite"]
     assert 0 < results["bf16"]["max_abs_diff"] < 0.2 and results["bf16"]["argmax_agreement"] >= 0.8
+
+
+@pytest.mark.slow
+def test_the_whole_check_runs_on_the_cpu(tmp_path):
+    """The GPU acceptance run exercised end to end (CPU autocast, gloo DDP, save -> resume)."""
+    small = ["model.backbone=mobilenetv3_small_050", "augment.image_size=[64,48]", "data.num_workers=0"]
+    proc = subprocess.run([sys.executable, "-m", "utils.gpucheck", "--cpu-smoke", "--steps", "2", "--people", "12",
+                           *small], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "fp32  losses finite: True" in out and "bf16  losses finite: True" in out
+    assert "full loop" in out and "input pipeline" in out
+    assert "DDP NCCL 1 process: rc 0; save -> resume: rc 0 -> 0" in out
