@@ -21,6 +21,7 @@ from utils.config import Config, load_config
 from utils.errors import ConfigError, first_line
 from utils.io import atomic_write_text
 from utils.run_dir import RunDir
+from utils.run_lock import run_lock
 from utils.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
 
 LOG = logging.getLogger(__name__)
@@ -112,14 +113,24 @@ def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], st
     root.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(root / 'study.db').resolve()}"
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-        rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                                         engine_kwargs=engine)
     direction = "maximize" if config.trainer.monitor.split()[0] == "max" else "minimize"
-    return optuna.create_study(study_name=study_name or config.name, storage=rdb, load_if_exists=True,
-                               direction=direction, sampler=make_sampler(space),
-                               pruner=make_pruner(space, config.trainer.epochs))
+    # processes starting together would race to create the schema: one at a time on this machine,
+    # and a retry for processes on other machines sharing a server
+    with run_lock(root / ".storage.lock", wait=True):
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+                    rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                                                     engine_kwargs=engine)
+                return optuna.create_study(study_name=study_name or config.name, storage=rdb, load_if_exists=True,
+                                           direction=direction, sampler=make_sampler(space),
+                                           pruner=make_pruner(space, config.trainer.epochs))
+            except Exception:  # noqa: BLE001 - e.g. the schema being created by another machine
+                if attempt == 4:
+                    raise
+                time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:

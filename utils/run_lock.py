@@ -11,14 +11,15 @@ from utils.errors import UserError
 
 
 @contextlib.contextmanager
-def run_lock(lock_path: Path) -> Iterator[None]:
-    """Hold `lock_path` for the block; another process asking for it gets a one-line `UserError`.
-    The lock dies with its process (kill -9 included), so a crashed run never stays locked."""
+def run_lock(lock_path: Path, wait: bool = False) -> Iterator[None]:
+    """Hold `lock_path` for the block; another process asking for it gets a one-line `UserError` (or,
+    with `wait`, waits its turn). The lock dies with its process (kill -9 included), so a crashed run
+    never stays locked."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise UserError(f"{lock_path.parent}: another training process (pid {owner}) is using this run "
