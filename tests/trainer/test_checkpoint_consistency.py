@@ -78,6 +78,7 @@ def test_a_crash_at_every_write_point_resumes_consistent(demo_data, tmp_path, mo
         assert all(torch.equal(final["model"][key], value) for key, value in reference.items()), k
 
 
+@pytest.mark.slow
 def test_legacy_crash_between_last_and_best_is_repaired(demo_data, tmp_path):
     done = train.main(argv(demo_data, tmp_path))
     run = RunDir(done["run_dir"])
@@ -103,6 +104,7 @@ def test_killed_before_the_first_checkpoint_restarts_in_place(demo_data, tmp_pat
     assert not leftover.exists()
 
 
+@pytest.mark.slow
 def test_a_run_directory_takes_one_trainer_at_a_time(demo_data, tmp_path, capsys):
     done = train.main(argv(demo_data, tmp_path))
     holder = subprocess.Popen([sys.executable, "-c", (

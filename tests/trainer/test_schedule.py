@@ -11,6 +11,7 @@ def run(demo_data, save_dir, **extra):
     return train.main(["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, save_dir, **extra)])
 
 
+@pytest.mark.slow
 def test_extending_a_run_follows_the_longer_schedule(demo_data, tmp_path):
     common = {"scheduler.name": "cosine", "scheduler.warmup_epochs": 1, "scheduler.min_lr": 1e-5}
     straight = run(demo_data, tmp_path / "a", **common, **{"trainer.epochs": 4})
