@@ -29,3 +29,15 @@ def test_truncated_image_fails_training_naming_file(demo_data, tmp_path, capsys,
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(victim) in err
+
+
+def test_ctrl_c_outside_training_is_one_line_and_130(capsys):
+    from utils.errors import cli_main
+
+    @cli_main
+    def predicting():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        predicting()
+    assert exit_info.value.code == 130 and capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
