@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from trainer.folds import PROB_COLUMNS
 from utils.errors import DataError, UserError
 from utils.io import atomic_write_text
 from utils.labels import NUM_CLASSES
@@ -19,7 +20,6 @@ from utils.metrics import macro_f1
 from utils.run_dir import RunDir
 
 LOG = logging.getLogger(__name__)
-PROB_COLUMNS = [f"prob_{c:02d}" for c in range(NUM_CLASSES)]
 WEIGHT_GRID = np.linspace(0.0, 1.0, 21)
 OFFSET_GRID = np.round(np.arange(-1.5, 1.51, 0.1), 2)
 EPS = 1e-7

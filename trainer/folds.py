@@ -14,10 +14,12 @@ from trainer.trainer import EvalResult
 from utils.config import Config, save_config
 from utils.errors import ConfigError
 from utils.io import atomic_write_text
+from utils.labels import NUM_CLASSES
 from utils.metrics import macro_f1
 from utils.run_dir import RunDir
 
 LOG = logging.getLogger(__name__)
+PROB_COLUMNS = [f"prob_{c:02d}" for c in range(NUM_CLASSES)]  # oof.csv's probability columns
 
 
 def fold_config(config: Config, fold: int) -> Config:
@@ -28,7 +30,7 @@ def oof_frame(result: EvalResult, fold: int) -> pd.DataFrame:
     """One row per validation image of a fold: path, fold, label, prediction and probabilities."""
     frame = pd.DataFrame({"path": result.paths, "fold": fold, "label": result.y_true,
                           "pred": result.probs.argmax(axis=1)})
-    probs = pd.DataFrame(result.probs, columns=[f"prob_{c:02d}" for c in range(result.probs.shape[1])])
+    probs = pd.DataFrame(result.probs, columns=PROB_COLUMNS)
     return pd.concat([frame, probs], axis=1)
 
 

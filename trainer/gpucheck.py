@@ -13,6 +13,7 @@ Prints a table and writes JSON. Without CUDA it prints one line and exits 0.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -64,9 +65,9 @@ def precision_check(make_trainer: Callable[[str], Any], dtypes: dict[str, torch.
     with fp32 on the fp32 run's weights."""
     results: dict[str, Any] = {}
     reference = make_trainer("none")
-    batches = [reference._to_device(x, y) for x, y, _ in _take(reference.train_loader, steps)]
+    batches = [reference._to_device(x, y) for x, y, _ in itertools.islice(reference.train_loader, steps)]
     results["fp32"] = {"losses_finite": bool(np.isfinite(train_losses(reference, batches)).all())}
-    val = [x for x, _, _ in _take(reference.val_loader or reference.train_loader, 4)]
+    val = [x for x, _, _ in itertools.islice(reference.val_loader or reference.train_loader, 4)]
     fp32 = eval_probs(reference.model, val, reference.device, None)
     for name, dtype in dtypes.items():
         trainer = make_trainer(name)
@@ -74,15 +75,6 @@ def precision_check(make_trainer: Callable[[str], Any], dtypes: dict[str, torch.
         results[name] = {"losses_finite": finite, **agreement(fp32, eval_probs(reference.model, val,
                                                                                 reference.device, dtype))}
     return results
-
-
-def _take(loader: Any, n: int) -> list:
-    out = []
-    for batch in loader:
-        out.append(batch)
-        if len(out) >= n:
-            break
-    return out
 
 
 def run_cli(args: Sequence[str], timeout: int = 900) -> dict[str, Any]:
