@@ -26,15 +26,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_range(low: float, high: float, log: bool) -> None:
+    """A numeric distribution needs low < high (and low > 0 on a log scale)."""
+    if not low < high or (log and low <= 0):
+        raise ValueError(f"needs low < high{' and low > 0 (log)' if log else ''}, got {[low, high]}")
+
+
 class FloatParam(_Strict):
     float: tuple[float, float]
     log: bool = False
 
     @model_validator(mode="after")
     def _range(self) -> "FloatParam":
-        low, high = self.float
-        if not low < high or (self.log and low <= 0):
-            raise ValueError(f"needs low < high{' and low > 0 (log)' if self.log else ''}, got {list(self.float)}")
+        check_range(*self.float, self.log)
         return self
 
 
@@ -45,9 +49,7 @@ class IntParam(_Strict):
 
     @model_validator(mode="after")
     def _range(self) -> "IntParam":
-        low, high = self.int
-        if not low < high or (self.log and low <= 0):
-            raise ValueError(f"needs low < high{' and low > 0 (log)' if self.log else ''}, got {list(self.int)}")
+        check_range(*self.int, self.log)
         return self
 
 
