@@ -81,6 +81,7 @@ def disk_cache(paths: Sequence[str], hw: tuple[int, int], cache_dir: Path,
     path = Path(cache_dir) / f"images-{cache_key(paths, hw)}-{hw[0]}x{hw[1]}.u8"
     shape = (len(paths), *hw, 3)
     if dist_info.local_rank == 0 and not path.is_file():
+        check_room("disk", int(np.prod(shape)), cache_dir)  # only a cache still to be written needs room
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
@@ -127,7 +128,8 @@ def build_cache(mode: str, paths: Sequence[str], hw: tuple[int, int], cache_dir:
     """The cache for `data.cache` = none | memory | disk; refused in one line when it cannot fit."""
     if mode == "none":
         return None
-    check_room(mode, len(paths) * hw[0] * hw[1] * 3, cache_dir)
+    if mode == "memory":
+        check_room(mode, len(paths) * hw[0] * hw[1] * 3, cache_dir)
     array = memory_cache(paths, hw) if mode == "memory" else disk_cache(paths, hw, Path(cache_dir), dist_info)
     LOG.info("image cache (%s): %d photos at %dx%d, %.1f MB", mode, len(paths), hw[1], hw[0], array.nbytes / 2**20)
     return array
