@@ -114,23 +114,24 @@ def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], st
     url = storage or f"sqlite:///{(root / 'study.db').resolve()}"
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     direction = "maximize" if config.trainer.monitor.split()[0] == "max" else "minimize"
+    def connect() -> optuna.Study:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+            rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                                             engine_kwargs=engine)
+        return optuna.create_study(study_name=study_name or config.name, storage=rdb, load_if_exists=True,
+                                   direction=direction, sampler=make_sampler(space),
+                                   pruner=make_pruner(space, config.trainer.epochs))
+
     # processes starting together would race to create the schema: one at a time on this machine,
-    # and a retry for processes on other machines sharing a server
+    # and retries for processes on other machines sharing a server
     with run_lock(root / ".storage.lock", wait=True):
-        for attempt in range(5):
+        for attempt in range(4):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-                    rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                                                     engine_kwargs=engine)
-                return optuna.create_study(study_name=study_name or config.name, storage=rdb, load_if_exists=True,
-                                           direction=direction, sampler=make_sampler(space),
-                                           pruner=make_pruner(space, config.trainer.epochs))
+                return connect()
             except Exception:  # noqa: BLE001 - e.g. the schema being created by another machine
-                if attempt == 4:
-                    raise
                 time.sleep(1.0 + attempt)
-    raise AssertionError("unreachable")
+        return connect()  # the last try raises what went wrong
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
