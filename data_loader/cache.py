@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -25,6 +25,7 @@ from utils.errors import DataError
 LOG = logging.getLogger(__name__)
 PHOTO_HW = (512, 384)  # competition photos: height, width
 JPEG_SCALES = (8, 4, 2, 1)
+Decode = Callable[[str], np.ndarray]  # path -> upright uint8 RGB, e.g. a face crop
 
 
 def draft_size(image_size: Optional[Sequence[int]], draft: bool) -> Optional[tuple[int, int]]:
@@ -46,46 +47,47 @@ def cache_size(image_size: Sequence[int], draft: bool, photo_hw: Sequence[int] =
     return height, width
 
 
-def decode_fixed(path: str, hw: tuple[int, int]) -> np.ndarray:
-    """Decode `path` (JPEG draft mode) and resize to exactly `hw` if needed."""
-    image = load_image(path, (hw[1], hw[0]))
+def decode_fixed(path: str, hw: tuple[int, int], decode: Optional[Decode] = None) -> np.ndarray:
+    """Decode `path` (with `decode`, else in JPEG draft mode) and resize to exactly `hw` if needed."""
+    image = decode(path) if decode is not None else load_image(path, (hw[1], hw[0]))
     if image.shape[:2] != hw:
         image = np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))
     return image
 
 
-def fill(array: np.ndarray, paths: Sequence[str], hw: tuple[int, int]) -> None:
+def fill(array: np.ndarray, paths: Sequence[str], hw: tuple[int, int], decode: Optional[Decode] = None) -> None:
     for i, path in enumerate(tqdm(paths, desc="decode", leave=False, disable=None)):
-        array[i] = decode_fixed(path, hw)
+        array[i] = decode_fixed(path, hw, decode)
 
 
-def memory_cache(paths: Sequence[str], hw: tuple[int, int]) -> np.ndarray:
+def memory_cache(paths: Sequence[str], hw: tuple[int, int], decode: Optional[Decode] = None) -> np.ndarray:
     """All photos decoded into RAM."""
     array = np.empty((len(paths), *hw, 3), dtype=np.uint8)
-    fill(array, paths, hw)
+    fill(array, paths, hw, decode)
     return array
 
 
-def cache_key(paths: Sequence[str], hw: tuple[int, int]) -> str:
-    """Changes when a file is added, removed, resized, touched, or the size changes."""
-    digest = hashlib.sha1(json.dumps(list(hw)).encode())
+def cache_key(paths: Sequence[str], hw: tuple[int, int], tag: str = "") -> str:
+    """Changes when a file is added, removed, resized, touched, or the size or `tag` (how photos are
+    decoded, e.g. the face crop's fingerprint) changes."""
+    digest = hashlib.sha1(json.dumps([*hw, tag] if tag else list(hw)).encode())
     for path in paths:
         stat = os.stat(path)
         digest.update(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
 
 
-def disk_cache(paths: Sequence[str], hw: tuple[int, int], cache_dir: Path,
-               dist_info: DistInfo = DistInfo()) -> np.ndarray:
+def disk_cache(paths: Sequence[str], hw: tuple[int, int], cache_dir: Path, dist_info: DistInfo = DistInfo(),
+               decode: Optional[Decode] = None, tag: str = "") -> np.ndarray:
     """A read-only memory map of all photos; built (atomically) by local rank 0 if missing."""
-    path = Path(cache_dir) / f"images-{cache_key(paths, hw)}-{hw[0]}x{hw[1]}.u8"
+    path = Path(cache_dir) / f"images-{cache_key(paths, hw, tag)}-{hw[0]}x{hw[1]}.u8"
     shape = (len(paths), *hw, 3)
     if dist_info.local_rank == 0 and not path.is_file():
         check_room("disk", int(np.prod(shape)), cache_dir)  # only a cache still to be written needs room
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        fill(array, paths, hw)
+        fill(array, paths, hw, decode)
         array.flush()
         del array
         os.replace(tmp, path)
@@ -124,12 +126,15 @@ def check_room(mode: str, needed: int, cache_dir: Optional[Path]) -> None:
 
 
 def build_cache(mode: str, paths: Sequence[str], hw: tuple[int, int], cache_dir: Optional[Path] = None,
-                dist_info: DistInfo = DistInfo()) -> Optional[np.ndarray]:
-    """The cache for `data.cache` = none | memory | disk; refused in one line when it cannot fit."""
+                dist_info: DistInfo = DistInfo(), decode: Optional[Decode] = None,
+                tag: str = "") -> Optional[np.ndarray]:
+    """The cache for `data.cache` = none | memory | disk; refused in one line when it cannot fit.
+    `decode` replaces the plain draft-mode decode (e.g. a face crop) and `tag` names it in the key."""
     if mode == "none":
         return None
     if mode == "memory":
         check_room(mode, len(paths) * hw[0] * hw[1] * 3, cache_dir)
-    array = memory_cache(paths, hw) if mode == "memory" else disk_cache(paths, hw, Path(cache_dir), dist_info)
+    array = (memory_cache(paths, hw, decode) if mode == "memory"
+             else disk_cache(paths, hw, Path(cache_dir), dist_info, decode=decode, tag=tag))
     LOG.info("image cache (%s): %d photos at %dx%d, %.1f MB", mode, len(paths), hw[1], hw[0], array.nbytes / 2**20)
     return array

@@ -56,6 +56,7 @@ class ImageDataset(Dataset):
         seed: int = 0,
         cache: Optional[np.ndarray] = None,
         cache_rows: Optional[Sequence[int]] = None,
+        crop: Optional[Callable[[str], np.ndarray]] = None,
     ) -> None:
         self.paths = list(map(str, paths))
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
@@ -65,6 +66,7 @@ class ImageDataset(Dataset):
         self.epoch = 0
         self.cache = cache  # decoded photos (N, H, W, 3), see data_loader.cache
         self.cache_rows = np.arange(len(self.paths)) if cache_rows is None else np.asarray(cache_rows)
+        self.crop = crop  # path -> decoded face crop (`data_loader.face_crop.FaceCrop`), or None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of `epoch`."""
@@ -74,9 +76,12 @@ class ImageDataset(Dataset):
         return len(self.paths)
 
     def decoded(self, index: int) -> np.ndarray:
-        """Image `index` before the transform: from the cache if it holds it, else from its file."""
+        """Image `index` before the transform: from the cache if it holds it, else from its file
+        (cut to its face with `crop`)."""
         if self.cache is not None and self.cache_rows[index] >= 0:
             return np.asarray(self.cache[self.cache_rows[index]])
+        if self.crop is not None:
+            return self.crop(self.paths[index])
         return load_image(self.paths[index], self.draft_size)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor | np.ndarray, int, int]:
@@ -147,7 +152,7 @@ class MaskBaseDataset(ImageDataset):
         """A new dataset of the given rows with its own transform and `labels` (one per image)."""
         paths = [self.paths[i] for i in rows]
         return ImageDataset(paths, labels[rows], transform=transform, draft_size=self.draft_size, seed=self.seed,
-                            cache=self.cache, cache_rows=self.cache_rows[rows])
+                            cache=self.cache, cache_rows=self.cache_rows[rows], crop=self.crop)
 
     def check_split(self, val_ratio: float, n_folds: int) -> None:
         """Refuse a split that cannot train or validate, before anything is written."""
@@ -204,11 +209,12 @@ def with_pseudo_labels(train_set: ImageDataset, pseudo: pd.DataFrame, weight: fl
     labels = np.concatenate([train_set.labels, pseudo["label"].to_numpy(dtype=np.int64)])
     rows = np.concatenate([train_set.cache_rows, np.full(len(pseudo), -1)])  # not in the cache: read the file
     merged = ImageDataset(paths, labels, transform=train_set.transform, draft_size=train_set.draft_size,
-                          seed=train_set.seed, cache=train_set.cache, cache_rows=rows)
+                          seed=train_set.seed, cache=train_set.cache, cache_rows=rows, crop=train_set.crop)
     merged.sample_weights = torch.cat([torch.ones(len(train_set)), torch.full((len(pseudo),), float(weight))])
     return merged
 
 
-def build_dataset(cfg: DataConfig, draft_size: Optional[tuple[int, int]], seed: int) -> MaskBaseDataset:
-    """The dataset class named by `cfg.dataset`, loaded from `cfg.train_dir`."""
-    return DATASETS[cfg.dataset].from_config(cfg, draft_size=draft_size, seed=seed)
+def build_dataset(cfg: DataConfig, draft_size: Optional[tuple[int, int]], seed: int,
+                  crop: Optional[Callable[[str], np.ndarray]] = None) -> MaskBaseDataset:
+    """The dataset class named by `cfg.dataset`, loaded from `cfg.train_dir` (photos cut by `crop`)."""
+    return DATASETS[cfg.dataset].from_config(cfg, draft_size=draft_size, seed=seed, crop=crop)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from data_loader.cache import draft_size
 from data_loader.datasets import ImageDataset
 from data_loader.eval_table import read_eval_table, submission_frame
+from data_loader.face_crop import build_face_crop
 from data_loader.loaders import build_loader
 from data_loader.transforms import build_transforms
 from model.classifier import build_model
@@ -105,7 +106,8 @@ def ensemble_predict(ckpts: Sequence[Path | str], *, device: torch.device, eval_
             table = read_eval_table(Path(eval_dir))
         _, eval_tf = build_transforms(config.augment)
         draft = draft_size(config.augment.image_size, config.data.jpeg_draft)
-        dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, draft_size=draft)
+        crop = build_face_crop(config.augment, [eval_dir], draft=config.data.jpeg_draft)
+        dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, draft_size=draft, crop=crop)
         loader = build_loader(dataset, batch_size=batch_size or config.data.batch_size, train=False, seed=config.seed,
                               num_workers=config.data.num_workers if num_workers is None else num_workers,
                               pin_memory=device.type == "cuda")

@@ -91,6 +91,15 @@ class MixConfig(_Section):
     prob: float = Field(0.5, ge=0.0, le=1.0)
 
 
+class FaceCropConfig(_Section):
+    """Crop each photo to its face (`data_loader.face_crop`)."""
+
+    margin: float = Field(0.3, ge=0.0, le=2.0)  # share of the face box added on every side
+    min_score: float = Field(0.5, ge=0.0, le=1.0)  # boxes below this score use the fallback
+    detector: Literal["mtcnn", "haar"] = "mtcnn"
+    fallback_scale: float = Field(0.7, gt=0.0, le=1.0)  # centred window, share of the largest of that aspect
+
+
 class AugmentConfig(_Section):
     image_size: Optional[tuple[int, int]] = None  # (height, width); None: backbone default
     mean: Optional[tuple[float, float, float]] = None
@@ -100,6 +109,7 @@ class AugmentConfig(_Section):
     mixup: Optional[MixConfig] = None
     cutmix: Optional[MixConfig] = None
     cutmix_mode: Literal["random", "half"] = "random"
+    face_crop: Optional[FaceCropConfig] = None
 
     @model_validator(mode="after")
     def _half_alone(self) -> "AugmentConfig":
