@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from data_loader.images import load_image
 from utils.config import AugmentConfig
 from utils.distributed import DistInfo
 
+LOG = logging.getLogger(__name__)
 Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 
 
@@ -118,5 +120,8 @@ def build_face_crop(aug: AugmentConfig, dirs: Sequence[Optional[Path]], *, draft
     if cfg is None:
         return None
     boxes = face_boxes([d for d in dirs if d is not None], cfg.detector, dist_info)
+    found = sum(score >= cfg.min_score and not math.isnan(box[0]) for box, score, _, _ in boxes.values())
+    LOG.info("face crop: a face (score >= %.2f, %s) in %d of %d images (%.1f%%); the rest are cut to a centred "
+             "window", cfg.min_score, cfg.detector, found, len(boxes), 100 * found / max(1, len(boxes)))
     return FaceCrop(boxes, out_hw=tuple(aug.image_size), margin=cfg.margin, min_score=cfg.min_score,
                     fallback_scale=cfg.fallback_scale, draft=draft)

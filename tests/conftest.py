@@ -75,3 +75,42 @@ def make_trainer(demo_data, tmp_path):
         cfg = load_config(ROOT / "configs" / "demo.yaml", tiny_overrides(demo_data, run_dir / "saved", **extra))
         return build_trainer(cfg, run_dir=run_dir)
     return make
+
+
+GRACE_HOPPER_FACE = (155, 105, 222, 222)  # x, y, w, h of the face in matplotlib's grace_hopper.jpg (512 x 600)
+
+
+def draw_mask(image, face, state: str, color=(150, 190, 220)):
+    """A copy of PIL `image` with a mask drawn over the `face` box: `mask` (nose to chin), `incorrect`
+    (mouth and chin only) or `normal` (none)."""
+    from PIL import ImageDraw
+
+    image = image.copy()
+    if state != "normal":
+        x, y, w, h = face
+        top = y + (0.52 if state == "mask" else 0.70) * h
+        ImageDraw.Draw(image).polygon([(x + 0.10 * w, top), (x + 0.90 * w, top), (x + 0.86 * w, y + 0.95 * h),
+                                       (x + 0.5 * w, y + 1.08 * h), (x + 0.14 * w, y + 0.95 * h)], fill=color)
+    return image
+
+
+@pytest.fixture(scope="session")
+def face_photos(tmp_path_factory) -> tuple[Path, dict[str, tuple[float, float, float, float]]]:
+    """A real face (matplotlib's public-domain photo of Grace Hopper) framed like a competition photo
+    (384 x 512), without a mask, with a drawn mask and with one worn under the nose; returns the
+    directory and each file's true face box."""
+    from matplotlib import cbook
+    from PIL import Image
+
+    out = tmp_path_factory.mktemp("faces")
+    source = Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
+    fx, fy, fw, fh = GRACE_HOPPER_FACE
+    truth = {}
+    for state in ("normal", "mask", "incorrect"):
+        width = int(2.0 * fw)
+        x0, y0 = int(fx + fw / 2 - 0.5 * width), int(fy + fh / 2 - 0.35 * width * 4 / 3)
+        frame = draw_mask(source, GRACE_HOPPER_FACE, state).crop((x0, y0, x0 + width, y0 + width * 4 // 3))
+        frame.resize((384, 512), Image.BILINEAR).save(out / f"{state}.jpg", quality=92)
+        k = 384 / width
+        truth[f"{state}.jpg"] = ((fx - x0) * k, (fy - y0) * k, fw * k, fh * k)
+    return out, truth

@@ -51,3 +51,25 @@ def test_report_cli_prints_summary(demo_data, capsys):
     main(["--data", str(demo_data / "train")])
     out = capsys.readouterr().out
     assert "people per gender x age group" in out and "near-duplicate people: 0" in out
+
+
+def test_face_section_rates_per_mask_state_and_a_crop_grid(demo_data, tmp_path, monkeypatch):
+    from data_loader import faces
+
+    train = tmp_path / "train"
+    shutil.copytree(demo_data / "train", train)
+    assert build_report(tmp_path, None)["faces"] is None  # no faces.csv and not asked: no face section
+
+    monkeypatch.setitem(faces.DETECTORS, "mtcnn", lambda: (lambda image: [((10.0, 10.0, 20.0, 20.0), 0.9)]))
+    table = faces.update_face_table(train, "mtcnn", workers=0)
+    masked = ~table["path"].str.contains("/normal")
+    table.loc[masked, "score"] = 0.0  # a face in the unmasked photos only: known rates per state
+    table.to_csv(train / faces.FACES_FILE, index=False)
+
+    report = build_report(tmp_path, tmp_path / "report")
+    people = len(pd.read_csv(train / "train.csv"))
+    rates = report["faces"]
+    assert rates["images"].tolist() == [5 * people, people, people]
+    assert rates["faces"].tolist() == [0, 0, people] and rates["rate"].tolist() == [0.0, 0.0, 1.0]
+    assert f"not        {people:6d} / {people:6d}  100.0%" in report["text"]
+    assert (tmp_path / "report" / "face_crops.png").is_file()
