@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import sys
 import types
@@ -127,7 +128,10 @@ def detect_files(paths: Sequence[str], detector: str, workers: int) -> list[tupl
         _start_worker(detector)
         return [_detect_file(p) for p in tqdm(paths, **progress)]
     create_detector(detector)  # a missing package is one line here, not in every worker
-    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(detector,)) as pool:
+    # fresh interpreters: a forked child of a process whose OpenMP pool has run (torch) can hang in OpenCV
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                             initargs=(detector,)) as pool:
         return list(tqdm(pool.map(_detect_file, paths, chunksize=8), **progress))
 
 

@@ -85,35 +85,48 @@ def expand_checkpoint(path: Path | str) -> list[Path]:
     return [resolve_checkpoint(path, "best")]
 
 
-def ensemble_predict(ckpts: Sequence[Path | str], *, device: torch.device, eval_dir: Optional[Path] = None,
-                     tta: bool = False, batch_size: Optional[int] = None, num_workers: Optional[int] = None,
-                     weights: Optional[Sequence[float]] = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """(eval table, soft-voted probabilities) for `eval_dir` (default: the first checkpoint's).
-    `weights` (one per entry of `ckpts`) are shared evenly by the folds of a folds directory."""
+def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_dir: Optional[Path] = None,
+                   tta: bool = False, batch_size: Optional[int] = None, num_workers: Optional[int] = None,
+                   ) -> tuple[pd.DataFrame, list[np.ndarray], list[int]]:
+    """(eval table, probabilities per entry of `ckpts`, checkpoints per entry) for `eval_dir` (default:
+    the first checkpoint's): an entry that is a folds directory is its folds soft-voted. The eval table,
+    its image checks and the face boxes are read once for all entries."""
+    groups = [expand_checkpoint(c) for c in ckpts]
+    table, crops, per_group = None, {}, []
+    for group in groups:
+        probs = []
+        for source in map(str, group):
+            state = load_checkpoint(source)
+            model, config = model_from_checkpoint(state, source)
+            if table is None:
+                eval_dir = eval_dir or config.data.eval_dir
+                if eval_dir is None:
+                    raise UserError("no eval directory: pass --data or set data.eval_dir")
+                table = read_eval_table(Path(eval_dir))
+            crop_key = repr((config.augment.face_crop, config.augment.image_size, config.data.jpeg_draft))
+            if crop_key not in crops:
+                crops[crop_key] = build_face_crop(config.augment, [eval_dir], draft=config.data.jpeg_draft)
+            _, eval_tf = build_transforms(config.augment)
+            dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, crop=crops[crop_key],
+                                   draft_size=draft_size(config.augment.image_size, config.data.jpeg_draft))
+            loader = build_loader(dataset, batch_size=batch_size or config.data.batch_size, train=False,
+                                  seed=config.seed, num_workers=config.data.num_workers if num_workers is None
+                                  else num_workers, pin_memory=device.type == "cuda")
+            LOG.info("predicting %d images with %s", len(dataset), source)
+            probs.append(predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta))
+        per_group.append(soft_vote(probs))
+    return table, per_group, [len(g) for g in groups]
+
+
+def ensemble_predict(ckpts: Sequence[Path | str], *, weights: Optional[Sequence[float]] = None,
+                     **predict_kwargs) -> tuple[pd.DataFrame, np.ndarray]:
+    """(eval table, soft-voted probabilities) of `ckpts` (see `predict_groups` for the keywords). Without
+    `weights` every checkpoint counts once; `weights` (one per entry of `ckpts`) are shared evenly by the
+    folds of a folds directory."""
     if weights is not None and len(weights) != len(ckpts):
         raise UserError(f"--weights: {len(weights)} weight(s) for {len(ckpts)} --ckpt")
-    expanded = [expand_checkpoint(c) for c in ckpts]
-    files = [f for group in expanded for f in group]
-    file_weights = None if weights is None else [w / len(g) for w, g in zip(weights, expanded) for _ in g]
-    table, all_probs = None, []
-    for source in map(str, files):
-        state = load_checkpoint(source)
-        model, config = model_from_checkpoint(state, source)
-        if table is None:
-            eval_dir = eval_dir or config.data.eval_dir
-            if eval_dir is None:
-                raise UserError("no eval directory: pass --data or set data.eval_dir")
-            table = read_eval_table(Path(eval_dir))
-        _, eval_tf = build_transforms(config.augment)
-        draft = draft_size(config.augment.image_size, config.data.jpeg_draft)
-        crop = build_face_crop(config.augment, [eval_dir], draft=config.data.jpeg_draft)
-        dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, draft_size=draft, crop=crop)
-        loader = build_loader(dataset, batch_size=batch_size or config.data.batch_size, train=False, seed=config.seed,
-                              num_workers=config.data.num_workers if num_workers is None else num_workers,
-                              pin_memory=device.type == "cuda")
-        LOG.info("predicting %d images with %s", len(dataset), source)
-        all_probs.append(predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta))
-    return table, soft_vote(all_probs, file_weights)
+    table, per_group, sizes = predict_groups(ckpts, **predict_kwargs)
+    return table, soft_vote(per_group, sizes if weights is None else weights)
 
 
 def fitted_ensemble_scores(path: Path, **predict_kwargs) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -123,10 +136,7 @@ def fitted_ensemble_scores(path: Path, **predict_kwargs) -> tuple[pd.DataFrame, 
     from trainer.ensemble import EPS, load_ensemble
 
     spec = load_ensemble(path)
-    table, per_run = None, []
-    for run in spec["runs"]:
-        table, probs = ensemble_predict([run], **predict_kwargs)
-        per_run.append(probs)
+    table, per_run, _ = predict_groups(spec["runs"], **predict_kwargs)
     mixed = np.tensordot(spec["weights"], np.stack(per_run), axes=1)
     return table, mixed, np.log(mixed + EPS) + spec["offsets"]
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import ROOT
 from data_loader import faces
 from data_loader.faces import FACES_FILE, best_face, create_detector, read_face_table, update_face_table
 from utils.errors import DataError, UserError
@@ -112,6 +115,21 @@ def test_parallel_detection_equals_serial(face_photos, tmp_path):
     b = update_face_table(parallel, "mtcnn", workers=2)
     cols = ["path", "width", "height", "x", "y", "w", "h", "score"]
     assert a[cols].equals(b[cols])
+
+
+@pytest.mark.slow
+def test_parallel_detection_after_torch_has_run_its_thread_pool(face_photos, tmp_path):
+    """Training calls the detector after torch's OpenMP pool has run; forked workers hung there."""
+    folder, _ = face_photos
+    shutil.copytree(folder, tmp_path / "photos")
+    script = (f"import torch\ntorch.set_num_threads(2)\nx = torch.randn(256, 256)\n(x @ x).sum()\n"
+              f"from data_loader.faces import update_face_table\nif __name__ == '__main__':\n"
+              f"    print(len(update_face_table({str(tmp_path / 'photos')!r}, 'mtcnn', workers=2)))\n")
+    (tmp_path / "run.py").write_text(script)
+    done = subprocess.run([sys.executable, str(tmp_path / "run.py")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-400:]
+    assert done.stdout.strip() == "3"
 
 
 def test_no_face_is_an_empty_box_with_score_zero(tmp_path, monkeypatch):
