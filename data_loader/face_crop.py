@@ -92,7 +92,7 @@ class FaceCrop:
     def draft_size(self, path: str) -> Optional[tuple[int, int]]:
         """The (w, h) to decode `path` at so that its window still covers `out_hw`, or None (full size)."""
         entry = self.boxes.get(os.path.abspath(path))
-        if not self.draft or entry is None:
+        if not self.draft or entry is None or min(entry[2], entry[3]) <= 0:
             return None
         image_w, image_h = entry[2], entry[3]
         x0, y0, x1, y1 = self.window(path, image_w, image_h)

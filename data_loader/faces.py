@@ -114,8 +114,12 @@ def _start_worker(name: str) -> None:
 
 
 def _detect_file(path: str) -> tuple[int, int, float, float, float, float, float]:
-    """(width, height, x, y, w, h, score) of the best face in one file; NaN box and score 0 if none."""
-    image = load_image(path)
+    """(width, height, x, y, w, h, score) of the best face in one file; NaN box and score 0 if none,
+    and size 0 x 0 too for a file that does not decode (the data checks decide what to do with it)."""
+    try:
+        image = load_image(path)
+    except DataError:
+        return (0, 0, *(np.nan,) * 4, 0.0)
     found = best_face(_worker_detector(image))
     box, score = found if found is not None else ((np.nan,) * 4, 0.0)
     return (image.shape[1], image.shape[0], *box, score)
@@ -182,6 +186,9 @@ def update_face_table(data_dir: Path, detector: str = "mtcnn", workers: Optional
         found = detect_files([str(data_dir / p) for p in kept.loc[todo, "path"]], detector, workers)
         kept.loc[todo, ["width", "height", *BOX_COLUMNS, "score"]] = np.asarray(found, dtype=float)
         kept.loc[todo, "detector"] = detector
+        unreadable = int((kept.loc[todo, "width"] == 0).sum())
+        if unreadable:
+            LOG.warning("%s: %d image(s) could not be decoded; they have no face box", data_dir, unreadable)
     table = kept[list(COLUMNS)].astype({"width": int, "height": int})
     if todo.any() or old is None or len(old) != len(table):
         atomic_write_with(out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))

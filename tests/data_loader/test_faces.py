@@ -139,6 +139,16 @@ def test_no_face_is_an_empty_box_with_score_zero(tmp_path, monkeypatch):
     assert table.loc[0, "score"] == 0 and np.isnan(table.loc[0, ["x", "y", "w", "h"]].astype(float)).all()
 
 
+def test_an_undecodable_file_has_no_box_and_stops_nothing(face_photos, tmp_path, caplog):
+    folder, _ = face_photos
+    shutil.copy(folder / "normal.jpg", tmp_path / "good.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    table = update_face_table(tmp_path, "mtcnn", workers=0).set_index("path")
+    assert table.loc["good.jpg", "score"] >= 0.5
+    assert table.loc["broken.jpg", "score"] == 0 and table.loc["broken.jpg", "width"] == 0
+    assert "1 image(s) could not be decoded" in caplog.text
+
+
 def test_cli_writes_faces_csv_and_bad_input_is_one_line(face_photos, tmp_path, capsys, counting_detector):
     folder, _ = face_photos
     data = tmp_path / "data"
