@@ -69,6 +69,7 @@ class FaceCrop:
     min_score: float = 0.5
     fallback_scale: float = 0.7
     draft: bool = True
+    detector: str = "mtcnn"
 
     @property
     def aspect(self) -> float:
@@ -103,10 +104,16 @@ class FaceCrop:
         x0, y0, x1, y1 = self.window(path, image.shape[1], image.shape[0])
         return np.ascontiguousarray(image[y0:y1, x0:x1])
 
+    def summary(self) -> str:
+        """One line for the log: how many photos are cut to a face."""
+        found = sum(self.has_face(path) for path in self.boxes)
+        return (f"face crop: a face (score >= {self.min_score:.2f}, {self.detector}) in {found} of {len(self.boxes)} "
+                f"images ({100 * found / max(1, len(self.boxes)):.1f}%); the rest are cut to a centred window")
+
     def fingerprint(self) -> str:
         """Changes with any box or setting: part of the image cache's key."""
         digest = hashlib.sha1(json.dumps([self.out_hw, self.margin, self.min_score, self.fallback_scale,
-                                          self.draft]).encode())
+                                          self.draft, self.detector]).encode())
         for path in sorted(self.boxes):
             digest.update(f"{path}|{self.boxes[path]}\n".encode())
         return digest.hexdigest()[:12]
@@ -120,8 +127,7 @@ def build_face_crop(aug: AugmentConfig, dirs: Sequence[Optional[Path]], *, draft
     if cfg is None:
         return None
     boxes = face_boxes([d for d in dirs if d is not None], cfg.detector, dist_info)
-    found = sum(score >= cfg.min_score and not math.isnan(box[0]) for box, score, _, _ in boxes.values())
-    LOG.info("face crop: a face (score >= %.2f, %s) in %d of %d images (%.1f%%); the rest are cut to a centred "
-             "window", cfg.min_score, cfg.detector, found, len(boxes), 100 * found / max(1, len(boxes)))
-    return FaceCrop(boxes, out_hw=tuple(aug.image_size), margin=cfg.margin, min_score=cfg.min_score,
-                    fallback_scale=cfg.fallback_scale, draft=draft)
+    crop = FaceCrop(boxes, out_hw=tuple(aug.image_size), margin=cfg.margin, min_score=cfg.min_score,
+                    fallback_scale=cfg.fallback_scale, draft=draft, detector=cfg.detector)
+    LOG.info(crop.summary())
+    return crop

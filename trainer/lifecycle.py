@@ -169,6 +169,8 @@ def run_training(
         LOG.info("run directory: %s (%s, device %s, %d process(es))", run_dir, parts.split_summary(),
                  parts.device, parts.dist_info.world_size)
         LOG.info(label_note(config))
+        if getattr(parts.train_loader.dataset, "crop", None) is not None:
+            LOG.info(parts.train_loader.dataset.crop.summary())
         LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
                  parts.device)
         summary = fit_with_status(trainer, stop, hparams)

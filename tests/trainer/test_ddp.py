@@ -1,5 +1,6 @@
 """DDP on CPU (gloo, 2 processes): same validation predictions as one process, checkpoint loads alone."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -26,9 +27,14 @@ def odd_val_ratio(demo_data):
     pytest.skip("no odd split found")
 
 
-def test_two_process_ddp_matches_single_process(demo_data, tmp_path):
+@pytest.mark.parametrize("face_crop", [False, True])
+def test_two_process_ddp_matches_single_process(demo_data, tmp_path, face_crop):
     ratio = odd_val_ratio(demo_data)
     extra = {"trainer.epochs": 2, "data.val_ratio": ratio, "data.batch_size": 8}
+    if face_crop:  # the first rank finds the faces, the other waits; both train and validate on the same crops
+        shutil.copytree(demo_data, tmp_path / "data")
+        demo_data = tmp_path / "data"
+        extra["augment.face_crop.margin"] = 0.2
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -36,7 +42,8 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     (run_dir,) = list((tmp_path / "tiny").iterdir())
-    assert "2 process(es)" in (run_dir / "train.log").read_text()
+    log = (run_dir / "train.log").read_text()
+    assert "2 process(es)" in log and ("face crop: a face (score >= 0.50, mtcnn) in" in log) == face_crop
     rows = read_metrics(run_dir / "metrics.csv")
     assert [r["epoch"] for r in rows] == [1, 2]
 
@@ -51,6 +58,7 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path):
     assert n_val % 2 == 1 and len(result.y_true) == n_val == len(result.probs) == len(result.paths)
     assert single["val_f1"] == rows[1]["val_f1"] and single["val_acc"] == rows[1]["val_acc"]
     assert single["val_loss"] == pytest.approx(rows[1]["val_loss"], rel=1e-5)
+    assert (trainer.val_loader.dataset.crop is not None) == face_crop
 
 
 def test_all_folds_under_torchrun_makes_one_run_with_every_fold(demo_data, tmp_path):
