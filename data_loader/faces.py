@@ -39,6 +39,7 @@ FACES_FILE = "faces.csv"
 COLUMNS = ("path", "width", "height", "x", "y", "w", "h", "score", "detector", "size", "mtime_ns")
 BOX_COLUMNS = ("x", "y", "w", "h")
 MIN_FACE_SHARE = 0.1  # smallest face searched for, as a share of the photo's shorter side
+MIN_PARALLEL = 64  # fewer photos are detected in this process (starting a worker takes ~2 s)
 MTCNN_THRESHOLDS = [0.5, 0.6, 0.3]  # per-stage floors; `augment.face_crop.min_score` decides later
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
 Detector = Callable[[np.ndarray], list[tuple[Box, float]]]  # RGB uint8 -> [(box, score)]
@@ -113,25 +114,26 @@ def _start_worker(name: str) -> None:
     _worker_detector = create_detector(name)
 
 
-def _detect_file(path: str) -> tuple[int, int, float, float, float, float, float]:
-    """(width, height, x, y, w, h, score) of the best face in one file; NaN box and score 0 if none,
-    and size 0 x 0 too for a file that does not decode (the data checks decide what to do with it)."""
+def _detect_file(path: str, detect: Optional[Detector] = None) -> tuple[int, int, float, float, float, float, float]:
+    """(width, height, x, y, w, h, score) of the best face in one file (with `detect`, else this worker's
+    detector); NaN box and score 0 if none, and size 0 x 0 too for a file that does not decode (the data
+    checks decide what to do with it)."""
     try:
         image = load_image(path)
     except DataError:
         return (0, 0, *(np.nan,) * 4, 0.0)
-    found = best_face(_worker_detector(image))
+    found = best_face((detect or _worker_detector)(image))
     box, score = found if found is not None else ((np.nan,) * 4, 0.0)
     return (image.shape[1], image.shape[0], *box, score)
 
 
 def detect_files(paths: Sequence[str], detector: str, workers: int) -> list[tuple]:
-    """Detect faces in `paths` with `workers` processes (0: in this process), with a progress bar."""
+    """Detect faces in `paths` with `workers` processes (0, or fewer than `MIN_PARALLEL` paths: in this
+    process), with a progress bar."""
     progress = dict(total=len(paths), desc=f"faces ({detector})", unit="img", disable=None)
-    if workers <= 0 or len(paths) < 2:
-        _start_worker(detector)
-        return [_detect_file(p) for p in tqdm(paths, **progress)]
-    create_detector(detector)  # a missing package is one line here, not in every worker
+    detect = create_detector(detector)  # a missing package is one line here, not in every worker
+    if workers <= 0 or len(paths) < MIN_PARALLEL:
+        return [_detect_file(p, detect) for p in tqdm(paths, **progress)]
     # fresh interpreters: a forked child of a process whose OpenMP pool has run (torch) can hang in OpenCV
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
