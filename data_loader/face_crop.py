@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from data_loader.images import load_image
 from utils.config import AugmentConfig
 from utils.distributed import DistInfo
 
-LOG = logging.getLogger(__name__)
 Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 
 
@@ -75,9 +73,13 @@ class FaceCrop:
     def aspect(self) -> float:
         return self.out_hw[1] / self.out_hw[0]
 
+    def entry(self, path: str) -> Optional[tuple[Box, float, int, int]]:
+        """(box, score, width, height) of `path` as in `faces.csv`, or None if it has no row."""
+        return self.boxes.get(os.path.abspath(path))
+
     def has_face(self, path: str) -> bool:
         """Whether `path` has a box at or above `min_score`."""
-        entry = self.boxes.get(os.path.abspath(path))
+        entry = self.entry(path)
         return entry is not None and entry[1] >= self.min_score and not math.isnan(entry[0][0])
 
     def window(self, path: str, image_w: int, image_h: int) -> Window:
@@ -85,14 +87,14 @@ class FaceCrop:
         from the size it was found at)."""
         if not self.has_face(path):
             return center_window(image_w=image_w, image_h=image_h, scale=self.fallback_scale, aspect=self.aspect)
-        (x, y, w, h), _, found_w, found_h = self.boxes[os.path.abspath(path)]
+        (x, y, w, h), _, found_w, found_h = self.entry(path)
         sx, sy = image_w / found_w, image_h / found_h
         return face_window((x * sx, y * sy, w * sx, h * sy), image_w=image_w, image_h=image_h, margin=self.margin,
                            aspect=self.aspect)
 
     def draft_size(self, path: str) -> Optional[tuple[int, int]]:
         """The (w, h) to decode `path` at so that its window still covers `out_hw`, or None (full size)."""
-        entry = self.boxes.get(os.path.abspath(path))
+        entry = self.entry(path)
         if not self.draft or entry is None or min(entry[2], entry[3]) <= 0:
             return None
         image_w, image_h = entry[2], entry[3]
@@ -122,12 +124,11 @@ class FaceCrop:
 def build_face_crop(aug: AugmentConfig, dirs: Sequence[Optional[Path]], *, draft: bool,
                     dist_info: DistInfo = DistInfo()) -> Optional[FaceCrop]:
     """The face crop of a resolved augment section over the images under `dirs` (None when
-    `augment.face_crop` is off); `faces.csv` is brought up to date in each directory first."""
+    `augment.face_crop` is off); `faces.csv` is brought up to date in each directory first. Callers log
+    `summary()` where their log goes (training: train.log)."""
     cfg = aug.face_crop
     if cfg is None:
         return None
     boxes = face_boxes([d for d in dirs if d is not None], cfg.detector, dist_info)
-    crop = FaceCrop(boxes, out_hw=tuple(aug.image_size), margin=cfg.margin, min_score=cfg.min_score,
+    return FaceCrop(boxes, out_hw=tuple(aug.image_size), margin=cfg.margin, min_score=cfg.min_score,
                     fallback_scale=cfg.fallback_scale, draft=draft, detector=cfg.detector)
-    LOG.info(crop.summary())
-    return crop

@@ -9,7 +9,6 @@ Prints a text summary and writes PNG charts (and report.txt) to --out.
 from __future__ import annotations
 
 import argparse
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
@@ -106,7 +105,7 @@ def save_crop_grid(path: Path, images: pd.DataFrame, crop: FaceCrop, per_state: 
             ax.axis("off")
             if pick is not None:
                 ax.imshow(crop(pick))
-                ax.set_title(f"{crop.boxes[os.path.abspath(pick)][1]:.2f}" if crop.has_face(pick) else "fallback",
+                ax.set_title(f"{crop.entry(pick)[1]:.2f}" if crop.has_face(pick) else "fallback",
                              fontsize=8)
         row[0].text(-0.1, 0.5, MASK_NAMES[mask], transform=row[0].transAxes, rotation=90, va="center", ha="right")
     fig.suptitle("face crops per mask state (score of the box)")

@@ -106,6 +106,8 @@ def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_di
             crop_key = repr((config.augment.face_crop, config.augment.image_size, config.data.jpeg_draft))
             if crop_key not in crops:
                 crops[crop_key] = build_face_crop(config.augment, [eval_dir], draft=config.data.jpeg_draft)
+                if crops[crop_key] is not None:
+                    LOG.info(crops[crop_key].summary())
             _, eval_tf = build_transforms(config.augment)
             dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, crop=crops[crop_key],
                                    draft_size=draft_size(config.augment.image_size, config.data.jpeg_draft))
