@@ -12,22 +12,22 @@ DEMO_EVAL_PEOPLE ?= 250
 
 venv: $(STAMP)
 
-$(STAMP): $(REQS) requirements.txt pyproject.toml
+$(STAMP): $(REQS) requirements.txt requirements-test.txt requirements-postgres.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r $(REQS)
+	$(PY) -m pip install --quiet -r $(REQS) -r requirements-test.txt -r requirements-postgres.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 demo-data: $(STAMP)
-	test -f $(DEMO_DATA)/train/train.csv || $(PY) -m data_loader.synthetic --out $(DEMO_DATA) \
+	test -f $(DEMO_DATA)/train/train.csv || $(PY) -m tools.synthetic --out $(DEMO_DATA) \
 		--train-people $(DEMO_TRAIN_PEOPLE) --eval-people $(DEMO_EVAL_PEOPLE) --seed 0
 
 demo: demo-data
 	$(PY) train.py --config configs/demo.yaml
 	@run=$$(ls -td saved/demo/2*/ | head -n 1); run=$${run%/}; \
 	$(PY) inference.py --ckpt $$run && \
-	$(PY) -m utils.score $$run/submission.csv $(DEMO_DATA)/eval_truth.csv && \
+	$(PY) -m tools.score $$run/submission.csv $(DEMO_DATA)/eval_truth.csv && \
 	echo "run directory: $$run (config.yaml, best.pth, last.pth, metrics.csv, submission.csv)" && \
 	echo "TensorBoard:   $(VENV)/bin/tensorboard --logdir saved"
 

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import cli_main
+from utils.errors import as_script, cli_main
 
 LOG = logging.getLogger("ensemble")
 
@@ -27,7 +27,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    from trainer.ensemble import fit_ensemble, save_ensemble
+    from experiments.ensemble import fit_ensemble
+    from predict.fitted_ensemble import save_ensemble
 
     spec = fit_ensemble(args.runs)
     honest, fitted = spec["estimates"]["honest"], spec["estimates"]["in_sample"]
@@ -40,6 +41,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f"wrote {args.out}: python inference.py --ensemble {args.out} [--tta]")
     return spec
 
+
+script = as_script(main)
 
 if __name__ == "__main__":
     main()

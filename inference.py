@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import cli_main
+from utils.errors import as_script, cli_main
 
 LOG = logging.getLogger("inference")
 EPILOG = "The network always comes from the checkpoint. Config keys: README.md, section 'Config reference'."
@@ -52,7 +52,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def default_output(ckpt: Path) -> Path:
     """submission.csv in the run directory of the first checkpoint (the run itself for folds)."""
-    from trainer.predictor import expand_checkpoint
+    from predict.predictor import expand_checkpoint
     from utils.run_dir import RunDir
 
     return RunDir(expand_checkpoint(ckpt)[0].parent).top.submission
@@ -61,7 +61,7 @@ def default_output(ckpt: Path) -> Path:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parse_args(argv)
-    from trainer.predictor import ensemble_predict, fitted_ensemble_scores, write_pseudo_labels, write_submission
+    from predict.predictor import ensemble_predict, fitted_ensemble_scores, write_pseudo_labels, write_submission
     from utils.config import load_config
     from utils.device import resolve_device
 
@@ -86,6 +86,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     LOG.info("wrote %s (%d rows)", out, len(table))
     return out
 
+
+script = as_script(main)
 
 if __name__ == "__main__":
     main()

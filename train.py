@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import cli_main
+from utils.errors import as_script, cli_main
 
 LOG = logging.getLogger("train")
 EPILOG = "Every config key and its default: README.md, section 'Config reference'."
@@ -37,7 +37,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     from trainer.checkpoint import load_checkpoint, resolve_checkpoint
-    from trainer.folds import run_all_folds
+    from experiments.folds import run_all_folds
     from trainer.lifecycle import run_training
     from utils.config import apply_overrides, build_config, load_config
     from utils.distributed import shutdown
@@ -70,6 +70,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     finally:
         shutdown()
 
+
+script = as_script(main)
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import cli_main
+from utils.errors import as_script, cli_main
 
 LOG = logging.getLogger("tune")
 EPILOG = ("Each trial is an ordinary run in saved/<name>/tune/trial_NNNN/. The search space format and "
@@ -39,7 +39,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    from trainer.tuner import run_study
+    from experiments.search import run_study
 
     out = run_study(args.config, args.space, trials=args.trials, timeout=args.timeout, storage=args.storage,
                     study_name=args.study, overrides=args.overrides, heartbeat=args.heartbeat)
@@ -53,6 +53,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         print(f"plot: {plot}")
     return out
 
+
+script = as_script(main)
 
 if __name__ == "__main__":
     main()

@@ -130,7 +130,7 @@ class MaskBaseDataset(ImageDataset):
         groups = duplicate_groups(images) if cfg.group_duplicates else None
         if groups is not None and (merged := sum(g != p for p, g in groups.items())):
             LOG.warning("%d person id(s) look like near-duplicates of another id; each group stays on one side "
-                        "of the split (python -m data_loader.report lists them)", merged)
+                        "of the split (python -m tools.data_report lists them)", merged)
         return cls(images, groups=groups, **kwargs)
 
     def split_units(self) -> pd.DataFrame:

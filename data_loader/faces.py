@@ -1,4 +1,4 @@
-"""Find one face per photo, once: `python -m data_loader.faces --data DIR [--detector NAME]`.
+"""Find one face per photo, once: (`python -m tools.faces --data DIR [--detector NAME]`).
 
 Writes `DIR/faces.csv` (path relative to DIR, upright image size, the best box in pixels and its
 score, the detector, the file's size and mtime) and reuses every row whose file and detector are
@@ -13,7 +13,6 @@ Detectors whose weights ship inside a pip package, so they work offline:
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import multiprocessing
 import os
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from data_loader.images import load_image
 from data_loader.people import IMAGE_EXTENSIONS, is_junk
 from utils.distributed import DistInfo, barrier
-from utils.errors import DataError, UserError, cli_main, did_you_mean
+from utils.errors import DataError, UserError, did_you_mean
 from utils.io import atomic_write_with
 
 LOG = logging.getLogger(__name__)
@@ -214,25 +213,7 @@ def face_boxes(dirs: Sequence[Path], detector: str, dist_info: DistInfo = DistIn
     return boxes
 
 
-@cli_main
-def main(argv: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, action="append",
-                        help="a directory of images (searched recursively); repeat for several")
-    parser.add_argument("--detector", default="mtcnn", help=f"one of {', '.join(DETECTORS)} (default mtcnn)")
-    parser.add_argument("--workers", type=int, help="detection processes (default: one per core, at most 8)")
-    parser.add_argument("--min-score", type=float, default=0.5, help="score counted as a face in the summary")
-    args = parser.parse_args(argv)
-    create_detector(args.detector)
-    tables = []
-    for data_dir in args.data:
-        table = update_face_table(data_dir, args.detector, args.workers)
-        found = int((table["score"] >= args.min_score).sum())
-        print(f"{data_dir / FACES_FILE}: {len(table)} images, a face (score >= {args.min_score}) in {found} "
-              f"({found / len(table):.1%})")
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True)
-
-
 if __name__ == "__main__":
-    main()
+    from utils.deprecated import forward
+
+    forward(old="data_loader.faces", new="tools.faces")

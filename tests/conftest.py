@@ -12,7 +12,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-from data_loader.synthetic import generate  # noqa: E402 - after the thread setting
+from tools.synthetic import generate  # noqa: E402 - after the thread setting
 
 TRAIN_PEOPLE, EVAL_PEOPLE = 30, 6
 

@@ -1,5 +1,5 @@
-"""`python -m utils.benchmark` (the name in users' notes) runs `python -m trainer.benchmark`."""
-import runpy
+"""Deprecated name of `python -m tools.benchmark` (kept for one release)."""
+from utils.deprecated import forward
 
 if __name__ == "__main__":
-    runpy.run_module("trainer.benchmark", run_name="__main__", alter_sys=True)
+    forward(old="utils.benchmark", new="tools.benchmark")

@@ -5,7 +5,7 @@ import difflib
 import functools
 import logging
 import sys
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -74,3 +74,14 @@ def cli_main(func: F) -> F:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
+
+
+def as_script(func: Callable[..., Any]) -> Callable[[], None]:
+    """`func` (a `main(argv=None)`) as a console-script entry point: the value `main` returns for its
+    callers and tests is not an exit status, so the script returns None (exit 0)."""
+
+    @functools.wraps(func)
+    def script() -> None:
+        func()
+
+    return script

@@ -1,5 +1,5 @@
-"""`python -m utils.gpucheck` (the documented name) runs `python -m trainer.gpucheck`."""
-import runpy
+"""Deprecated name of `python -m tools.gpucheck` (kept for one release)."""
+from utils.deprecated import forward
 
 if __name__ == "__main__":
-    runpy.run_module("trainer.gpucheck", run_name="__main__", alter_sys=True)
+    forward(old="utils.gpucheck", new="tools.gpucheck")

@@ -7,8 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
-import torch
-
 PathLike = Union[str, Path]
 
 
@@ -49,5 +47,7 @@ def atomic_write_with(path: PathLike, writer: Callable[[Path], None]) -> None:
 
 
 def atomic_torch_save(obj: object, path: PathLike) -> None:
-    """`torch.save` to `path` atomically."""
+    """`torch.save` to `path` atomically (torch imported here: the rest of this module serves torch-free tools)."""
+    import torch
+
     atomic_write_with(path, lambda tmp: torch.save(obj, tmp))

@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
 
+from utils.labels import NUM_CLASSES
+
+OOF_COLUMNS = ["path", "fold", "label"]  # oof.csv: the image, its fold, its class, then PROB_COLUMNS
+PROB_COLUMNS = [f"prob_{c:02d}" for c in range(NUM_CLASSES)]  # oof.csv's probability columns
+
 
 @dataclass(frozen=True)
 class RunDir:

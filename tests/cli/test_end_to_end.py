@@ -61,7 +61,7 @@ def test_train_then_infer_from_the_command_line(demo_data, tmp_path):
     info = pd.read_csv(demo_data / "eval" / "info.csv", dtype={"ImageID": str})
     assert sub["ImageID"].tolist() == info["ImageID"].tolist()
 
-    scored = run("-m", "utils.score", str(run_dir / "submission.csv"), str(demo_data / "eval_truth.csv"))
+    scored = run("-m", "tools.score", str(run_dir / "submission.csv"), str(demo_data / "eval_truth.csv"))
     assert scored.returncode == 0 and "macro-F1" in scored.stdout
 
 

@@ -172,7 +172,7 @@ def test_augmentation_that_fails_only_when_applied(demo_data, tmp_path, capsys):
 
 
 def test_bad_device_and_helper_clis(tmp_path, capsys):
-    from utils import score
+    from tools import score
 
     with pytest.raises(SystemExit) as exit_info:
         inference.main(["--ckpt", "run", "--device", "gpu"])

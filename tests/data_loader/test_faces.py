@@ -13,6 +13,7 @@ from PIL import Image
 
 from conftest import ROOT
 from data_loader import faces
+from tools import faces as faces_cli
 from data_loader.faces import FACES_FILE, best_face, create_detector, read_face_table, update_face_table
 from utils.errors import DataError, UserError
 
@@ -161,14 +162,14 @@ def test_cli_writes_faces_csv_and_bad_input_is_one_line(face_photos, tmp_path, c
     folder, _ = face_photos
     data = tmp_path / "data"
     shutil.copytree(folder, data)
-    faces.main(["--data", str(data)])
+    faces_cli.main(["--data", str(data)])
     assert "3 images, a face (score >= 0.5) in 3 (100.0%)" in capsys.readouterr().out
     assert (data / FACES_FILE).is_file()
 
     for argv, message in [(["--data", str(tmp_path / "missing")], "missing: not a directory"),
                           (["--data", str(tmp_path / "data"), "--detector", "dlib"], "unknown face detector 'dlib'")]:
         with pytest.raises(SystemExit) as exit_info:
-            faces.main(argv)
+            faces_cli.main(argv)
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1

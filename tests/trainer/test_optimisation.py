@@ -55,7 +55,7 @@ def test_ema_follows_the_weights_and_is_checkpointed(make_trainer, tmp_path):
     assert trainer.monitor.metric == "ema_val_f1" and trainer.monitor.best == metrics["ema_val_f1"]
     state = torch.load(tmp_path / "best.pth", weights_only=True)
     assert not torch.equal(state["ema"]["head.1.weight"], state["model"]["head.1.weight"])
-    from trainer.predictor import model_from_checkpoint
+    from predict.predictor import model_from_checkpoint
 
     model, _ = model_from_checkpoint(state, "best.pth")
     assert torch.equal(model.head[-1].weight, state["ema"]["head.1.weight"])  # inference uses the EMA

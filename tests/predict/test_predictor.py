@@ -6,7 +6,7 @@ import torch
 import inference
 import train
 from conftest import ROOT, tiny_overrides
-from trainer.predictor import predict_probs, soft_vote
+from predict.predictor import predict_probs, soft_vote
 from utils.errors import UserError
 
 
@@ -41,7 +41,7 @@ def test_default_output_goes_to_run_dir(two_runs):
 
 
 def test_ensemble_is_mean_of_softmax(demo_data, two_runs):
-    from trainer import predictor
+    from predict import predictor
 
     where = {"eval_dir": demo_data / "eval", "device": torch.device("cpu")}
     _, probs = predictor.ensemble_predict(two_runs, **where)

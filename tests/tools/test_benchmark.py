@@ -1,5 +1,5 @@
 from conftest import ROOT, tiny_overrides
-from trainer.benchmark import run_benchmark
+from tools.benchmark import run_benchmark
 from utils.config import load_config
 
 

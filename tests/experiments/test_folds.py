@@ -53,7 +53,7 @@ def test_weighted_vote_per_ckpt_argument(demo_data, tmp_path):
     import numpy as np
     import torch
 
-    from trainer.predictor import ensemble_predict
+    from predict.predictor import ensemble_predict
 
     runs = [train.main(["--config", str(ROOT / "configs/demo.yaml"),
                         *tiny_overrides(demo_data, tmp_path, seed=s, name=f"r{s}")])["run_dir"] for s in (1, 2)]

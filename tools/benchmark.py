@@ -1,4 +1,4 @@
-"""Throughput: `python -m trainer.benchmark --config configs/demo.yaml [--steps N] [key=value ...]`.
+"""Throughput: `python -m tools.benchmark --config configs/demo.yaml [--steps N] [key=value ...]`.
 
 (a) input pipeline alone: decoding full-size JPEGs, decoding in draft mode, and from the memory
 cache; (b) the train step alone on batches already on the device; (c) the framework's full
@@ -22,7 +22,7 @@ from model.classifier import feature_dim
 from trainer.build import build_trainer
 from trainer.trainer import Trainer, set_loader_epoch
 from utils.config import Config, load_config
-from utils.errors import cli_main
+from utils.errors import as_script, cli_main
 from utils.seed import seed_everything
 
 
@@ -160,6 +160,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, float]:
         print(f"{key:<20} {value:10.2f}{unit}")
     return results
 
+
+script = as_script(main)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ import pandas as pd
 from PIL import Image
 
 from data_loader.people import IMAGE_EXTENSIONS
-from data_loader.synthetic import generate
+from tools.synthetic import generate
 
 
 def digest(root):

@@ -14,12 +14,10 @@ from trainer.trainer import EvalResult
 from utils.config import Config, save_config
 from utils.errors import ConfigError
 from utils.io import atomic_write_text
-from utils.labels import NUM_CLASSES
 from utils.metrics import macro_f1
-from utils.run_dir import RunDir
+from utils.run_dir import PROB_COLUMNS, RunDir
 
 LOG = logging.getLogger(__name__)
-PROB_COLUMNS = [f"prob_{c:02d}" for c in range(NUM_CLASSES)]  # oof.csv's probability columns
 
 
 def fold_config(config: Config, fold: int) -> Config:

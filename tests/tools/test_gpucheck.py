@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from conftest import ROOT
-from trainer.gpucheck import agreement, precision_check
+from tools.gpucheck import agreement, precision_check
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the full check would run")
 def test_without_cuda_one_line_and_exit_0():
-    proc = subprocess.run([sys.executable, "-m", "utils.gpucheck"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "tools.gpucheck"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0
     assert len(proc.stdout.strip().splitlines()) == 1 and "no CUDA GPU" in proc.stdout
 
@@ -40,7 +40,7 @@ def test_precision_check_on_cpu_autocast(make_trainer):
 def test_the_whole_check_runs_on_the_cpu(tmp_path):
     """The GPU acceptance run exercised end to end (CPU autocast, gloo DDP, save -> resume)."""
     small = ["model.backbone=mobilenetv3_small_050", "augment.image_size=[64,48]", "data.num_workers=0"]
-    proc = subprocess.run([sys.executable, "-m", "utils.gpucheck", "--cpu-smoke", "--steps", "2", "--people", "12",
+    proc = subprocess.run([sys.executable, "-m", "tools.gpucheck", "--cpu-smoke", "--steps", "2", "--people", "12",
                            *small], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout

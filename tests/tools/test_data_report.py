@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from data_loader.report import build_report, main
+from tools.data_report import build_report, main
 from utils.labels import age_group, encode, gender_id
 
 

@@ -3,9 +3,9 @@
 Standalone, so that it runs in scratch environments holding one candidate each (mediapipe 0.10.x
 needs numpy < 2, which this project's environment cannot hold):
 
-    python docs/face_detector_bench.py --photos DIR --detectors mtcnn haar   # this project's .venv
-    python docs/face_detector_bench.py --photos DIR --detectors dlib         # + pip install dlib-bin
-    python docs/face_detector_bench.py --photos DIR --detectors mediapipe    # + pip install mediapipe==0.10.18
+    python tools/face_detector_bench.py --photos DIR --detectors mtcnn haar   # this project's .venv
+    python tools/face_detector_bench.py --photos DIR --detectors dlib         # + pip install dlib-bin
+    python tools/face_detector_bench.py --photos DIR --detectors mediapipe    # + pip install mediapipe==0.10.18
 
 DIR holds the public-domain portraits that packages ship: `grace_hopper.jpg` (matplotlib's
 mpl-data/sample_data) and `astronaut.png` (scikit-image's skimage/data, e.g. unzipped from its

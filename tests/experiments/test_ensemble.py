@@ -4,8 +4,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from trainer.ensemble import (
-    PROB_COLUMNS,
+from experiments.ensemble import (
     fast_macro_f1,
     fit_ensemble,
     fit_offsets,
@@ -14,6 +13,7 @@ from trainer.ensemble import (
     read_oof,
 )
 from utils.labels import NUM_CLASSES
+from utils.run_dir import PROB_COLUMNS
 from utils.metrics import macro_f1
 
 
@@ -76,7 +76,7 @@ def test_nested_estimate_is_honest_on_an_overfittable_case(tmp_path):
 
 
 def test_nested_estimates_fit_without_the_scored_fold(tmp_path, monkeypatch):
-    from trainer import ensemble
+    from experiments import ensemble
 
     rng = np.random.default_rng(4)
     labels, folds = rng.integers(0, NUM_CLASSES, 300), np.arange(300) % 3
@@ -106,7 +106,7 @@ def test_runs_over_other_images_are_refused(tmp_path):
 
 
 def test_ensemble_file_round_trip(tmp_path):
-    from trainer.ensemble import load_ensemble, save_ensemble
+    from predict.fitted_ensemble import load_ensemble, save_ensemble
 
     rng = np.random.default_rng(6)
     labels, folds = rng.integers(0, NUM_CLASSES, 200), np.arange(200) % 4
@@ -124,7 +124,7 @@ def test_ensemble_end_to_end_and_pseudo_labels_stay_out_of_validation(demo_data,
     import inference
     import train
     from conftest import ROOT, tiny_overrides
-    from trainer.predictor import ensemble_predict
+    from predict.predictor import ensemble_predict
 
     runs = []
     for backbone in ("mobilenetv3_small_050", "resnet10t"):

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from utils.logger import rows_to_csv
-from utils.runs import main, run_table
+from tools.runs import main, run_table
 
 
 def fake_run(root, name, stamp, f1s, status, pid=None, monitor=None):

@@ -19,6 +19,7 @@ from data_loader.face_crop import build_face_crop
 from data_loader.loaders import build_loader
 from data_loader.transforms import build_transforms
 from model.classifier import build_model
+from predict.fitted_ensemble import decision_scores, load_ensemble
 from trainer.checkpoint import best_weights_key, load_checkpoint, resolve_checkpoint
 from utils.config import Config, build_config
 from utils.device import amp_dtype
@@ -135,12 +136,10 @@ def fitted_ensemble_scores(path: Path, **predict_kwargs) -> tuple[pd.DataFrame, 
     """(eval table, weighted probabilities, decision scores) of an `ensemble.py` file: each run's folds
     soft-voted, the runs mixed with the fitted weights, then log-probabilities plus the class offsets
     (the rule fitted on the out-of-fold predictions)."""
-    from trainer.ensemble import EPS, load_ensemble
-
     spec = load_ensemble(path)
     table, per_run, _ = predict_groups(spec["runs"], **predict_kwargs)
-    mixed = np.tensordot(spec["weights"], np.stack(per_run), axes=1)
-    return table, mixed, np.log(mixed + EPS) + spec["offsets"]
+    mixed, scores = decision_scores(np.stack(per_run), spec["weights"], spec["offsets"])
+    return table, mixed, scores
 
 
 def write_pseudo_labels(table: pd.DataFrame, probs: np.ndarray, scores: np.ndarray, out: Path,

@@ -10,19 +10,16 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from trainer.folds import PROB_COLUMNS
+from predict.fitted_ensemble import predict
 from utils.errors import DataError, UserError
-from utils.io import atomic_write_text
 from utils.labels import NUM_CLASSES
 from utils.metrics import macro_f1
-from utils.run_dir import RunDir
+from utils.run_dir import OOF_COLUMNS, PROB_COLUMNS, RunDir
 
 LOG = logging.getLogger(__name__)
 WEIGHT_GRID = np.linspace(0.0, 1.0, 21)
 OFFSET_GRID = np.round(np.arange(-1.5, 1.51, 0.1), 2)
-EPS = 1e-7
 
 
 @dataclass
@@ -43,7 +40,7 @@ def read_oof(runs: Sequence[str | Path]) -> OofSet:
         if not path.is_file():
             raise UserError(f"{run}: no {path.name} (train it with train.py --all-folds)")
         frame = pd.read_csv(path)
-        missing = [c for c in ["path", "fold", "label", *PROB_COLUMNS] if c not in frame.columns]
+        missing = [c for c in [*OOF_COLUMNS, *PROB_COLUMNS] if c not in frame.columns]
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(missing[:3])}")
         frames.append(frame.set_index("path").sort_index())
@@ -67,12 +64,6 @@ def fast_macro_f1(labels: np.ndarray, preds: np.ndarray) -> float:
     present = (support + predicted) > 0
     f1 = np.divide(2 * tp, support + predicted, out=np.zeros(NUM_CLASSES), where=present)
     return float(f1[present].mean()) if present.any() else 0.0
-
-
-def predict(probs: np.ndarray, weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """argmax over classes of log(sum_r w_r p_r) + offsets; `probs` is (runs, images, classes)."""
-    mixed = np.tensordot(weights, probs, axes=1)
-    return (np.log(mixed + EPS) + offsets).argmax(axis=1)
 
 
 def fit_weights(probs: np.ndarray, labels: np.ndarray, passes: int = 3) -> np.ndarray:
@@ -158,24 +149,3 @@ def fit_ensemble(runs: Sequence[str | Path]) -> dict[str, Any]:
             "offsets": [round(float(o), 4) for o in offsets], "use": chosen,
             "estimates": {"honest": honest, "in_sample": in_sample}, "oof_images": int(len(oof.labels)),
             "per_run_oof_f1": {run: macro_f1(oof.labels, oof.probs[i].argmax(1)) for i, run in enumerate(oof.runs)}}
-
-
-def save_ensemble(spec: dict[str, Any], path: Path) -> Path:
-    atomic_write_text(path, yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-def load_ensemble(path: Path) -> dict[str, Any]:
-    """An `ensemble.yaml`, checked: runs, one non-negative weight per run, 18 offsets."""
-    try:
-        spec = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read ensemble file ({type(err).__name__})") from None
-    if not isinstance(spec, dict) or not all(k in spec for k in ("runs", "weights", "offsets")):
-        raise UserError(f"{path}: not an ensemble file (needs runs, weights, offsets)")
-    weights, offsets = np.asarray(spec["weights"], dtype=float), np.asarray(spec["offsets"], dtype=float)
-    if len(weights) != len(spec["runs"]) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
-        raise UserError(f"{path}: weights must be {len(spec['runs'])} finite non-negative numbers")
-    if offsets.shape != (NUM_CLASSES,) or not np.isfinite(offsets).all():
-        raise UserError(f"{path}: offsets must be {NUM_CLASSES} finite numbers")
-    return {**spec, "weights": weights / weights.sum(), "offsets": offsets}

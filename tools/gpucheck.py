@@ -1,4 +1,4 @@
-"""GPU acceptance: `python -m utils.gpucheck [--config CONFIG] [--out FILE.json] [--steps N]`.
+"""GPU acceptance: `python -m tools.gpucheck [--config CONFIG] [--out FILE.json] [--steps N]`.
 
 On a CUDA GPU, short runs of the recipe's model (default configs/swin_b.yaml: Swin-B with the shallow
 head, batch 64, the recipe's augmentations) on synthetic data:
@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from utils.errors import cli_main
+from utils.errors import as_script, cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"loop_ratio": 0.95, "argmax_agreement": 0.99, "pipeline_over_step": 1.5}
@@ -97,8 +97,8 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
           device: str = "cuda") -> dict[str, Any]:
     """Every measurement on the CUDA device (see the module docstring). `device="cpu"` runs the same
     check on the CPU, as a smoke test of the check itself (AMP modes then compare CPU autocast)."""
-    from data_loader.synthetic import generate
-    from trainer import benchmark
+    from tools.synthetic import generate
+    from tools import benchmark
     from trainer.build import build_trainer
     from utils.config import load_config
     from utils.device import NATIVE_BF16, check_cuda_arch, nvidia_driver_version
@@ -208,6 +208,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[dict[str, Any]]:
         atomic_write_text(args.out, json.dumps(results, indent=2, default=str))
     return results
 
+
+script = as_script(main)
 
 if __name__ == "__main__":
     main()

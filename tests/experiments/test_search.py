@@ -14,7 +14,7 @@ import tune
 from conftest import ROOT, tiny_overrides
 from utils.config import load_config
 from utils.errors import ConfigError
-from utils.search_space import load_space
+from experiments.search_space import load_space
 
 SPACE = {"pruner": {"name": "median", "warmup_epochs": 0, "startup_trials": 1}, "sampler": {"seed": 1},
          "params": {"optimizer.lr": {"float": [1.0e-4, 1.0e-2], "log": True},
@@ -57,7 +57,7 @@ def test_bad_space_exits_2_before_anything_is_written(tmp_path, capsys):
 
 def test_a_pruned_run_is_marked_pruned(demo_data, tmp_path):
     from trainer.lifecycle import run_training
-    from trainer.tuner import PruneOnMonitor, TrialPruned
+    from experiments.search import PruneOnMonitor, TrialPruned
     from utils.run_dir import RunDir
 
     class AlwaysPrune:

@@ -22,7 +22,7 @@ from utils.errors import ConfigError, first_line
 from utils.io import atomic_write_text
 from utils.run_dir import RunDir
 from utils.run_lock import run_lock
-from utils.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
+from experiments.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
 
 LOG = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
