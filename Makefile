@@ -8,7 +8,7 @@ DEMO_DATA := data/demo
 DEMO_TRAIN_PEOPLE ?= 400
 DEMO_EVAL_PEOPLE ?= 250
 
-.PHONY: demo test test-fast venv demo-data clean-demo
+.PHONY: demo test test-fast venv demo-data clean-demo postgres
 
 venv: $(STAMP)
 
@@ -31,7 +31,14 @@ demo: demo-data
 	echo "run directory: $$run (config.yaml, best.pth, last.pth, metrics.csv, submission.csv)" && \
 	echo "TensorBoard:   $(VENV)/bin/tensorboard --logdir saved"
 
-test: $(STAMP)
+# The search tests start their own PostgreSQL server (tests/postgres_server.py) from Debian's binaries.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		echo "installing Debian's postgresql package (server binaries for the search tests)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
+
+test: $(STAMP) postgres
 	$(PY) -m pytest -q tests
 
 test-fast: $(STAMP)

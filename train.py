@@ -36,8 +36,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    from trainer.checkpoint import load_checkpoint, resolve_checkpoint
     from experiments.folds import run_all_folds
+    from trainer.checkpoint import load_checkpoint, resolve_checkpoint
     from trainer.lifecycle import run_training
     from utils.config import apply_overrides, build_config, load_config
     from utils.distributed import shutdown

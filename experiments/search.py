@@ -15,17 +15,18 @@ from typing import Any, Optional, Sequence
 import optuna
 import pandas as pd
 
+from experiments.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
+from experiments.storage import check_storage, engine_kwargs, shown, storage_for, with_retries
 from trainer.lifecycle import run_training
 from trainer.trainer import StopRun
 from utils.config import Config, load_config
-from utils.errors import ConfigError, first_line
+from utils.errors import ConfigError, DataError, UserError, first_line
 from utils.io import atomic_write_text
 from utils.run_dir import RunDir
-from utils.run_lock import run_lock
-from experiments.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
 
 LOG = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+MAX_FAILURES = 3  # trials failing in a row before the search stops
 
 
 class TrialPruned(StopRun, optuna.TrialPruned):
@@ -101,6 +102,9 @@ class Objective:
         except StopRun:
             trial.set_user_attr("seconds", time.time() - start)
             raise
+        except Exception as err:
+            trial.set_user_attr("error", f"{type(err).__name__}: {first_line(err)}"[:500])
+            raise
         trial.set_user_attr("seconds", time.time() - start)
         trial.set_user_attr("epochs", summary["epochs"])
         return float(summary["best"])
@@ -108,30 +112,29 @@ class Objective:
 
 def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], study_name: Optional[str],
                heartbeat: int) -> optuna.Study:
-    """Create or join the study (same name and storage -> same study)."""
+    """Create or join the study (same name and storage -> same study), after checking the storage; a
+    study created for the other optimisation direction is refused."""
     root = tune_root(config)
     root.mkdir(parents=True, exist_ok=True)
-    url = storage or f"sqlite:///{(root / 'study.db').resolve()}"
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    url = storage_for(storage, root)
+    check_storage(url)
     direction = "maximize" if config.trainer.monitor.split()[0] == "max" else "minimize"
+
     def connect() -> optuna.Study:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
             rdb = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                                             engine_kwargs=engine)
+                                             engine_kwargs=engine_kwargs(url))
         return optuna.create_study(study_name=study_name or config.name, storage=rdb, load_if_exists=True,
                                    direction=direction, sampler=make_sampler(space),
                                    pruner=make_pruner(space, config.trainer.epochs))
 
-    # processes starting together would race to create the schema: one at a time on this machine,
-    # and retries for processes on other machines sharing a server
-    with run_lock(root / ".storage.lock", wait=True):
-        for attempt in range(4):
-            try:
-                return connect()
-            except Exception:  # noqa: BLE001 - e.g. the schema being created by another machine
-                time.sleep(1.0 + attempt)
-        return connect()  # the last try raises what went wrong
+    study = with_retries(connect, url, lock=root / ".storage.lock")
+    if study.direction.name.lower() != direction:
+        raise ConfigError(f"trainer.monitor {config.trainer.monitor!r}: study {study.study_name!r} in {shown(url)} "
+                          f"was created to {study.direction.name.lower()}; continue it with the same monitor "
+                          "direction, or start a new study (--study NAME)")
+    return study
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
@@ -188,6 +191,30 @@ def write_outputs(study: optuna.Study, root: Path) -> dict[str, Any]:
     return out
 
 
+def run_trials(study: optuna.Study, objective: Objective, *, trials: int, timeout: Optional[float],
+               max_failures: int = MAX_FAILURES) -> str:
+    """Start trials one at a time until the study holds `trials` finished or running trials (so processes
+    sharing the study stop together), `timeout` seconds have passed, or `max_failures` trials in a row
+    failed (then one line with the last failure's reason). Returns why it stopped."""
+    deadline = time.time() + timeout if timeout is not None else None
+    failures = 0
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # killed processes' trials, past their heartbeat
+        taken = len(study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING)))
+        if taken >= trials:
+            return f"the study holds {taken} finished or running trials (--trials {trials})"
+        if deadline is not None and time.time() >= deadline:
+            return f"--timeout {timeout:g} s reached"
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+        last = study.get_trials(deepcopy=False)[-1]
+        failures = failures + 1 if last.state == optuna.trial.TrialState.FAIL else 0
+        if failures >= max_failures:
+            reason = last.user_attrs.get("error", "see its train.log")
+            raise UserError(f"tune: {failures} trials in a row failed; the last (trial {last.number}): {reason}")
+
+
 def run_study(config_path: Optional[Path], space_path: Path, *, trials: int, timeout: Optional[float],
               storage: Optional[str], study_name: Optional[str], overrides: Sequence[str],
               heartbeat: int = 60) -> dict[str, Any]:
@@ -198,15 +225,22 @@ def run_study(config_path: Optional[Path], space_path: Path, *, trials: int, tim
     if config.data.val_ratio == 0 and config.data.n_folds < 2 and config.trainer.monitor.split()[1] != "train_loss":
         raise ConfigError(f"tune: trainer.monitor {config.trainer.monitor!r} needs a validation set "
                           "(data.val_ratio > 0)")
+    shadowed = sorted({o.partition("=")[0].strip() for o in overrides} & set(space.params))
+    if shadowed:
+        raise ConfigError(f"{shadowed[0]}: given on the command line and searched by {space_path}; "
+                          "drop one of them")
+    train_csv = Path(config.data.train_dir) / "train.csv"
+    if not train_csv.is_file():
+        raise DataError(f"data.train_dir: {train_csv} not found (every trial would fail)")
     study = open_study(config, space, storage=storage, study_name=study_name, heartbeat=heartbeat)
     root = tune_root(config)
     finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if finished < trials:
         LOG.info("study %s: %d of %d trials finished; storage %s", study.study_name, finished, trials,
-                 storage or root / "study.db")
-        study.optimize(Objective(config_path, overrides, space, root), timeout=timeout, catch=(Exception,),
-                       callbacks=[optuna.study.MaxTrialsCallback(trials, states=FINISHED)])
+                 shown(storage_for(storage, root)))
+        reason = run_trials(study, Objective(config_path, overrides, space, root), trials=trials, timeout=timeout)
+        LOG.info("tune: stopped starting trials: %s", reason)
     out = write_outputs(study, root)
     out["study"] = study
     return out

@@ -114,3 +114,31 @@ def face_photos(tmp_path_factory) -> tuple[Path, dict[str, tuple[float, float, f
         k = 384 / width
         truth[f"{state}.jpg"] = ((fx - x0) * k, (fy - y0) * k, fw * k, fh * k)
     return out, truth
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Path:
+    """A PostgreSQL server started for this test session (tests/postgres_server.py)."""
+    from postgres_server import postgres_server
+
+    yield from postgres_server()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server_url, request) -> str:
+    """A fresh, empty database on the session's PostgreSQL server, for one test."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{os.getpid()}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def study_storage(request) -> str | None:
+    """The study storage a tune test runs on: the default SQLite file (None) or a PostgreSQL database."""
+    return None if request.param == "sqlite" else request.getfixturevalue("postgres_url")

@@ -97,8 +97,8 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
           device: str = "cuda") -> dict[str, Any]:
     """Every measurement on the CUDA device (see the module docstring). `device="cpu"` runs the same
     check on the CPU, as a smoke test of the check itself (AMP modes then compare CPU autocast)."""
-    from tools.synthetic import generate
     from tools import benchmark
+    from tools.synthetic import generate
     from trainer.build import build_trainer
     from utils.config import load_config
     from utils.device import NATIVE_BF16, check_cuda_arch, nvidia_driver_version

@@ -129,8 +129,8 @@ def test_training_and_validation_see_the_crops_the_cache_holds(face_data, tmp_pa
 
 @pytest.mark.slow
 def test_inference_crops_the_eval_images_like_training(face_data, tmp_path):
-    from trainer.lifecycle import run_training
     from predict.predictor import ensemble_predict
+    from trainer.lifecycle import run_training
     from utils.run_dir import RunDir
 
     config = load_config(ROOT / "configs" / "demo.yaml", tiny_overrides(face_data, tmp_path / "saved",

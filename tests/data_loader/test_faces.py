@@ -13,8 +13,8 @@ from PIL import Image
 
 from conftest import ROOT
 from data_loader import faces
-from tools import faces as faces_cli
 from data_loader.faces import FACES_FILE, best_face, create_detector, read_face_table, update_face_table
+from tools import faces as faces_cli
 from utils.errors import DataError, UserError
 
 

@@ -13,8 +13,8 @@ from experiments.ensemble import (
     read_oof,
 )
 from utils.labels import NUM_CLASSES
-from utils.run_dir import PROB_COLUMNS
 from utils.metrics import macro_f1
+from utils.run_dir import PROB_COLUMNS
 
 
 def write_oof(run_dir, probs, labels, folds):

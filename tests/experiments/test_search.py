@@ -12,13 +12,13 @@ import yaml
 
 import tune
 from conftest import ROOT, tiny_overrides
-from utils.config import load_config
-from utils.errors import ConfigError
 from experiments.search_space import load_space
+from utils.config import load_config
+from utils.errors import ConfigError, UserError
 
 SPACE = {"pruner": {"name": "median", "warmup_epochs": 0, "startup_trials": 1}, "sampler": {"seed": 1},
          "params": {"optimizer.lr": {"float": [1.0e-4, 1.0e-2], "log": True},
-                    "augment.image_size": {"categorical": [[64, 48], [32, 24]]}}}
+                    "data.age_bounds": {"categorical": [[30, 60], [30, 58]]}}}
 
 
 def write_space(tmp_path, space=SPACE):
@@ -56,8 +56,8 @@ def test_bad_space_exits_2_before_anything_is_written(tmp_path, capsys):
 
 
 def test_a_pruned_run_is_marked_pruned(demo_data, tmp_path):
-    from trainer.lifecycle import run_training
     from experiments.search import PruneOnMonitor, TrialPruned
+    from trainer.lifecycle import run_training
     from utils.run_dir import RunDir
 
     class AlwaysPrune:
@@ -80,17 +80,17 @@ def test_a_pruned_run_is_marked_pruned(demo_data, tmp_path):
     assert summary["status"] == "pruned" and summary["epochs"] == 1 and trial.reported[0][0] == 1
 
 
-def tune_argv(demo_data, tmp_path, trials=3, **extra):
+def tune_argv(demo_data, tmp_path, trials=3, storage=None, **extra):
     overrides = tiny_overrides(demo_data, tmp_path / "saved", **{"trainer.epochs": 2, **extra})
     return ["--config", str(ROOT / "configs/demo.yaml"), "--space", str(write_space(tmp_path)),
-            "--trials", str(trials), *overrides]
+            "--trials", str(trials), *(["--storage", storage] if storage else []), *overrides]
 
 
 @pytest.mark.slow
-def test_trials_are_ordinary_runs_and_the_best_config_trains(demo_data, tmp_path):
+def test_trials_are_ordinary_runs_and_the_best_config_trains(demo_data, tmp_path, study_storage):
     import inference
 
-    out = tune.main(tune_argv(demo_data, tmp_path))
+    out = tune.main(tune_argv(demo_data, tmp_path, storage=study_storage))
     root = tmp_path / "saved" / "tiny" / "tune"
     table = pd.read_csv(root / "trials.csv")
     assert len(table) == 3 and set(table["state"]) <= {"complete", "pruned"}
@@ -100,34 +100,36 @@ def test_trials_are_ordinary_runs_and_the_best_config_trains(demo_data, tmp_path
     assert (root / "history.png").is_file()
     sub = inference.main(["--ckpt", str(root / f"trial_{out['best_trial']:04d}"), "--out", str(tmp_path / "s.csv")])
     assert len(pd.read_csv(sub)) == 42
-    again = tune.main(tune_argv(demo_data, tmp_path, trials=4))  # the same study continues
-    assert len(again["trials"]) == 4
+    again = tune.main(tune_argv(demo_data, tmp_path, trials=4, storage=study_storage))  # the study continues
+    assert len(again["trials"]) == 4 and list(again["trials"]["trial"]) == [0, 1, 2, 3]
 
 
-def study_trials(tmp_path):
-    storage = f"sqlite:///{tmp_path / 'saved' / 'tiny' / 'tune' / 'study.db'}"
+def study_trials(tmp_path, storage=None):
+    storage = storage or f"sqlite:///{tmp_path / 'saved' / 'tiny' / 'tune' / 'study.db'}"
     return optuna.load_study(study_name="tiny", storage=storage).get_trials()
 
 
 @pytest.mark.slow
-def test_two_processes_share_one_study(demo_data, tmp_path):
-    cmd = [sys.executable, "tune.py", *tune_argv(demo_data, tmp_path, trials=4)]
+def test_two_processes_share_one_study(demo_data, tmp_path, study_storage):
+    cmd = [sys.executable, "tune.py", *tune_argv(demo_data, tmp_path, trials=4, storage=study_storage)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
-    trials = study_trials(tmp_path)
+    trials = study_trials(tmp_path, study_storage)
     numbers = [t.number for t in trials]
-    assert len(numbers) == len(set(numbers)) >= 4
+    assert len(numbers) == len(set(numbers)) >= 4  # none lost; each process may finish one past --trials
+    assert len(numbers) <= 5
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
     dirs = sorted(p.name for p in (tmp_path / "saved" / "tiny" / "tune").glob("trial_*"))
     assert dirs == [f"trial_{n:04d}" for n in sorted(numbers)]
 
 
 @pytest.mark.slow
-def test_a_killed_trial_is_marked_failed_and_the_study_goes_on(demo_data, tmp_path):
-    argv = [*tune_argv(demo_data, tmp_path, trials=2, **{"trainer.epochs": 6}), "--heartbeat", "1"]
+def test_a_killed_trial_is_marked_failed_and_the_study_goes_on(demo_data, tmp_path, study_storage):
+    argv = [*tune_argv(demo_data, tmp_path, trials=2, storage=study_storage, **{"trainer.epochs": 6}),
+            "--heartbeat", "1"]
     proc = subprocess.Popen([sys.executable, "tune.py", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     metrics = tmp_path / "saved" / "tiny" / "tune" / "trial_0000" / "metrics.csv"
@@ -138,7 +140,101 @@ def test_a_killed_trial_is_marked_failed_and_the_study_goes_on(demo_data, tmp_pa
     proc.wait()
     time.sleep(3)  # past the grace period of two heartbeats
     subprocess.run([sys.executable, "tune.py", *argv], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    states = {t.number: t.state for t in study_trials(tmp_path)}
+    states = {t.number: t.state for t in study_trials(tmp_path, study_storage)}
     assert states[0] == optuna.trial.TrialState.FAIL
     finished = [n for n, s in states.items() if s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     assert len(finished) == 2
+
+
+def run_tune_expecting_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        tune.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql+psycopg2://u:secret@127.0.0.1:1/db", "database driver 'psycopg2' is not installed; install psycopg2-binary"),
+    ("mysql+pymysql://u:secret@127.0.0.1:1/db", "database driver 'pymysql' is not installed; install PyMySQL"),
+    ("nosuchdb://x", "not a usable database URL"),
+    ("postgresql://u:secret@127.0.0.1:{port}/db", "cannot use the study database"),
+])
+def test_unusable_storage_is_one_line_without_the_password(demo_data, tmp_path, capsys, url, message):
+    from postgres_server import free_port
+
+    argv = tune_argv(demo_data, tmp_path, storage=url.format(port=free_port()))
+    err = run_tune_expecting_error(argv, capsys)
+    assert message in err and "secret" not in err
+    assert not list((tmp_path / "saved").rglob("trial_*"))
+
+
+def test_a_file_that_is_not_a_database_is_one_line(demo_data, tmp_path, capsys):
+    bad = tmp_path / "study.db"
+    bad.write_bytes(b"not a database at all" * 100)
+    err = run_tune_expecting_error(tune_argv(demo_data, tmp_path, storage=f"sqlite:///{bad}"), capsys)
+    assert "cannot use the study database (file is not a database)" in err
+
+
+def test_missing_data_and_shadowed_keys_stop_before_the_study(demo_data, tmp_path, capsys):
+    err = run_tune_expecting_error(tune_argv(demo_data, tmp_path, **{"data.train_dir": tmp_path / "nope"}), capsys)
+    assert "data.train_dir:" in err and "nope/train.csv not found" in err
+    err = run_tune_expecting_error(tune_argv(demo_data, tmp_path, **{"optimizer.lr": 0.1}), capsys)
+    assert err.startswith("error: optimizer.lr: given on the command line and searched by")
+    assert not (tmp_path / "saved" / "tiny" / "tune" / "study.db").exists()
+
+
+def test_continuing_a_study_with_the_opposite_direction_is_refused(demo_data, tmp_path, capsys):
+    from experiments.search import open_study
+
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path / "saved"))
+    space = load_space(write_space(tmp_path), ROOT / "configs/demo.yaml", [])
+    assert open_study(config, space, storage=None, study_name=None, heartbeat=60).direction.name == "MAXIMIZE"
+    minimizing = config.model_copy(update={"trainer": config.trainer.model_copy(update={"monitor": "min val_loss"})})
+    with pytest.raises(ConfigError, match="was created to maximize"):
+        open_study(minimizing, space, storage=None, study_name=None, heartbeat=60)
+
+
+class ScriptedObjective:
+    """Stands in for a trial's training: returns or raises what it is told, in order."""
+
+    def __init__(self, outcomes):
+        self.outcomes, self.calls = list(outcomes), 0
+
+    def __call__(self, trial):
+        outcome = self.outcomes[self.calls]
+        self.calls += 1
+        if isinstance(outcome, Exception):
+            trial.set_user_attr("error", f"{type(outcome).__name__}: {outcome}")
+            raise outcome
+        return outcome
+
+
+def test_trials_stop_at_the_count_and_a_min_monitor_minimises(tmp_path):
+    from experiments.search import run_trials
+
+    study = optuna.create_study(direction="minimize", storage=f"sqlite:///{tmp_path / 's.db'}")
+    objective = ScriptedObjective([0.5, 0.2, 0.9, 0.1])
+    reason = run_trials(study, objective, trials=3, timeout=None)
+    assert objective.calls == 3 and "holds 3 finished or running trials" in reason
+    assert study.best_value == 0.2  # minimised: the smallest value is the best
+    assert "--trials 3" in run_trials(study, objective, trials=3, timeout=None) and objective.calls == 3
+
+
+def test_repeated_failures_stop_the_search_with_the_reason(tmp_path):
+    from experiments.search import run_trials
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    objective = ScriptedObjective([0.5, RuntimeError("CUDA out of memory"), RuntimeError("CUDA out of memory"),
+                                   RuntimeError("CUDA out of memory"), 0.7])
+    with pytest.raises(UserError, match=r"3 trials in a row failed; the last \(trial 3\): RuntimeError: CUDA out"):
+        run_trials(study, objective, trials=10, timeout=None, max_failures=3)
+    assert objective.calls == 4
+
+
+def test_timeout_stops_starting_trials(tmp_path):
+    from experiments.search import run_trials
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    assert run_trials(study, ScriptedObjective([1.0]), trials=10, timeout=0) == "--timeout 0 s reached"
+    assert not study.trials

@@ -3,8 +3,8 @@ import socket
 import subprocess
 import sys
 
-from utils.logger import rows_to_csv
 from tools.runs import main, run_table
+from utils.logger import rows_to_csv
 
 
 def fake_run(root, name, stamp, f1s, status, pid=None, monitor=None):

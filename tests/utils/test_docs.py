@@ -1,8 +1,9 @@
 """The README cannot drift from the code: config keys and the module map."""
 import re
 
-from conftest import ROOT
 from test_layers import LAYERS
+
+from conftest import ROOT
 from utils.config import Config, section_fields
 
 README = (ROOT / "README.md").read_text()
