@@ -8,8 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from trainer.build import build_parts
-from trainer.lifecycle import evaluate_best, run_training, shared_run_dir
+from trainer.lifecycle import evaluate_best, run_training, seeded_parts, shared_run_dir
 from trainer.trainer import EvalResult
 from utils.config import Config, save_config
 from utils.errors import ConfigError
@@ -52,7 +51,7 @@ def run_all_folds(config: Config, overrides: Sequence[str] = ()) -> dict[str, An
     are built (config and data validated). Works under torchrun: every rank trains every fold."""
     if config.data.n_folds < 2:
         raise ConfigError("--all-folds needs data.n_folds >= 2 (e.g. data.n_folds=5)")
-    parts = build_parts(fold_config(config, 0))
+    parts = seeded_parts(fold_config(config, 0))
     run_dir = shared_run_dir(config, parts.dist_info)
     if parts.dist_info.is_main:
         save_config(config, run_dir.config)

@@ -22,7 +22,7 @@ from trainer.trainer import EpochCallback, EvalResult, Interrupted, StopRun, Tra
 from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samples
 from utils.config import Config, save_config
 from utils.device import dtype_name
-from utils.distributed import DistInfo, broadcast_object, broadcast_state
+from utils.distributed import DistInfo, broadcast_object, broadcast_state, replica_digests
 from utils.errors import UserError, first_line
 from utils.labels import age_group_names, class_names
 from utils.logger import RunLogger, file_log, start_wandb
@@ -139,6 +139,13 @@ def check_resumable(parts: TrainerParts, state: dict[str, Any], source: str) -> 
         raise UserError(f"{source}: cannot resume from this checkpoint ({first_line(err)[:160]})") from None
 
 
+def seeded_parts(config: Config) -> TrainerParts:
+    """The run's parts built right after seeding, so a run's initial weights and everything after them
+    depend only on `config` (not on what the process did before, e.g. a previous fold)."""
+    seed_everything(config.seed, config.trainer.deterministic)
+    return build_parts(config)
+
+
 def run_training(
     config: Config,
     *,
@@ -152,9 +159,9 @@ def run_training(
 ) -> tuple[dict[str, Any], Trainer]:
     """Train one run to its end: a new run (in `run_dir`, or a fresh directory), or one continued from
     `resume_state` (a checkpoint of `run_dir`, read from `resume_source`). `parts` may be prebuilt
-    from `config`. Returns the summary and the Trainer (its model at the last epoch's weights)."""
-    seed_everything(config.seed, config.trainer.deterministic)
-    parts = parts if parts is not None else build_parts(config)
+    by `seeded_parts(config)`. Returns the summary and the Trainer (its model at the last epoch's weights)."""
+    if parts is None:  # prebuilt parts were built right after seeding (`seeded_parts`), like these
+        parts = seeded_parts(config)
     if resume_state is not None:
         check_resumable(parts, resume_state, resume_source)
     run_dir = shared_run_dir(config, parts.dist_info, run_dir)
@@ -174,9 +181,22 @@ def run_training(
         LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
                  parts.device)
         summary = fit_with_status(trainer, stop, hparams)
+        if parts.dist_info.enabled:
+            log_replicas(trainer)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}, trainer
+
+
+def log_replicas(trainer: Trainer) -> None:
+    """Under DDP, say in train.log whether every rank ended with the same weights (a replica that
+    drifted, e.g. on a node with other library versions, would otherwise go unnoticed)."""
+    digests = replica_digests(trainer.model, trainer.dist)
+    if len(set(digests)) == 1:
+        LOG.info("model weights identical on all %d ranks (sha256 %s)", len(digests), digests[0][:16])
+    else:
+        LOG.warning("model weights differ between ranks: %s", ", ".join(f"rank {r}: {d[:16]}"
+                                                                        for r, d in enumerate(digests)))
 
 
 def evaluate_best(trainer: Trainer) -> EvalResult:

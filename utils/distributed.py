@@ -1,6 +1,7 @@
 """DDP under torchrun: process group set-up, rank info, and gathering results across ranks."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -82,3 +83,17 @@ def broadcast_state(module: torch.nn.Module, info: DistInfo) -> None:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's parameters and buffers (names, shapes and bytes), to compare replicas."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def replica_digests(module: torch.nn.Module, info: DistInfo) -> list[str]:
+    """Every rank's `weights_digest` of `module`, in rank order (DDP replicas should all agree)."""
+    return gather_objects(weights_digest(module), info)

@@ -61,3 +61,28 @@ def test_weighted_vote_per_ckpt_argument(demo_data, tmp_path):
     single = [ensemble_predict([r], eval_dir=demo_data / "eval", device=cpu)[1] for r in runs]
     weighted = ensemble_predict(runs, eval_dir=demo_data / "eval", device=cpu, weights=[3, 1])[1]
     np.testing.assert_allclose(weighted, 0.75 * single[0] + 0.25 * single[1], rtol=1e-5, atol=1e-6)
+
+
+def test_every_fold_starts_from_the_weights_its_seed_gives(demo_data, tmp_path, monkeypatch):
+    """Fold 0's parts are built before the run directory exists; they must still be built right after
+    seeding, so fold 0 of --all-folds equals fold 0 trained alone (and on one or several nodes)."""
+    import torch
+
+    from experiments import folds
+    from trainer.lifecycle import seeded_parts
+    from utils.config import load_config
+
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **{"data.n_folds": 2}))
+    started = {}
+
+    def capture(cfg, *, parts=None, **_):
+        parts = parts if parts is not None else seeded_parts(cfg)
+        started[cfg.data.fold] = {k: v.clone() for k, v in parts.model.state_dict().items()}
+        raise KeyboardInterrupt  # enough: only the starting weights are compared
+
+    monkeypatch.setattr(folds, "run_training", capture)
+    torch.manual_seed(123)  # whatever the process drew before
+    with pytest.raises(KeyboardInterrupt):
+        folds.run_all_folds(config)
+    alone = seeded_parts(folds.fold_config(config, 0)).model.state_dict()
+    assert all(torch.equal(alone[k], started[0][k]) for k in alone)

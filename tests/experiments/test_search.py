@@ -155,7 +155,8 @@ def run_tune_expecting_error(argv, capsys) -> str:
 
 
 @pytest.mark.parametrize("url, message", [
-    ("postgresql+psycopg2://u:secret@127.0.0.1:1/db", "database driver 'psycopg2' is not installed; install psycopg2-binary"),
+    ("postgresql+psycopg2://u:secret@127.0.0.1:1/db",
+     "database driver 'psycopg2' is not installed; install psycopg2-binary"),
     ("mysql+pymysql://u:secret@127.0.0.1:1/db", "database driver 'pymysql' is not installed; install PyMySQL"),
     ("nosuchdb://x", "not a usable database URL"),
     ("postgresql://u:secret@127.0.0.1:{port}/db", "cannot use the study database"),

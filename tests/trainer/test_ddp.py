@@ -1,5 +1,6 @@
 """DDP on CPU (gloo, 2 processes): same validation predictions as one process, checkpoint loads alone."""
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_overrides
+from postgres_server import free_port
 from data_loader.people import list_train_images
 from data_loader.split import stratified_person_split
 from trainer.build import build_trainer
@@ -16,6 +18,8 @@ from utils.config import build_config
 from utils.logger import read_metrics
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
+GUIDE = "README.md"
+TIMEOUT = 900
 
 
 def odd_val_ratio(demo_data):
@@ -61,16 +65,64 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path, face_crop):
     assert (trainer.val_loader.dataset.crop is not None) == face_crop
 
 
-def test_all_folds_under_torchrun_makes_one_run_with_every_fold(demo_data, tmp_path):
-    extra = {"data.n_folds": 2, "data.batch_size": 8}
+def multi_node_commands() -> list[list[str]]:
+    """The documented two-node command, one per node (docs/gpus.md), made to run here: nodes are two
+    torchrun agents on 127.0.0.1 with one process each."""
+    lines = [line for line in (ROOT / GUIDE).read_text().splitlines() if line.startswith("torchrun --nnodes=2 ")]
+    assert len(lines) == 2, f"{GUIDE}: expected the two-node command, one line per node"
+    port = free_port()
+    return [shlex.split(line.replace("node0:29500", f"127.0.0.1:{port}").replace("--nproc-per-node=8",
+                                                                                  "--nproc-per-node=1"))
+            for line in lines]
+
+
+def torchrun(topology: str, extra_args: list[str], cwd=ROOT) -> None:
+    """train.py under torchrun as 2 processes: `standalone` (one node) or `two_nodes` (two agents)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "train.py", "--config", "configs/demo.yaml", "--all-folds", *tiny_overrides(demo_data, tmp_path, **extra)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    (run_dir,) = list((tmp_path / "tiny").iterdir())  # rank 1 made no directory of its own
-    assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["fold_0", "fold_1"]
-    oof = pd.read_csv(run_dir / "oof.csv")
-    assert len(oof) == 7 * len(pd.read_csv(demo_data / "train" / "train.csv")) and oof["path"].is_unique
-    assert "2 process(es)" in (run_dir / "folds" / "fold_1" / "train.log").read_text()
+    if topology == "standalone":
+        cmds = [[sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py"]]
+    else:
+        cmds = [[sys.executable, "-m", "torch.distributed.run", *cmd[1:cmd.index("train.py") + 1]]
+                for cmd in multi_node_commands()]
+    procs = [subprocess.Popen([*cmd, *extra_args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for cmd in cmds]
+    outputs = [proc.communicate(timeout=TIMEOUT)[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), "\n".join(o[-3000:] for o in outputs)
+
+
+def only_run(root):
+    (run_dir,) = list(root.iterdir())  # one run directory: the other ranks and nodes made none
+    return run_dir
+
+
+def test_two_nodes_train_like_one_node_with_two_processes(demo_data, tmp_path):
+    args = ["--config", "configs/demo.yaml", *tiny_overrides(demo_data, tmp_path, **{"trainer.epochs": 2,
+                                                                                     "data.batch_size": 8})]
+    runs = {}
+    for topology in ("standalone", "two_nodes"):
+        torchrun(topology, [*args, f"save_dir={tmp_path / topology}"])
+        runs[topology] = only_run(tmp_path / topology / "tiny")
+    for run_dir in runs.values():
+        log = (run_dir / "train.log").read_text()
+        assert "2 process(es)" in log and "model weights identical on all 2 ranks" in log
+        assert {p.name for p in run_dir.glob("*.pth")} == {"best.pth", "last.pth"}
+    weights = {t: torch.load(r / "last.pth", weights_only=True)["model"] for t, r in runs.items()}
+    assert weights["standalone"].keys() == weights["two_nodes"].keys()
+    assert all(torch.equal(weights["standalone"][k], weights["two_nodes"][k]) for k in weights["standalone"])
+    metrics = {t: read_metrics(r / "metrics.csv") for t, r in runs.items()}
+    assert [r["val_f1"] for r in metrics["standalone"]] == [r["val_f1"] for r in metrics["two_nodes"]]
+
+
+def test_all_folds_on_two_nodes_match_one_node(demo_data, tmp_path):
+    args = ["--config", "configs/demo.yaml", "--all-folds",
+            *tiny_overrides(demo_data, tmp_path, **{"data.n_folds": 2, "data.batch_size": 8})]
+    oof = {}
+    for topology in ("standalone", "two_nodes"):
+        torchrun(topology, [*args, f"save_dir={tmp_path / topology}"])
+        run_dir = only_run(tmp_path / topology / "tiny")
+        assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["fold_0", "fold_1"]
+        assert "2 process(es)" in (run_dir / "folds" / "fold_1" / "train.log").read_text()
+        oof[topology] = pd.read_csv(run_dir / "oof.csv")
+        assert len(oof[topology]) == 7 * len(pd.read_csv(demo_data / "train" / "train.csv"))
+        assert oof[topology]["path"].is_unique
+    pd.testing.assert_frame_equal(oof["standalone"], oof["two_nodes"])
