@@ -8,9 +8,9 @@ import sys
 import pandas as pd
 import pytest
 import torch
+from postgres_server import free_port
 
 from conftest import ROOT, tiny_overrides
-from postgres_server import free_port
 from data_loader.people import list_train_images
 from data_loader.split import stratified_person_split
 from trainer.build import build_trainer
