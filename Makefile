@@ -8,7 +8,7 @@ DEMO_DATA := data/demo
 DEMO_TRAIN_PEOPLE ?= 400
 DEMO_EVAL_PEOPLE ?= 250
 
-.PHONY: demo test test-fast venv demo-data clean-demo postgres
+.PHONY: demo test test-fast venv demo-data clean-demo postgres wheelhouse
 
 venv: $(STAMP)
 
@@ -46,3 +46,12 @@ test-fast: $(STAMP)
 
 clean-demo:
 	rm -rf $(DEMO_DATA) saved/demo
+
+# Wheels for an offline GPU server: make wheelhouse PYVER=3.12 [ARCH=x86_64 GLIBC=2.35 WITHOUT_TORCH=1]
+PYVER ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ARCH ?= x86_64
+GLIBC ?= 2.35
+WHEELHOUSE ?= wheelhouse
+wheelhouse: $(STAMP)
+	$(PY) -m tools.wheelhouse --out $(WHEELHOUSE) --python-version $(PYVER) --arch $(ARCH) --glibc $(GLIBC) \
+		$(if $(WITHOUT_TORCH),--without-torch)
