@@ -8,11 +8,15 @@ head, batch 64, the recipe's augmentations) on synthetic data:
 - loop: the full train loop against a bare PyTorch + timm loop of the same model (ratio);
 - input pipeline img/s (configured workers and cache) against the GPU step rate (is the GPU starved?);
 - peak GPU memory and GPU utilisation; a 1-process NCCL DDP run; a save -> --resume round trip.
-Prints a table and writes JSON. Without CUDA it prints one line and exits 0.
+Prints the elapsed time of each part as it ends, then a table, and writes JSON. Every part is bounded
+(steps, people, one compiled layout, CLI runs with a time limit) so the whole check fits a short GPU
+slot (about 6 minutes on one modern GPU); `--quick` runs only precision agreement, the loop ratio and
+pipeline vs step (about 2 minutes). Without CUDA it prints one line and exits 0.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -21,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +34,24 @@ from utils.errors import as_script, cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"loop_ratio": 0.95, "argmax_agreement": 0.99, "pipeline_over_step": 1.5}
+CLI_TIMEOUT = 240  # seconds for each training command of the check (DDP, train, resume)
+MAX_STEPS, MAX_PEOPLE = 100, 400
+
+
+class PartTimer:
+    """Times the parts of the check: `with timer("precision"):` prints and records its seconds."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, part: str) -> Iterator[None]:
+        begin = time.perf_counter()
+        yield
+        self.seconds[part] = round(time.perf_counter() - begin, 1)
+        print(f"gpucheck: {part} done in {self.seconds[part]:.1f} s ({time.perf_counter() - self.start:.0f} s in all)",
+              flush=True)
 
 
 def eval_probs(model: torch.nn.Module, batches: Sequence[torch.Tensor], device: torch.device,
@@ -77,10 +99,13 @@ def precision_check(make_trainer: Callable[[str], Any], dtypes: dict[str, torch.
     return results
 
 
-def run_cli(args: Sequence[str], timeout: int = 900) -> dict[str, Any]:
-    """A command of this project; its exit code and last output line."""
+def run_cli(args: Sequence[str], timeout: int = CLI_TIMEOUT) -> dict[str, Any]:
+    """A command of this project; its exit code and last output line (rc 124 past `timeout` seconds)."""
     start = time.perf_counter()
-    proc = subprocess.run([*args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    try:
+        proc = subprocess.run([*args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"rc": 124, "seconds": float(timeout), "last_line": f"stopped after {timeout} s"}
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
     return {"rc": proc.returncode, "seconds": round(time.perf_counter() - start, 1), "last_line": tail[0][-200:]}
 
@@ -94,9 +119,10 @@ def gpu_utilisation() -> Optional[float]:
 
 
 def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] = (),
-          device: str = "cuda") -> dict[str, Any]:
-    """Every measurement on the CUDA device (see the module docstring). `device="cpu"` runs the same
-    check on the CPU, as a smoke test of the check itself (AMP modes then compare CPU autocast)."""
+          device: str = "cuda", quick: bool = False) -> dict[str, Any]:
+    """Every measurement on the CUDA device (see the module docstring); `quick`: precision, loop ratio
+    and pipeline vs step only. `device="cpu"` runs the same check on the CPU, as a smoke test of the
+    check itself (AMP modes then compare CPU autocast)."""
     from tools import benchmark
     from tools.synthetic import generate
     from trainer.build import build_trainer
@@ -110,11 +136,13 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
     results: dict[str, Any] = {
         "gpu": torch.cuda.get_device_name(device) if cuda else "cpu", "capability": ".".join(map(str, capability)),
         "torch": torch.__version__, "cuda": torch.version.cuda, "driver": nvidia_driver_version(),
-        "config": str(config_path), "steps": steps,
+        "config": str(config_path), "steps": steps, "quick": quick,
     }
+    timer = PartTimer()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        generate(data, people, 8, seed=1, workers=os.cpu_count() or 1)
+        with timer("synthetic data"):
+            generate(data, people, 8, seed=1, workers=min(os.cpu_count() or 1, 8))
         base = [f"data.train_dir={data / 'train'}", f"data.eval_dir={data / 'eval'}", "model.pretrained=false",
                 "model.pretrained_path=null", "data.batch_size=64", f"save_dir={Path(tmp) / 'saved'}",
                 "trainer.epochs=1", "trainer.freeze=null", "data.group_duplicates=false", "name=gpucheck",
@@ -126,12 +154,16 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
         dtypes = {"fp16": torch.float16, **({"bf16": torch.bfloat16} if capability >= NATIVE_BF16 else {})}
         if not cuda:
             dtypes = {"bf16": torch.bfloat16}  # what CPU autocast runs
-        results["precision"] = precision_check(make, dtypes, steps)
+        with timer("precision"):
+            results["precision"] = precision_check(make, dtypes, steps)
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
         layouts = {}
-        for channels_last in (False, True):
-            for compiled in (False, True) if cuda else (False,):  # inductor on a CPU: minutes of compiling
+        # eager in both layouts, compiled once (channels_last, as the recipes train); inductor on a CPU
+        # takes minutes of compiling, so the CPU smoke test leaves it out
+        kinds = [] if quick else [(False, False), (True, False), *([(True, True)] if cuda else [])]
+        for channels_last, compiled in kinds:
+            with timer(f"train step channels_last={channels_last} compile={compiled}"):
                 trainer = make("auto", f"trainer.channels_last={str(channels_last).lower()}",
                                f"trainer.compile={str(compiled).lower()}")
                 layouts[f"channels_last={channels_last} compile={compiled}"] = benchmark.step_rate(trainer, steps)
@@ -139,24 +171,33 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
         trainer = make("auto")
         config = load_config(config_path, [*base, "trainer.amp=auto"])
         loop, bare = [], []
-        for _ in range(2):
-            bare.append(benchmark.reference_rate(config, trainer))
-            loop.append(benchmark.framework_rate(trainer))
-            results["gpu_util_percent"] = gpu_utilisation()
-        step = benchmark.step_rate(trainer, steps)
-        pipeline = benchmark.pipeline_rate(trainer, steps)
+        with timer("full loop vs bare loop"):
+            for _ in range(1 if quick else 2):
+                bare.append(benchmark.reference_rate(config, trainer))
+                loop.append(benchmark.framework_rate(trainer))
+                results["gpu_util_percent"] = gpu_utilisation()
+        with timer("input pipeline vs GPU step"):
+            step = benchmark.step_rate(trainer, steps)
+            pipeline = benchmark.pipeline_rate(trainer, steps)
         results.update({
             "loop_img_s": max(loop), "bare_img_s": max(bare), "loop_ratio": max(loop) / max(bare),
             "pipeline_img_s": pipeline, "gpu_step_img_s": step, "pipeline_over_step": pipeline / step,
             "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else 0.0,
         })
-        cli = [f"{k}" for k in base] + ["trainer.amp=auto", "data.batch_size=32"]
-        results["ddp_nccl_1proc"] = run_cli([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                             "--nproc_per_node=1", "train.py", "--config", str(config_path), *cli])
-        first = run_cli([sys.executable, "train.py", "--config", str(config_path), *cli])
-        runs = sorted((Path(tmp) / "saved" / "gpucheck").iterdir())
-        resumed = run_cli([sys.executable, "train.py", "--resume", str(runs[-1]), "trainer.epochs=2"])
-        results["save_resume"] = {"train": first, "resume": resumed}
+        if not quick:
+            cli = [f"{k}" for k in base] + ["trainer.amp=auto", "data.batch_size=32"]
+            with timer("DDP, 1 process"):
+                results["ddp_nccl_1proc"] = run_cli([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                     "--nproc_per_node=1", "train.py", "--config", str(config_path),
+                                                     *cli])
+            with timer("save -> resume"):
+                first = run_cli([sys.executable, "train.py", "--config", str(config_path), *cli])
+                runs = sorted((Path(tmp) / "saved" / "gpucheck").glob("2*"))
+                resumed = (run_cli([sys.executable, "train.py", "--resume", str(runs[-1]), "trainer.epochs=2"])
+                           if runs else {"rc": 1, "seconds": 0.0, "last_line": "no run directory"})
+                results["save_resume"] = {"train": first, "resume": resumed}
+    results["part_seconds"] = timer.seconds
+    results["total_seconds"] = round(time.perf_counter() - timer.start, 1)
     return results
 
 
@@ -176,9 +217,12 @@ def table(results: dict[str, Any]) -> str:
         f"  input pipeline {results['pipeline_img_s']:.1f} img/s / GPU step {results['gpu_step_img_s']:.1f} = "
         f"{results['pipeline_over_step']:.2f} (target >= {TARGETS['pipeline_over_step']})",
         f"  peak GPU memory {results['peak_gpu_mb']:.0f} MB, utilisation {results['gpu_util_percent']}",
-        f"  DDP NCCL 1 process: rc {results['ddp_nccl_1proc']['rc']}; save -> resume: rc "
-        f"{results['save_resume']['train']['rc']} -> {results['save_resume']['resume']['rc']}",
     ]
+    if "save_resume" in results:
+        lines.append(f"  DDP NCCL 1 process: rc {results['ddp_nccl_1proc']['rc']}; save -> resume: rc "
+                     f"{results['save_resume']['train']['rc']} -> {results['save_resume']['resume']['rc']}")
+    parts = ", ".join(f"{part} {sec:.0f} s" for part, sec in results["part_seconds"].items())
+    lines.append(f"  time: {results['total_seconds']:.0f} s in all ({parts})")
     return "\n".join(lines)
 
 
@@ -189,18 +233,22 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[dict[str, Any]]:
     parser.add_argument("--out", type=Path, metavar="FILE.json", help="also write the figures as JSON")
     parser.add_argument("--steps", type=int, default=20, metavar="N", help="train steps per measurement")
     parser.add_argument("--people", type=int, default=96, metavar="N", help="synthetic training people")
+    parser.add_argument("--quick", action="store_true",
+                        help="precision agreement, loop ratio and pipeline vs step only (about 2 minutes)")
     parser.add_argument("--cpu-smoke", action="store_true", help="run the whole check on the CPU (tests the check)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="overrides of --config")
     args = parser.parse_intermixed_args(argv)
+    if not (1 <= args.steps <= MAX_STEPS and 8 <= args.people <= MAX_PEOPLE):
+        parser.error(f"--steps must be 1..{MAX_STEPS} and --people 8..{MAX_PEOPLE} (the check must fit a short slot)")
     if args.cpu_smoke:
-        results = check(args.config, args.steps, args.people, args.overrides, device="cpu")
+        results = check(args.config, args.steps, args.people, args.overrides, device="cpu", quick=args.quick)
         print(table(results))
         return results
     if not torch.cuda.is_available():
         print(f"gpucheck: no CUDA GPU usable here (torch {torch.__version__}, CUDA {torch.version.cuda}); "
               "nothing to check")
         return None
-    results = check(args.config, args.steps, args.people, args.overrides)
+    results = check(args.config, args.steps, args.people, args.overrides, quick=args.quick)
     print(table(results))
     if args.out is not None:
         from utils.io import atomic_write_text
