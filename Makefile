@@ -8,7 +8,7 @@ DEMO_DATA := data/demo
 DEMO_TRAIN_PEOPLE ?= 400
 DEMO_EVAL_PEOPLE ?= 250
 
-.PHONY: demo test test-fast venv demo-data clean-demo postgres wheelhouse
+.PHONY: demo test test-fast venv demo-data clean-demo postgres wheelhouse docs
 
 venv: $(STAMP)
 
@@ -55,3 +55,7 @@ WHEELHOUSE ?= wheelhouse
 wheelhouse: $(STAMP)
 	$(PY) -m tools.wheelhouse --out $(WHEELHOUSE) --python-version $(PYVER) --arch $(ARCH) --glibc $(GLIBC) \
 		$(if $(WITHOUT_TORCH),--without-torch)
+
+# docs/config.md from the schema (a test fails when it is stale)
+docs: $(STAMP)
+	$(PY) -m tools.config_reference --out docs/config.md

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 from utils.errors import as_script, cli_main
 
 LOG = logging.getLogger("inference")
-EPILOG = "The network always comes from the checkpoint. Config keys: README.md, section 'Config reference'."
+EPILOG = "The network always comes from the checkpoint. Config keys: docs/config.md."
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

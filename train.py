@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 from utils.errors import as_script, cli_main
 
 LOG = logging.getLogger("train")
-EPILOG = "Every config key and its default: README.md, section 'Config reference'."
+EPILOG = "Every config key and its default: docs/config.md."
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

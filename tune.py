@@ -11,7 +11,7 @@ from utils.errors import as_script, cli_main
 
 LOG = logging.getLogger("tune")
 EPILOG = ("Each trial is an ordinary run in saved/<name>/tune/trial_NNNN/. The search space format and "
-          "the outputs: README.md, section 'Recipe search'.")
+          "the outputs: docs/search.md.")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

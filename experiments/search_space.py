@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from utils.config import apply_overrides, build_config, read_yaml, section_fields
+from utils.config import apply_overrides, build_config, read_recipe, read_yaml, section_fields
 from utils.errors import ConfigError, did_you_mean
 
 
@@ -137,7 +137,7 @@ def load_space(path: Path, config_path: Optional[Path], overrides: list[str]) ->
         loc = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{path}: {loc}: {msg}") from None
-    base = read_yaml(Path(config_path)) if config_path else {}
+    base = read_recipe(Path(config_path)) if config_path else {}
     apply_overrides(base, overrides)
     for key in space.params:
         problem = _known_key(key)

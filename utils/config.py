@@ -36,35 +36,74 @@ def absolute(path: Optional[Path]) -> Optional[Path]:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class StepConfig(_Section):
     """One albumentations transform: its class name and keyword arguments."""
 
     name: str
+    """albumentations transform class name"""
     args: dict[str, Any] = Field(default_factory=dict)
+    """its keyword arguments"""
 
 
 class DataConfig(_Section):
     dataset: Literal[DATASETS] = "MaskSplitByProfileDataset"  # type: ignore[valid-type]
+    """split by person, stratified over gender × age group. `MaskBaseDataset` splits by image and **leaks
+    people** between train and val (inflated scores; for comparison only)"""
     train_dir: Path = Path("data/train")
+    """the competition's `train/` folder (`train.csv` and `images/`)"""
     eval_dir: Optional[Path] = Path("data/eval")
+    """the `eval/` folder (`info.csv` and `images/`) that `inference.py` predicts; `null`: none"""
     val_ratio: float = Field(0.2, ge=0.0, lt=1.0)
+    """share of people (per stratum) in validation, in [0, 1); `0` trains on everyone (no val: `best.pth` = last
+    epoch)"""
     n_folds: int = Field(0, ge=0)
+    """person-level stratified K-fold (gender × age strata dealt round-robin): validate on fold `fold` of
+    `n_folds` instead of `val_ratio`; `train.py --all-folds` trains every fold into `RUN/folds/fold_k/` and
+    writes `RUN/oof.csv` (out-of-fold predictions) and the OOF macro-F1 (`RUN/folds_summary.json`)"""
     fold: int = Field(0, ge=0)
+    """the fold that validates, `0 .. n_folds - 1` (see `data.n_folds`)"""
     age_bounds: tuple[int, int] = (30, 60)
+    """age-group boundaries of the **training** labels (`[30, 58]` moves the oldest group down). Validation,
+    `best.pth`, early stopping, melting, `oof.csv`, the confusion matrix and every reported F1 always use the
+    competition's groups (<30, 30–59, ≥60); `train.log` says which labels each side uses"""
     relabel: Optional[Path] = None
+    """CSV of label fixes `id,field,value` (`gender` male/female, `age` integer, `swap_mask` to swap a person's
+    `incorrect_mask`/`normal`), applied at load time and logged; an unknown id is an error. The fixes apply to
+    training **and** validation labels: they correct the ground truth, so validation is scored on the corrected
+    truth"""
     skip_bad_images: bool = False
+    """leave out bad folders/images with a warning instead of failing"""
     group_duplicates: bool = True
+    """find near-duplicate people (one person under two ids: dHash of their `normal` and `mask1` photos, as the
+    data report does) and keep each group on one side of every split and fold; a warning counts them. About 1 ms
+    per person"""
     pseudo_labels: Optional[Path] = None
+    """a CSV written by `inference.py --pseudo-labels` (`ImageID,label,probability`): those eval images join the
+    **training** set only (never validation, never `oof.csv`), each weighing `pseudo_weight` in the loss; an
+    image that is also a training image is refused"""
     pseudo_weight: float = Field(0.5, gt=0.0, le=1.0)
+    """loss weight of each pseudo-labelled image, in (0, 1] (see `data.pseudo_labels`)"""
     jpeg_draft: bool = True
+    """decode JPEGs at the smallest DCT scale ≥ `augment.image_size` (much faster; steps with absolute pixel
+    sizes such as `CenterCrop` then see a smaller image — set `false` for those)"""
     sampler: Literal["random", "balanced"] = "random"
+    """`balanced`: draw each training image with weight 1 / (images of its class), indexed by class id, so
+    classes come out near uniform (epoch-seeded, sharded under DDP)"""
     cache: Literal["none", "memory", "disk"] = "none"
+    """decode every photo once, resized to one pre-augmentation size (the JPEG draft size covering
+    `augment.image_size`, or the full photo without `jpeg_draft`), into a uint8 array: `memory` (RAM, shared by
+    forked loader workers) or `disk` (a memory-mapped file in `data.cache_dir`, keyed by the files and the size,
+    built once by the first local rank and shared by all DDP ranks and workers); later epochs read no image
+    files"""
     cache_dir: Path = Path(".cache/images")
+    """where `disk` caches live (delete freely)"""
     batch_size: int = Field(32, gt=0)
+    """per process"""
     num_workers: Optional[int] = Field(None, ge=0)
+    """DataLoader workers"""
 
     @field_validator("train_dir", "eval_dir", "relabel", "cache_dir", "pseudo_labels")
     @classmethod
@@ -88,28 +127,50 @@ class DataConfig(_Section):
 
 class MixConfig(_Section):
     alpha: float = Field(1.0, gt=0.0)
+    """α of the Beta(α, α) mixing ratio"""
     prob: float = Field(0.5, ge=0.0, le=1.0)
+    """share of training batches mixed"""
 
 
 class FaceCropConfig(_Section):
     """Crop each photo to its face (`data_loader.face_crop`)."""
 
-    margin: float = Field(0.3, ge=0.0, le=2.0)  # share of the face box added on every side
-    min_score: float = Field(0.5, ge=0.0, le=1.0)  # boxes below this score use the fallback
+    margin: float = Field(0.3, ge=0.0, le=2.0)
+    """share of the face box added on every side"""
+    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    """boxes below this detector score use the fallback window"""
     detector: Literal["mtcnn", "haar"] = "mtcnn"
-    fallback_scale: float = Field(0.7, gt=0.0, le=1.0)  # centred window, share of the largest of that aspect
+    """`mtcnn` or `haar` (see `tools.faces`)"""
+    fallback_scale: float = Field(0.7, gt=0.0, le=1.0)
+    """fallback: a centred window of the crop's aspect, this share of the largest that fits"""
 
 
 class AugmentConfig(_Section):
-    image_size: Optional[tuple[int, int]] = None  # (height, width); None: backbone default
+    image_size: Optional[tuple[int, int]] = None
+    """network input `[height, width]`"""
     mean: Optional[tuple[float, float, float]] = None
+    """normalisation mean per RGB channel (0–1); `null`: the backbone's pretrained values"""
     std: Optional[tuple[float, float, float]] = None
+    """normalisation standard deviation per RGB channel (> 0); `null`: the backbone's pretrained values"""
     train: list[StepConfig] = Field(default_factory=list)
+    """albumentations steps for training, `{name: <class>, args: {...}}`, applied to the decoded photo; then
+    `Resize(image_size)`, `Normalize`, `ToTensorV2` are appended"""
     eval: list[StepConfig] = Field(default_factory=list)
+    """albumentations steps for validation and inference, `{name: <class>, args: {...}}`; then
+    `Resize(image_size)`, `Normalize`, `ToTensorV2` are appended"""
     mixup: Optional[MixConfig] = None
+    """`{alpha: 1.0, prob: 0.5}`: MixUp / CutMix on training batches (timm `Mixup`; labels mixed by area, losses
+    take the soft targets). Any batch size works: in an odd batch the last image passes unmixed"""
     cutmix: Optional[MixConfig] = None
+    """`{alpha: 1.0, prob: 0.5}`: MixUp / CutMix on training batches (timm `Mixup`; labels mixed by area, losses
+    take the soft targets). Any batch size works: in an odd batch the last image passes unmixed"""
     cutmix_mode: Literal["random", "half"] = "random"
+    """`half`: face-aware CutMix — an image takes the left or right half (cut at the centre ± 10%) of a partner,
+    λ ≈ 0.5"""
     face_crop: Optional[FaceCropConfig] = None
+    """`{margin: 0.3, min_score: 0.5, detector: mtcnn, fallback_scale: 0.7}`: cut each photo to its face (boxes
+    from `faces.csv`, see docs/leaderboard.md) before the cache and the steps; boxes below `min_score` use a
+    centred window of `fallback_scale`"""
 
     @model_validator(mode="after")
     def _half_alone(self) -> "AugmentConfig":
@@ -127,14 +188,25 @@ class AugmentConfig(_Section):
 
 class ModelConfig(_Section):
     backbone: str = "resnet18"
+    """any `timm` model name (ConvNeXt, Swin, EfficientNet, ResNet, …)"""
     pretrained: bool = False
+    """timm pretrained weights"""
     pretrained_path: Optional[Path] = None
+    """local weight file instead of a download"""
     head: Literal["linear", "shallow", "multi"] = "linear"
+    """`linear` (dropout + Linear), `shallow` (Linear → act → BatchNorm1d → dropout → Linear) or `multi` (mask 3
+    / gender 2 / age 3 heads; their log-probabilities sum to the 18-class prediction, each task has its own loss
+    weighted by `loss.task_weights`; `loss.class_weights` is refused with it)"""
     hidden_dim: int = Field(512, gt=0)
+    """width of the `shallow` head's hidden layer"""
     activation: str = "gelu"
+    """activation of the `shallow` head (any timm activation name)"""
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """dropout before the head's last Linear"""
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    """classifier dropout inside the backbone, passed to `timm.create_model`"""
     drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    """stochastic depth of the backbone, passed to `timm.create_model`"""
 
     @field_validator("pretrained_path")
     @classmethod
@@ -153,11 +225,18 @@ class ModelConfig(_Section):
 
 class OptimizerConfig(_Section):
     name: str = "adamw"
+    """any `timm.optim.list_optimizers()` name"""
     lr: float = Field(1e-3, gt=0.0)
+    """learning rate of the head (the backbone's is `lr` × `backbone_lr_scale`)"""
     weight_decay: float = Field(0.05, ge=0.0)
+    """decoupled weight decay; none on biases, norms and what the backbone lists in `no_weight_decay()`
+    (position embeddings, Swin's relative position tables)"""
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    """momentum of optimizers that take one (e.g. `sgd`, `momentum`)"""
     backbone_lr_scale: float = Field(1.0, gt=0.0)
+    """backbone learning rate = `lr` × this (the head keeps `lr`)"""
     layer_decay: Optional[float] = Field(None, gt=0.0, le=1.0)
+    """layer-wise LR decay inside the backbone (timm's layer groups), e.g. `0.75`"""
 
     @field_validator("name")
     @classmethod
@@ -172,12 +251,25 @@ class OptimizerConfig(_Section):
 
 class SchedulerConfig(_Section):
     name: Literal[SCHEDULERS] = "cosine"  # type: ignore[valid-type]
+    """`cosine`, `tanh`, `step`, `multistep`, `poly` (timm, stepped per update), `plateau` (torch
+    `ReduceLROnPlateau` on `trainer.monitor`, per epoch, after the warmup; needs a validation set unless the
+    monitor is `train_loss`), `none`. **Extending a run** (`--resume RUN trainer.epochs=N`):
+    `cosine`/`tanh`/`poly` continue from the current step on the schedule of an N-epoch run (the same rates a
+    run started with N epochs has from there on); `step`/`multistep` keep their milestones (`decay_epochs` is
+    absolute); `plateau` keeps its state. The rates used are logged per epoch as `lr_head` and `lr_backbone`"""
     warmup_epochs: int = Field(0, ge=0)
+    """epochs of linear warmup, from `warmup_lr` to `optimizer.lr`"""
     warmup_lr: float = Field(1e-6, ge=0.0)
+    """learning rate at the start of the warmup"""
     min_lr: float = Field(1e-6, ge=0.0)
+    """lowest learning rate of the schedule"""
     decay_epochs: float = Field(10, gt=0)
+    """`step`/`multistep`: epochs between decays"""
     decay_rate: float = Field(0.1, gt=0.0)
+    """`step`/`multistep`: the factor of each decay; `plateau`: the factor (< 1)"""
     patience: int = Field(2, ge=0)
+    """`plateau`: epochs without improvement of the monitored metric before the rate is multiplied by
+    `decay_rate` (its state is in checkpoints: resume is exact)"""
 
     @model_validator(mode="after")
     def _plateau_factor(self) -> "SchedulerConfig":
@@ -188,10 +280,16 @@ class SchedulerConfig(_Section):
 
 class LossConfig(_Section):
     name: Literal["ce", "focal", "label_smoothing", "focal_ls", "soft_f1"] = "ce"
+    """`ce`, `focal` (`loss.gamma`), `label_smoothing`, `focal_ls` (focal on smoothed targets), `soft_f1` (1 −
+    differentiable macro-F1 over the classes in the batch); all accept soft targets"""
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    """smoothing ε (for `ce`, `label_smoothing`, `focal_ls`)"""
     gamma: float = Field(2.0, ge=0.0)
+    """focal γ (for `focal`, `focal_ls`)"""
     class_weights: Union[Literal["auto"], list[float], None] = None
-    task_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # mask, gender, age (model.head: multi)
+    """`auto` (inverse class frequency of the training split, mean 1) or a list of 18 weights, for any loss"""
+    task_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """mask, gender, age loss weights for `model.head: multi`"""
 
     @field_validator("class_weights")
     @classmethod
@@ -205,7 +303,10 @@ class FreezeConfig(_Section):
     """Melting: train the head alone, then unfreeze after `epochs` or a `patience` plateau."""
 
     epochs: Optional[int] = Field(None, gt=0)
+    """unfreeze the backbone after this many epochs"""
     patience: Optional[int] = Field(None, gt=0)
+    """unfreeze the backbone after this many epochs without improvement of `trainer.monitor` (needs a validation
+    set)"""
 
     @model_validator(mode="after")
     def _one_trigger(self) -> "FreezeConfig":
@@ -218,25 +319,49 @@ class EmaConfig(_Section):
     """Exponential moving average of the weights (timm `ModelEmaV3`), evaluated beside the raw weights."""
 
     decay: float = Field(0.9998, gt=0.0, lt=1.0)
+    """decay of the moving average per optimizer update"""
     warmup: bool = True
+    """timm's EMA warmup: the decay ramps up over the first updates"""
 
 
 class TrainerConfig(_Section):
     epochs: int = Field(10, gt=0)
+    """epochs to train (extending a finished run with `--resume RUN trainer.epochs=N` follows the N-epoch
+    schedule)"""
     accumulate_steps: int = Field(1, ge=1)
+    """gradient accumulation (one optimizer update per N batches; DDP all-reduces once per update)"""
     grad_clip: Optional[float] = Field(None, gt=0)
+    """clip the gradient norm (after unscaling under fp16)"""
     max_bad_steps: int = Field(0, ge=0)
+    """NaN/Inf-loss steps to skip before stopping the run"""
     device: str = "auto"
+    """`auto` (CUDA if present), `cpu`, `cuda`, `cuda:N`"""
     amp: Literal["auto", "none", "fp16", "bf16"] = "auto"
+    """`auto` (bf16 on GPUs with native bf16, fp16 + grad scaler below, none on the CPU), `fp16`, `bf16` (fp16
+    with a warning on a GPU without native bf16) or `none` (docs/gpus.md)"""
     monitor: str = "max val_f1"
+    """`min|max` + `val_f1`, `val_acc`, `val_loss`, `train_loss` (or `ema_val_*` with `trainer.ema`): picks
+    `best.pth`, drives early stopping and melting patience; fixed for the whole run"""
     early_stop_patience: int = Field(0, ge=0)
+    """stop after this many epochs without improvement (0 = off)"""
     freeze: Optional[FreezeConfig] = None
+    """melting: `{epochs: N}` and/or `{patience: K}` (`patience` needs a validation set) — train the head on a
+    frozen backbone (its BatchNorm statistics frozen too), then unfreeze everything after N epochs or after K
+    epochs without improvement; logged"""
     ema: Optional[EmaConfig] = None
+    """`{decay: 0.9998, warmup: true}`: EMA of the weights (timm `ModelEmaV3`), evaluated every epoch as
+    `ema_val_*` and saved in checkpoints; `trainer.monitor: max ema_val_f1` picks the best epoch by it, and
+    `inference.py` then predicts with the EMA weights"""
     deterministic: bool = False
+    """`torch.use_deterministic_algorithms` (GPU runs as close to repeatable as PyTorch allows)"""
     channels_last: bool = False
+    """channels-last memory format (faster convolutions on GPUs with tensor cores)"""
     compile: bool = False
+    """`torch.compile` the model"""
     cudnn_benchmark: bool = True
+    """cuDNN autotuning (CUDA; off when `deterministic`)"""
     sync_bn: bool = False
+    """SyncBatchNorm under DDP (CUDA)"""
 
     @field_validator("device")
     @classmethod
@@ -262,30 +387,46 @@ class TrainerConfig(_Section):
 
 class WandbConfig(_Section):
     project: str = "mask-classification"
+    """Weights & Biases project"""
     mode: Literal["offline", "online"] = "offline"
+    """`offline` (sync later with `wandb sync`) or `online`"""
     entity: Optional[str] = None
+    """Weights & Biases team or user; `null`: your default"""
 
 
 class LoggingConfig(_Section):
     """Optional mirrors of the TensorBoard logs."""
 
     wandb: Optional[WandbConfig] = None
+    """`{project: …, mode: offline|online, entity: …}` mirrors scalars and images to Weights & Biases (`pip
+    install wandb` first; a clear error if it is missing)"""
 
 
 class Config(_Section):
     """The whole experiment. Each section goes to the factory that needs it."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
+    """run name: `saved/<name>/<timestamp>/`"""
     seed: int = Field(42, ge=0, lt=2**32)
+    """split, shuffling, augmentation and initialisation"""
     save_dir: Path = Path("saved")
+    """root of run directories"""
     data: DataConfig = Field(default_factory=DataConfig)
+    """the data set, its split and the loaders"""
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    """input size, normalisation, augmentation, mixing and face crops"""
     model: ModelConfig = Field(default_factory=ModelConfig)
+    """the network: a timm backbone and a head"""
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    """the optimizer (timm) and its parameter groups"""
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    """the learning-rate schedule"""
     loss: LossConfig = Field(default_factory=LossConfig)
+    """the training loss"""
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    """the training loop: epochs, device, precision, checkpoint rule"""
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    """optional mirrors of the TensorBoard logs"""
 
     @model_validator(mode="after")
     def _consistent(self) -> "Config":
@@ -432,9 +573,32 @@ def build_config(raw: dict[str, Any], source: str, override_sources: dict[str, s
         raise ConfigError(f"{origin}: {loc}: {msg}") from None
 
 
+def merged(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """`child` over `base`: mappings merge key by key, anything else (lists, null) replaces."""
+    out = dict(base)
+    for key, value in child.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_recipe(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file, resolved through `base: other.yaml` (relative to the file): the base's keys, then
+    this file's on top. The result no longer holds `base`."""
+    raw = read_yaml(path)
+    if "base" not in raw:
+        return raw
+    base = raw.pop("base")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must be the path of another config file, got {base!r}")
+    base_path = Path(os.path.normpath(path.parent / base))
+    if base_path.resolve() in {p.resolve() for p in (*_chain, path)}:
+        raise ConfigError(f"{path}: base {base!r} leads back to itself")
+    return merged(read_recipe(base_path, (*_chain, path)), raw)
+
+
 def load_config(path: Optional[Path | str], overrides: Sequence[str] = ()) -> Config:
-    """Read `path` (or start from defaults), apply overrides, validate."""
-    raw = read_yaml(Path(path)) if path else {}
+    """Read `path` (or start from defaults; `base:` followed), apply overrides, validate."""
+    raw = read_recipe(Path(path)) if path else {}
     sources = apply_overrides(raw, overrides)
     return build_config(raw, str(path) if path else "<defaults>", sources)
 

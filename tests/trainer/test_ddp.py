@@ -18,7 +18,7 @@ from utils.config import build_config
 from utils.logger import read_metrics
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
-GUIDE = "README.md"
+GUIDE = "docs/gpus.md"
 TIMEOUT = 900
 
 

@@ -1,8 +1,7 @@
 import pytest
-import yaml
 
 import train
-from utils.config import load_config, parse_override
+from utils.config import load_config, parse_override, read_recipe
 from utils.errors import ConfigError
 
 
@@ -61,8 +60,9 @@ def test_shipped_configs_validate():
     for path in sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")):
         cfg = load_config(path)
         assert cfg.name and cfg.model.backbone
-        raw = yaml.safe_load(path.read_text())
+        raw = read_recipe(path)
         assert cfg.model.pretrained == raw["model"]["pretrained"]
+        assert cfg.model.pretrained == ("demo" not in path.name)  # GPU recipes start from pretrained weights
 
 
 @pytest.mark.parametrize("overrides, culprit", [
@@ -75,3 +75,40 @@ def test_combinations_that_would_do_nothing_are_refused(overrides, culprit):
     with pytest.raises(ConfigError, match=culprit):
         load_config(None, overrides)
     load_config(None, overrides[1:])  # each part alone is fine
+
+
+def test_a_recipe_inherits_its_base_and_overrides_keys(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "base.yaml").write_text(
+        "name: base\ndata: {batch_size: 8, val_ratio: 0.3}\nmodel: {backbone: resnet18, head: shallow}\n"
+        "augment: {train: [{name: HorizontalFlip}]}\n")
+    (tmp_path / "recipes" / "child.yaml").write_text(
+        "base: base.yaml\nname: child\ndata: {batch_size: 16}\naugment: {train: []}\n")
+    config = load_config(tmp_path / "recipes" / "child.yaml", ["model.head=linear"])
+    assert config.name == "child" and config.data.batch_size == 16 and config.data.val_ratio == 0.3
+    assert config.model.backbone == "resnet18" and config.model.head == "linear"
+    assert config.augment.train == []  # a list replaces, it does not append
+    assert "base" not in config.to_dict()
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"a.yaml": "base: a.yaml\n"}, "a.yaml: base 'a.yaml' leads back to itself"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\n"}, "b.yaml: base 'a.yaml' leads back to itself"),
+    ({"a.yaml": "base: [b.yaml]\n"}, "a.yaml: base must be the path of another config file"),
+    ({"a.yaml": "base: missing.yaml\n"}, "missing.yaml: config file not found"),
+])
+def test_bad_bases_are_one_line_errors(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "a.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_shipped_recipes_that_inherit_resolve_to_complete_configs():
+    from conftest import ROOT
+
+    child = load_config(ROOT / "configs" / "convnext_small_shallow.yaml")
+    parent = load_config(ROOT / "configs" / "swin_b.yaml")
+    assert child.model.backbone.startswith("convnext_small") and child.model.head == parent.model.head == "shallow"
+    assert child.trainer == parent.trainer and child.loss == parent.loss
