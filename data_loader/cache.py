@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from data_loader.images import load_image
+from data_loader.images import load_image, resize_to
 from utils.distributed import DistInfo, barrier
 from utils.errors import DataError
 
@@ -50,9 +49,7 @@ def cache_size(image_size: Sequence[int], draft: bool, photo_hw: Sequence[int] =
 def decode_fixed(path: str, hw: tuple[int, int], decode: Optional[Decode] = None) -> np.ndarray:
     """Decode `path` (with `decode`, else in JPEG draft mode) and resize to exactly `hw` if needed."""
     image = decode(path) if decode is not None else load_image(path, (hw[1], hw[0]))
-    if image.shape[:2] != hw:
-        image = np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))
-    return image
+    return resize_to(image, hw)
 
 
 def fill(array: np.ndarray, paths: Sequence[str], hw: tuple[int, int], decode: Optional[Decode] = None) -> None:

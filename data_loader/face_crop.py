@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from data_loader.faces import Box, face_boxes
-from data_loader.images import load_image
+from data_loader.images import load_image, resize_to
 from utils.config import AugmentConfig
 from utils.distributed import DistInfo
 
@@ -101,10 +101,16 @@ class FaceCrop:
         x0, y0, x1, y1 = self.window(path, image_w, image_h)
         return (math.ceil(self.out_hw[1] * image_w / (x1 - x0)), math.ceil(self.out_hw[0] * image_h / (y1 - y0)))
 
-    def __call__(self, path: str) -> np.ndarray:
+    def cut(self, path: str) -> np.ndarray:
+        """The photo cut to its window, at the resolution it was decoded at (covering `out_hw`)."""
         image = load_image(path, self.draft_size(path))
         x0, y0, x1, y1 = self.window(path, image.shape[1], image.shape[0])
         return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+    def __call__(self, path: str) -> np.ndarray:
+        """The photo cut to its window and resized to `out_hw`: the same pixels whether they are then
+        cached or used at once (validation, prediction)."""
+        return resize_to(self.cut(path), self.out_hw)
 
     def summary(self) -> str:
         """One line for the log: how many photos are cut to a face."""

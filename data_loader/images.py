@@ -91,3 +91,11 @@ def check_image(path: Path) -> None:
                 img.load()
         except (OSError, SyntaxError, ValueError) as err:
             raise DataError(f"{path}: truncated or damaged {fmt} file ({first_line(err)[:80]})") from None
+
+
+def resize_to(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """`image` resized to exactly (height, width) `hw` (PIL bilinear, antialiased when shrinking); the
+    one resize of decoded photos, so cached and uncached pixels are the same."""
+    if image.shape[:2] == tuple(hw):
+        return image
+    return np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))

@@ -12,12 +12,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from data_loader.cache import draft_size
-from data_loader.datasets import ImageDataset
 from data_loader.eval_table import read_eval_table, submission_frame
-from data_loader.face_crop import build_face_crop
 from data_loader.loaders import build_loader
-from data_loader.transforms import build_transforms
+from data_loader.pipeline import build_pipeline
 from model.classifier import build_model
 from predict.fitted_ensemble import decision_scores, load_ensemble
 from trainer.checkpoint import best_weights_key, load_checkpoint, resolve_checkpoint
@@ -93,7 +90,7 @@ def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_di
     the first checkpoint's): an entry that is a folds directory is its folds soft-voted. The eval table,
     its image checks and the face boxes are read once for all entries."""
     groups = [expand_checkpoint(c) for c in ckpts]
-    table, crops, per_group = None, {}, []
+    table, crops, logged, per_group = None, {}, set(), []
     for group in groups:
         probs = []
         for source in map(str, group):
@@ -104,14 +101,11 @@ def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_di
                 if eval_dir is None:
                     raise UserError("no eval directory: pass --data or set data.eval_dir")
                 table = read_eval_table(Path(eval_dir))
-            crop_key = repr((config.augment.face_crop, config.augment.image_size, config.data.jpeg_draft))
-            if crop_key not in crops:
-                crops[crop_key] = build_face_crop(config.augment, [eval_dir], draft=config.data.jpeg_draft)
-                if crops[crop_key] is not None:
-                    LOG.info(crops[crop_key].summary())
-            _, eval_tf = build_transforms(config.augment)
-            dataset = ImageDataset(table["path"].tolist(), transform=eval_tf, crop=crops[crop_key],
-                                   draft_size=draft_size(config.augment.image_size, config.data.jpeg_draft))
+            pipeline = build_pipeline(config, [eval_dir], crops=crops)
+            if pipeline.crop is not None and id(pipeline.crop) not in logged:
+                logged.add(id(pipeline.crop))
+                LOG.info(pipeline.crop.summary())
+            dataset = pipeline.eval_dataset(table["path"].tolist(), seed=config.seed)
             loader = build_loader(dataset, batch_size=batch_size or config.data.batch_size, train=False,
                                   seed=config.seed, num_workers=config.data.num_workers if num_workers is None
                                   else num_workers, pin_memory=device.type == "cuda")

@@ -11,13 +11,12 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
-from data_loader.cache import build_cache, cache_size, draft_size
+from data_loader.cache import build_cache
 from data_loader.datasets import build_dataset, with_pseudo_labels
 from data_loader.eval_table import read_pseudo_labels
-from data_loader.face_crop import build_face_crop
 from data_loader.loaders import build_loader
 from data_loader.mixing import build_mixer
-from data_loader.transforms import build_transforms
+from data_loader.pipeline import build_pipeline
 from model.classifier import build_model
 from model.loss import build_loss
 from trainer.optim import build_optimizer, build_scheduler
@@ -61,17 +60,13 @@ class TrainerParts:
 def build_loaders(config: Config, dist_info: DistInfo, pin_memory: bool) -> tuple[DataLoader, Optional[DataLoader]]:
     """(train, val) loaders of the configured split; val is None when the split leaves none."""
     data = config.data
-    train_tf, eval_tf = build_transforms(config.augment)
-    crop_dirs = [data.train_dir, data.eval_dir if data.pseudo_labels is not None else None]
-    crop = build_face_crop(config.augment, crop_dirs, draft=data.jpeg_draft, dist_info=dist_info)
-    dataset = build_dataset(data, draft_size=draft_size(config.augment.image_size, data.jpeg_draft), seed=config.seed,
-                            crop=crop)
-    # a face crop is cached at the network input size; a whole photo at the JPEG draft size covering it
-    cache_hw = tuple(config.augment.image_size) if crop else cache_size(config.augment.image_size, data.jpeg_draft)
-    dataset.cache = build_cache(data.cache, dataset.paths, cache_hw, data.cache_dir, dist_info, decode=crop,
-                                tag=crop.fingerprint() if crop else "")
-    train_set, val_set = dataset.split(data.val_ratio, config.seed, train_tf, eval_tf, n_folds=data.n_folds,
-                                       fold=data.fold)
+    pipeline = build_pipeline(config, [data.train_dir, data.eval_dir if data.pseudo_labels is not None else None],
+                              dist_info=dist_info)
+    dataset = build_dataset(data, draft_size=pipeline.draft_size, seed=config.seed, crop=pipeline.crop)
+    dataset.cache = build_cache(data.cache, dataset.paths, pipeline.cache_hw, data.cache_dir, dist_info,
+                                decode=pipeline.crop, tag=pipeline.cache_tag())
+    train_set, val_set = dataset.split(data.val_ratio, config.seed, pipeline.train_transform,
+                                       pipeline.eval_transform, n_folds=data.n_folds, fold=data.fold)
     common = {"batch_size": data.batch_size, "seed": config.seed, "num_workers": data.num_workers,
               "pin_memory": pin_memory, "rank": dist_info.rank, "world_size": dist_info.world_size}
     if data.pseudo_labels is not None:

@@ -106,3 +106,28 @@ def test_balanced_sampler_draws_classes_uniformly():
     assert np.abs(counts / counts.sum() - 0.25).max() < 0.02
     shards = [EpochShuffleSampler(len(labels), 0, rank, 2, weights=weights).indices() for rank in (0, 1)]
     assert len(shards[0]) == len(shards[1]) == 500
+
+
+def test_validation_and_prediction_see_the_same_pixels(demo_data, tmp_path):
+    """One pipeline (data_loader.pipeline) feeds validation and prediction: a validation photo becomes
+    the same tensor in the Trainer's val loader (from the image cache) and in the predictor's dataset
+    (from the file), whole or cut to its face."""
+    import shutil
+
+    import torch
+
+    from conftest import ROOT, tiny_overrides
+    from data_loader.pipeline import build_pipeline
+    from trainer.build import build_parts
+    from utils.config import load_config
+
+    shutil.copytree(demo_data, tmp_path / "data")
+    for extra in ({"data.cache": "memory"}, {"data.cache": "memory", "augment.face_crop.margin": 0.2},
+                  {"data.cache": "none", "augment.face_crop.margin": 0.2}):
+        config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(tmp_path / "data", tmp_path / "s", **extra))
+        val = build_parts(config).val_loader.dataset
+        predicted = build_pipeline(config, [config.data.train_dir]).eval_dataset(val.paths[:3], seed=config.seed)
+        for k in range(3):
+            assert torch.equal(val[k][0], predicted[k][0])
+        assert (val.crop is None) == (predicted.crop is None) == ("augment.face_crop.margin" not in extra)
+        assert (val.cache is None) == (extra["data.cache"] == "none") and predicted.cache is None

@@ -67,7 +67,7 @@ def test_crop_cuts_the_face_window_and_falls_back_to_the_centre(face_photos, tmp
         assert crop.has_face(path)
         full = load_image(path)
         x0, y0, x1, y1 = crop.window(path, 384, 512)
-        assert np.array_equal(crop(path), full[y0:y1, x0:x1])
+        assert np.array_equal(crop.cut(path), full[y0:y1, x0:x1])
         x, y, w, h = truth[name]  # the true face, with most of the margin, is in the crop
         assert x0 <= x and x + w <= x1 and y0 <= y and y + h <= y1
         assert abs((x1 - x0) / (y1 - y0) - 96 / 128) < 0.01
@@ -82,7 +82,7 @@ def test_draft_decoding_still_covers_the_network_input(face_photos):
     folder, _ = face_photos
     path = str(folder / "mask.jpg")
     full, draft = crop_for(folder, out_hw=(64, 48)), crop_for(folder, out_hw=(64, 48), draft=True)
-    small, big = draft(path), full(path)
+    small, big = draft.cut(path), full.cut(path)
     assert small.shape[0] < big.shape[0] and small.shape[0] >= 64 and small.shape[1] >= 48
     same_size = np.asarray(Image.fromarray(big).resize(small.shape[1::-1], Image.BILINEAR), dtype=float)
     assert np.abs(same_size - small).mean() < 12  # the same picture, at a lower resolution
@@ -123,7 +123,7 @@ def test_training_and_validation_see_the_crops_the_cache_holds(face_data, tmp_pa
     for dataset in (train_set, val_set):
         for index in (0, len(dataset) - 1):
             path = dataset.paths[index]
-            expected = np.asarray(Image.fromarray(crop(path)).resize((48, 64), Image.BILINEAR))
+            expected = np.asarray(Image.fromarray(crop.cut(path)).resize((48, 64), Image.BILINEAR))
             assert np.array_equal(dataset.decoded(index), expected)
 
 
