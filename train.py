@@ -37,35 +37,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     from experiments.folds import run_all_folds
-    from trainer.checkpoint import load_checkpoint, resolve_checkpoint
     from trainer.lifecycle import run_training
-    from utils.config import apply_overrides, build_config, load_config
+    from trainer.resume import plan_resume
+    from utils.config import load_config
     from utils.distributed import shutdown
     from utils.logger import require_wandb
-    from utils.run_dir import RunDir
 
-    state, run_dir = None, None
-    fresh = RunDir(args.resume) if args.resume is not None and args.resume.is_dir() else None
-    if fresh is not None and not fresh.last.is_file() and fresh.config.is_file():
-        LOG.info("%s: stopped before its first checkpoint; starting it again in the same directory", fresh)
-        config, run_dir = load_config(fresh.config, args.overrides), fresh
-    elif args.resume is not None:
-        ckpt = resolve_checkpoint(args.resume)
-        state = load_checkpoint(ckpt)
-        raw = state["config"]
-        config = build_config(raw, str(ckpt), apply_overrides(raw, args.overrides))
-        run_dir = RunDir(ckpt.parent)
-        if state.get("stopped_early") or state["epoch"] >= config.trainer.epochs:
-            LOG.info("%s: run already finished (%d epochs); nothing to do", ckpt, state["epoch"])
-            return {"epochs": state["epoch"], "run_dir": str(run_dir)}
-    else:
-        config = load_config(args.config, args.overrides)
+    resume = plan_resume(args.resume, args.overrides) if args.resume is not None else None
+    if resume is not None and (resume.finished or resume.state is None):
+        LOG.info(resume.describe())
+        if resume.finished:
+            return {"epochs": resume.state["epoch"], "run_dir": str(resume.run_dir)}
+    config = resume.config if resume is not None else load_config(args.config, args.overrides)
     require_wandb(config.logging.wandb)
     try:
         if args.all_folds:
             return run_all_folds(config, args.overrides)
-        summary, _ = run_training(config, overrides=args.overrides, run_dir=run_dir, resume_state=state,
-                                  resume_source=str(args.resume))
+        summary, _ = run_training(config, overrides=args.overrides, resume=resume)
         return summary
     finally:
         shutdown()

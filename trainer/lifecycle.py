@@ -18,12 +18,13 @@ import torch
 
 from trainer.build import TrainerParts, build_parts
 from trainer.checkpoint import best_weights_key, load_checkpoint, reconcile
+from trainer.resume import Resume
 from trainer.trainer import EpochCallback, EvalResult, Interrupted, StopRun, Trainer
 from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samples
 from utils.config import Config, save_config
 from utils.device import dtype_name
 from utils.distributed import DistInfo, broadcast_object, broadcast_state, replica_digests
-from utils.errors import UserError, first_line
+from utils.errors import UserError
 from utils.labels import age_group_names, class_names
 from utils.logger import RunLogger, file_log, start_wandb
 from utils.run_dir import RunDir
@@ -131,12 +132,18 @@ def label_note(config: Config) -> str:
 
 
 def check_resumable(parts: TrainerParts, state: dict[str, Any], source: str) -> None:
-    """Refuse, before anything is written, a checkpoint whose weights or optimizer do not fit."""
-    try:
-        parts.model.load_state_dict(state["model"])
-        parts.optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, KeyError, ValueError) as err:
-        raise UserError(f"{source}: cannot resume from this checkpoint ({first_line(err)[:160]})") from None
+    """Refuse, before anything is written, a checkpoint whose weights or optimizer do not fit these parts
+    (compared, not loaded: the Trainer loads the state once)."""
+    ours, saved = parts.model.state_dict(), state["model"]
+    problem = next((f"missing weight {k}" for k in ours if k not in saved), None) or \
+        next((f"unexpected weight {k}" for k in saved if k not in ours), None) or \
+        next((f"{k} has shape {list(saved[k].shape)}, the model {list(ours[k].shape)}" for k in ours
+              if tuple(saved[k].shape) != tuple(ours[k].shape)), None)
+    saved_groups = [len(g["params"]) for g in state["optimizer"].get("param_groups", [])]
+    if problem is None and saved_groups != [len(g["params"]) for g in parts.optimizer.param_groups]:
+        problem = "its optimizer holds other parameter groups"
+    if problem is not None:
+        raise UserError(f"{source}: cannot resume from this checkpoint ({problem[:160]})")
 
 
 def seeded_parts(config: Config) -> TrainerParts:
@@ -151,19 +158,21 @@ def run_training(
     *,
     overrides: Sequence[str] = (),
     run_dir: Optional[RunDir] = None,
-    resume_state: Optional[dict[str, Any]] = None,
-    resume_source: str = "checkpoint",
+    resume: Optional[Resume] = None,
     parts: Optional[TrainerParts] = None,
     callbacks: Sequence[EpochCallback] = (),
     hparams: Optional[dict[str, Any]] = None,
 ) -> tuple[dict[str, Any], Trainer]:
     """Train one run to its end: a new run (in `run_dir`, or a fresh directory), or one continued from
-    `resume_state` (a checkpoint of `run_dir`, read from `resume_source`). `parts` may be prebuilt
+    `resume` (see `trainer.resume.plan_resume`; its run directory is used). `parts` may be prebuilt
     by `seeded_parts(config)`. Returns the summary and the Trainer (its model at the last epoch's weights)."""
     if parts is None:  # prebuilt parts were built right after seeding (`seeded_parts`), like these
         parts = seeded_parts(config)
+    resume_state = resume.state if resume is not None else None
+    if resume is not None:
+        run_dir = resume.run_dir
     if resume_state is not None:
-        check_resumable(parts, resume_state, resume_source)
+        check_resumable(parts, resume_state, resume.source)
     run_dir = shared_run_dir(config, parts.dist_info, run_dir)
     start = resume_state["epoch"] if resume_state is not None else 0
     with graceful_stop() as stop, run_files(run_dir, config, run_info(config, overrides), parts.dist_info,
@@ -173,6 +182,7 @@ def run_training(
                                 callbacks=[*visuals, *callbacks])
         if resume_state is not None:
             trainer.load_state_dict(resume_state)
+            LOG.info(resume.describe())
         LOG.info("run directory: %s (%s, device %s, %d process(es))", run_dir, parts.split_summary(),
                  parts.device, parts.dist_info.world_size)
         LOG.info(label_note(config))

@@ -33,6 +33,11 @@ LOG = logging.getLogger(__name__)
 POSTFIX_EVERY = 20  # steps between progress-bar loss updates (each one syncs with the device)
 
 
+
+def run_finished(*, epoch: int, epochs: int, stopped_early: bool) -> bool:
+    """The one rule: a run is finished when it stopped early or has trained `epochs` epochs."""
+    return stopped_early or epoch >= epochs
+
 class NonFiniteLoss(UserError):
     """The loss became NaN/Inf; the last good checkpoint is kept."""
 
@@ -169,7 +174,7 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        return self.stopped_early or self.epoch >= self.cfg.epochs
+        return run_finished(epoch=self.epoch, epochs=self.cfg.epochs, stopped_early=self.stopped_early)
 
     def _wrap(self) -> nn.Module:
         """The module the training step calls: DDP over the trainable parameters, optionally compiled.

@@ -57,3 +57,43 @@ def test_resume_of_finished_run_does_nothing(demo_data, tmp_path, caplog):
     assert again["epochs"] == 1
     assert last.stat().st_mtime_ns == mtime
     assert "already finished" in caplog.text
+
+
+def files_of(run_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("override, key", [
+    ("seed=7", "seed"), ("data.val_ratio=0.5", "data.val_ratio"), ("model.head=shallow", "model.head"),
+    ("data.age_bounds=[30,58]", "data.age_bounds"), ("augment.image_size=[32,24]", "augment.image_size"),
+    ("optimizer.lr=0.5", "optimizer.lr"), ("data.train_dir=/elsewhere", "data.train_dir"),
+])
+def test_resume_refuses_overrides_that_change_what_the_run_is(demo_data, tmp_path, capsys, override, key):
+    done = train.main(["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
+    run_dir = Path(done["run_dir"])
+    before = files_of(run_dir)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--resume", str(run_dir), override, "trainer.epochs=3"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert f"'{override}' would change what the run is ({key})" in err
+    assert files_of(run_dir) == before  # config.yaml, checkpoints, logs untouched
+
+
+def test_resume_plan_allows_how_the_run_goes_on_and_says_where_it_continues(demo_data, tmp_path):
+    from trainer.resume import plan_resume
+
+    done = train.main(["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
+    plan = plan_resume(Path(done["run_dir"]), ["trainer.epochs=3", "data.batch_size=4", "data.num_workers=0"])
+    assert plan.config.trainer.epochs == 3 and plan.config.data.batch_size == 4 and not plan.finished
+    assert plan.describe() == f"resumed from {plan.source}: epoch 1 done, continuing at 2/3"
+    finished = plan_resume(Path(done["run_dir"]), [])
+    assert finished.finished and "run already finished (1 of 1 epochs done); nothing to do" in finished.describe()
+
+
+def test_the_finished_rule_is_one_function():
+    from trainer.trainer import run_finished
+
+    assert run_finished(epoch=3, epochs=3, stopped_early=False) and run_finished(epoch=1, epochs=3, stopped_early=True)
+    assert not run_finished(epoch=2, epochs=3, stopped_early=False)
