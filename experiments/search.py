@@ -98,7 +98,7 @@ class Objective:
         start = time.time()
         try:
             summary, _ = run_training(config, overrides=trial_overrides, run_dir=run_dir, hparams=values,
-                                      callbacks=[PruneOnMonitor(trial, config.trainer.monitor.split()[1])])
+                                      callbacks=[PruneOnMonitor(trial, config.trainer.monitor.metric)])
         except StopRun:
             trial.set_user_attr("seconds", time.time() - start)
             raise
@@ -118,7 +118,7 @@ def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], st
     root.mkdir(parents=True, exist_ok=True)
     url = storage_for(storage, root)
     check_storage(url)
-    direction = "maximize" if config.trainer.monitor.split()[0] == "max" else "minimize"
+    direction = config.trainer.monitor.direction
 
     def connect() -> optuna.Study:
         with warnings.catch_warnings():
@@ -131,7 +131,7 @@ def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], st
 
     study = with_retries(connect, url, lock=root / ".storage.lock")
     if study.direction.name.lower() != direction:
-        raise ConfigError(f"trainer.monitor {config.trainer.monitor!r}: study {study.study_name!r} in {shown(url)} "
+        raise ConfigError(f"trainer.monitor '{config.trainer.monitor}': study {study.study_name!r} in {shown(url)} "
                           f"was created to {study.direction.name.lower()}; continue it with the same monitor "
                           "direction, or start a new study (--study NAME)")
     return study
@@ -222,8 +222,8 @@ def run_study(config_path: Optional[Path], space_path: Path, *, trials: int, tim
     pruned) trials or `timeout` seconds pass; rerunning continues the study."""
     config = load_config(config_path, overrides)
     space = load_space(space_path, config_path, list(overrides))
-    if config.data.val_ratio == 0 and config.data.n_folds < 2 and config.trainer.monitor.split()[1] != "train_loss":
-        raise ConfigError(f"tune: trainer.monitor {config.trainer.monitor!r} needs a validation set "
+    if config.data.val_ratio == 0 and config.data.n_folds < 2 and config.trainer.monitor.needs_validation:
+        raise ConfigError(f"tune: trainer.monitor '{config.trainer.monitor}' needs a validation set "
                           "(data.val_ratio > 0)")
     shadowed = sorted({o.partition("=")[0].strip() for o in overrides} & set(space.params))
     if shadowed:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from utils.config import Config
+from utils.config import Config, MonitorSpec
 from utils.errors import as_script, cli_main
 from utils.io import atomic_write_text
 
@@ -63,7 +63,8 @@ def type_name(annotation: Any) -> str:
         return "mapping"
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return "one of: " + ", ".join(str(m.value) for m in annotation)
-    return {Path: "path"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return {Path: "path", MonitorSpec: "`min\\|max <metric>`"}.get(annotation, getattr(annotation, "__name__",
+                                                                                   str(annotation)))
 
 
 def default_text(field: Any) -> str:
@@ -77,6 +78,8 @@ def default_text(field: Any) -> str:
         value = field.default
     if isinstance(value, BaseModel):
         return "(section)"
+    if isinstance(value, MonitorSpec):
+        return str(value)
     value = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
     text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
     return text.removesuffix("\n...").removesuffix(" ...")

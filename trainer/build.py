@@ -123,7 +123,7 @@ def build_parts(config: Config) -> TrainerParts:
     scheduler = build_scheduler(
         config.scheduler, optimizer, epochs=config.trainer.epochs,
         updates_per_epoch=math.ceil(len(train_loader) / config.trainer.accumulate_steps),
-        monitor_mode=config.trainer.monitor.split()[0],
+        monitor_mode=config.trainer.monitor.mode,
     )
     train_labels = train_loader.dataset.labels.tolist()
     criterion = build_loss(config.loss, train_labels, multi_task=config.model.head == "multi")

@@ -9,6 +9,7 @@ from typing import Any, Literal, Optional
 
 import torch
 
+from utils.config import MonitorSpec
 from utils.errors import UserError, first_line
 from utils.io import atomic_torch_save
 from utils.run_dir import RunDir
@@ -18,15 +19,10 @@ REQUIRED_KEYS = ("model", "config", "class_names")
 CONFIG_SECTIONS = ("data", "augment", "model", "trainer")
 
 
-def monitors_ema(monitor_metric: str) -> bool:
-    """Whether the best epoch is judged on the EMA weights (`ema_val_*`)."""
-    return monitor_metric.startswith("ema_")
-
-
 def best_weights_key(state: dict[str, Any]) -> str:
     """"ema" when the checkpoint's monitor judged the EMA weights (and it holds them), else "model"."""
-    metric = state["config"]["trainer"]["monitor"].split()[1]
-    return "ema" if monitors_ema(metric) and state.get("ema") is not None else "model"
+    on_ema = MonitorSpec.parse(state["config"]["trainer"]["monitor"]).on_ema
+    return "ema" if on_ema and state.get("ema") is not None else "model"
 
 
 def reconcile(run_dir: RunDir) -> Optional[str]:

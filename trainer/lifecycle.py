@@ -85,15 +85,15 @@ def run_files(run_dir: RunDir, config: Config, info: dict[str, Any], dist_info: 
                 run_logger.close()
 
 
-def fit_with_status(trainer: Trainer, stop: Any, hparams: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def fit_with_status(trainer: Trainer, stop: Any, config: Config,
+                    hparams: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """`trainer.fit` with `summary.json` statuses, a clean exit on SIGINT/SIGTERM and a clear CUDA OOM
     message; `hparams` are added to the run's HParams entry (e.g. a tuning trial's parameters)."""
     run_logger, status = trainer.run_logger, "crashed"
     if run_logger is not None:
         run_logger.write_summary("running", trainer.summary())
         if trainer.epoch == 0:
-            aug = trainer.metadata["config"]["augment"]
-            log_augmented_samples(run_logger, trainer.train_loader.dataset, aug["mean"], aug["std"])
+            log_augmented_samples(run_logger, trainer.train_loader.dataset, config.augment.mean, config.augment.std)
     try:
         try:
             summary = trainer.fit()
@@ -118,7 +118,7 @@ def fit_with_status(trainer: Trainer, stop: Any, hparams: Optional[dict[str, Any
             run_logger.write_summary(status, trainer.summary())
             if trainer.has_val and trainer.monitor.best_epoch > 0:
                 extra = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in (hparams or {}).items()}
-                run_logger.log_hparams({**key_hparams(trainer.metadata["config"]), **extra},
+                run_logger.log_hparams({**key_hparams(config), **extra},
                                        {trainer.monitor.metric: trainer.monitor.best})
 
 
@@ -190,7 +190,7 @@ def run_training(
             LOG.info(parts.train_loader.dataset.crop.summary())
         LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
                  parts.device)
-        summary = fit_with_status(trainer, stop, hparams)
+        summary = fit_with_status(trainer, stop, config, hparams)
         if parts.dist_info.enabled:
             log_replicas(trainer)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",

@@ -4,12 +4,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from utils.config import MonitorSpec
+
 
 class Monitor:
-    """Tracks `mode metric` (e.g. 'max val_f1'); one rule for the whole run."""
+    """Tracks `trainer.monitor` (e.g. 'max val_f1'); one rule for the whole run."""
 
-    def __init__(self, spec: str) -> None:
-        self.mode, self.metric = spec.split()
+    def __init__(self, spec: MonitorSpec | str) -> None:
+        self.spec = MonitorSpec.parse(spec)
+        self.mode, self.metric = self.spec.mode, self.spec.metric
         self.best = -math.inf if self.mode == "max" else math.inf
         self.best_epoch = -1
         self.bad_epochs = 0

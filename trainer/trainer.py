@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from trainer.accumulator import EpochAccumulator
-from trainer.checkpoint import monitors_ema, save_checkpoint
+from trainer.checkpoint import save_checkpoint
 from trainer.melting import Melting
 from trainer.monitor import Monitor
 from trainer.optim import part_lrs
@@ -303,7 +303,7 @@ class Trainer:
         if self.ema is None:
             return raw.metrics, raw
         ema = self.evaluate(self.val_loader, "ema_val", self.ema.module)
-        return {**raw.metrics, **ema.metrics}, ema if monitors_ema(self.monitor.metric) else raw
+        return {**raw.metrics, **ema.metrics}, ema if self.monitor.spec.on_ema else raw
 
     @property
     def has_val(self) -> bool:

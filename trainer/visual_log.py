@@ -9,6 +9,7 @@ from torchvision.utils import make_grid
 
 from data_loader.datasets import ImageDataset
 from data_loader.images import load_image
+from utils.config import Config
 from utils.labels import GENDER_NAMES, MASK_NAMES, TASKS, age_group_names, split_classes
 from utils.logger import RunLogger
 from utils.visuals import confusion_figure, denormalize, figure_to_array, image_grid_figure
@@ -66,17 +67,15 @@ class BestEpochVisuals:
                            class_names=self.class_names)
 
 
-def key_hparams(config: dict[str, Any]) -> dict[str, Any]:
+def key_hparams(config: Config) -> dict[str, Any]:
     """The hyper-parameters worth comparing across runs (flat, TensorBoard-friendly values)."""
-    freeze = config["trainer"].get("freeze") or {}
+    freeze = config.trainer.freeze
     return {
-        "backbone": config["model"]["backbone"], "head": config["model"]["head"],
-        "pretrained": config["model"]["pretrained"], "dataset": config["data"]["dataset"],
-        "val_ratio": config["data"]["val_ratio"], "batch_size": config["data"]["batch_size"],
-        "image_size": "x".join(map(str, config["augment"]["image_size"] or [])),
-        "optimizer": config["optimizer"]["name"], "lr": config["optimizer"]["lr"],
-        "weight_decay": config["optimizer"]["weight_decay"], "scheduler": config["scheduler"]["name"],
-        "loss": config["loss"]["name"], "label_smoothing": config["loss"]["label_smoothing"],
-        "epochs": config["trainer"]["epochs"], "freeze_epochs": freeze.get("epochs") or 0,
-        "age_bounds": "-".join(map(str, config["data"]["age_bounds"])), "seed": config["seed"],
+        "backbone": config.model.backbone, "head": config.model.head, "pretrained": config.model.pretrained,
+        "dataset": config.data.dataset, "val_ratio": config.data.val_ratio, "batch_size": config.data.batch_size,
+        "image_size": "x".join(map(str, config.augment.image_size or [])), "optimizer": config.optimizer.name,
+        "lr": config.optimizer.lr, "weight_decay": config.optimizer.weight_decay,
+        "scheduler": config.scheduler.name, "loss": config.loss.name, "label_smoothing": config.loss.label_smoothing,
+        "epochs": config.trainer.epochs, "freeze_epochs": (freeze.epochs or 0) if freeze else 0,
+        "age_bounds": "-".join(map(str, config.data.age_bounds)), "seed": config.seed,
     }

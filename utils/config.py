@@ -3,11 +3,21 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence, Union
+from typing import Annotated, Any, Literal, Optional, Sequence, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from utils.errors import ConfigError, did_you_mean
 
@@ -17,6 +27,49 @@ MAX_SIDE = 2048  # network input side; the photos are 512 x 384
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MONITOR_METRICS = ("val_f1", "val_acc", "val_loss", "train_loss", "ema_val_f1", "ema_val_acc", "ema_val_loss")
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """`trainer.monitor`: the metric that picks `best.pth`, drives early stopping and melting, and its
+    direction. Written `max val_f1` in configs and checkpoints; a mapping `{mode, metric}` is read too."""
+
+    mode: Literal["min", "max"]
+    metric: str
+
+    @classmethod
+    def parse(cls, value: Any) -> "MonitorSpec":
+        if isinstance(value, MonitorSpec):
+            return value
+        if isinstance(value, dict) and set(value) == {"mode", "metric"}:
+            mode, metric = value["mode"], value["metric"]
+        elif isinstance(value, str) and len(value.split()) == 2:
+            mode, metric = value.split()
+        else:
+            mode = metric = None
+        if mode not in ("min", "max") or metric not in MONITOR_METRICS:
+            raise ValueError(f"must be 'min|max <metric>' with metric in {list(MONITOR_METRICS)}, got {value!r}")
+        return cls(mode, metric)
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.metric}"
+
+    @property
+    def direction(self) -> str:
+        """Optuna's word for it: `maximize` or `minimize`."""
+        return "maximize" if self.mode == "max" else "minimize"
+
+    @property
+    def needs_validation(self) -> bool:
+        return self.metric != "train_loss"
+
+    @property
+    def on_ema(self) -> bool:
+        """True when the metric judges the EMA weights (then `best.pth` holds them as the best)."""
+        return self.metric.startswith("ema_")
+
+
+Monitor = Annotated[MonitorSpec, BeforeValidator(MonitorSpec.parse), PlainSerializer(str, return_type=str)]
 
 
 class _Loader(yaml.SafeLoader):
@@ -339,7 +392,7 @@ class TrainerConfig(_Section):
     amp: Literal["auto", "none", "fp16", "bf16"] = "auto"
     """`auto` (bf16 on GPUs with native bf16, fp16 + grad scaler below, none on the CPU), `fp16`, `bf16` (fp16
     with a warning on a GPU without native bf16) or `none` (docs/gpus.md)"""
-    monitor: str = "max val_f1"
+    monitor: Monitor = MonitorSpec("max", "val_f1")
     """`min|max` + `val_f1`, `val_acc`, `val_loss`, `train_loss` (or `ema_val_*` with `trainer.ema`): picks
     `best.pth`, drives early stopping and melting patience; fixed for the whole run"""
     early_stop_patience: int = Field(0, ge=0)
@@ -370,18 +423,10 @@ class TrainerConfig(_Section):
             raise ValueError(f"must be auto, cpu, cuda or cuda:N, got {v!r}")
         return v
 
-    @field_validator("monitor")
-    @classmethod
-    def _monitor_form(cls, v: str) -> str:
-        parts = v.split()
-        if len(parts) != 2 or parts[0] not in ("min", "max") or parts[1] not in MONITOR_METRICS:
-            raise ValueError(f"must be 'min|max <metric>' with metric in {list(MONITOR_METRICS)}, got {v!r}")
-        return v
-
     @model_validator(mode="after")
     def _ema_monitor_needs_ema(self) -> "TrainerConfig":
-        if self.monitor.split()[1].startswith("ema_") and self.ema is None:  # see checkpoint.monitors_ema
-            raise ValueError(f"monitor {self.monitor!r} needs trainer.ema")
+        if self.monitor.on_ema and self.ema is None:
+            raise ValueError(f"monitor '{self.monitor}' needs trainer.ema")
         return self
 
 
@@ -432,7 +477,7 @@ class Config(_Section):
     def _consistent(self) -> "Config":
         """Combinations that would silently not do what they say."""
         has_val = self.data.val_ratio > 0 or self.data.n_folds >= 2
-        on_val = self.trainer.monitor.split()[1] != "train_loss"
+        on_val = self.trainer.monitor.needs_validation
         if self.model.head == "multi" and self.loss.class_weights is not None:
             raise ValueError("loss.class_weights: not used by model.head: multi (its losses are per task); "
                              "weigh the tasks with loss.task_weights or set class_weights: null")
@@ -440,7 +485,7 @@ class Config(_Section):
             raise ValueError("trainer.freeze.patience: no validation set (data.val_ratio: 0), so it would never "
                              "unfreeze; use trainer.freeze.epochs")
         if not has_val and on_val and self.scheduler.name == "plateau":
-            raise ValueError(f"scheduler.name: plateau follows {self.trainer.monitor.split()[1]}, but there is "
+            raise ValueError(f"scheduler.name: plateau follows {self.trainer.monitor.metric}, but there is "
                              "no validation set (data.val_ratio: 0); use another scheduler or monitor train_loss")
         return self
 

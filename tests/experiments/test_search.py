@@ -191,7 +191,8 @@ def test_continuing_a_study_with_the_opposite_direction_is_refused(demo_data, tm
     config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path / "saved"))
     space = load_space(write_space(tmp_path), ROOT / "configs/demo.yaml", [])
     assert open_study(config, space, storage=None, study_name=None, heartbeat=60).direction.name == "MAXIMIZE"
-    minimizing = config.model_copy(update={"trainer": config.trainer.model_copy(update={"monitor": "min val_loss"})})
+    minimizing = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path / "saved",
+                                                               **{"trainer.monitor": "'min val_loss'"}))
     with pytest.raises(ConfigError, match="was created to maximize"):
         open_study(minimizing, space, storage=None, study_name=None, heartbeat=60)
 

@@ -112,3 +112,16 @@ def test_shipped_recipes_that_inherit_resolve_to_complete_configs():
     parent = load_config(ROOT / "configs" / "swin_b.yaml")
     assert child.model.backbone.startswith("convnext_small") and child.model.head == parent.model.head == "shallow"
     assert child.trainer == parent.trainer and child.loss == parent.loss
+
+
+def test_monitor_is_typed_and_written_in_its_string_form(tmp_path):
+    from utils.config import MonitorSpec, save_config
+
+    config = load_config(None, ["trainer.monitor=min val_loss"])
+    assert config.trainer.monitor == MonitorSpec("min", "val_loss") and config.trainer.monitor.direction == "minimize"
+    assert config.to_dict()["trainer"]["monitor"] == "min val_loss"  # config.yaml and checkpoints keep the string
+    save_config(config, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml").trainer.monitor == config.trainer.monitor
+    mapping = load_config(None, ["trainer.monitor={mode: max, metric: val_acc}"]).trainer.monitor
+    assert (mapping.mode, mapping.metric, mapping.needs_validation, mapping.on_ema) == ("max", "val_acc", True, False)
+    assert not load_config(None, ["trainer.monitor=min train_loss"]).trainer.monitor.needs_validation
