@@ -76,7 +76,8 @@ def expand_checkpoint(path: Path | str) -> list[Path]:
     path = Path(path)
     run = RunDir(path)
     if path.is_dir() and not run.best.is_file():
-        top = run if run.folds_dir.is_dir() else RunDir(path.parent) if RunDir(path.parent).folds_dir == path else run
+        parent = RunDir(path.parent)
+        top = parent if not run.folds_dir.is_dir() and parent.folds_dir == path else run
         folds = [fold.best for fold in top.folds() if fold.best.is_file()]
         if folds:
             return folds

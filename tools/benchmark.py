@@ -47,8 +47,8 @@ def pipeline_rate(trainer: Trainer, steps: int) -> float:
 
 def step_rate(trainer: Trainer, steps: int) -> float:
     """(b) `Trainer.train_step` on batches already on the device."""
-    trainer.melting.set_train_mode(trainer.model)
-    batches = [trainer._to_device(x, y) for x, y, _ in itertools.islice(trainer.train_loader, min(steps, 8))]
+    trainer.freeze.set_train_mode(trainer.model)
+    batches = [trainer.to_device(x, y) for x, y, _ in itertools.islice(trainer.train_loader, min(steps, 8))]
     trainer.train_step(*batches[0], 0)  # warm-up
 
     def run() -> int:
@@ -156,7 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, float]:
     config = load_config(args.config, args.overrides)
     results = run_benchmark(config, args.steps)
     for key, value in results.items():
-        unit = " MB" if key.startswith("peak") else "" if key.startswith(("c_over", "cache")) else " img/s"
+        unit = {"peak": " MB", "c_over": "", "cache": ""}.get(next((p for p in ("peak", "c_over", "cache")
+                                                                  if key.startswith(p)), ""), " img/s")
         print(f"{key:<20} {value:10.2f}{unit}")
     return results
 

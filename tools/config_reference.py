@@ -80,7 +80,10 @@ def default_text(field: Any) -> str:
         return "(section)"
     if isinstance(value, MonitorSpec):
         return str(value)
-    value = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
+    if isinstance(value, Path):
+        value = str(value)
+    elif isinstance(value, tuple):
+        value = list(value)
     text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
     return text.removesuffix("\n...").removesuffix(" ...")
 

@@ -74,7 +74,7 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
 
 def train_losses(trainer: Any, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[float]:
     """Losses of `Trainer.train_step` over `batches` (already on the device)."""
-    trainer.melting.set_train_mode(trainer.model)
+    trainer.freeze.set_train_mode(trainer.model)
     losses = []
     for i, (images, targets) in enumerate(batches):
         out = trainer.train_step(images, targets, i)
@@ -87,7 +87,7 @@ def precision_check(make_trainer: Callable[[str], Any], dtypes: dict[str, torch.
     with fp32 on the fp32 run's weights."""
     results: dict[str, Any] = {}
     reference = make_trainer("none")
-    batches = [reference._to_device(x, y) for x, y, _ in itertools.islice(reference.train_loader, steps)]
+    batches = [reference.to_device(x, y) for x, y, _ in itertools.islice(reference.train_loader, steps)]
     results["fp32"] = {"losses_finite": bool(np.isfinite(train_losses(reference, batches)).all())}
     val = [x for x, _, _ in itertools.islice(reference.val_loader or reference.train_loader, 4)]
     fp32 = eval_probs(reference.model, val, reference.device, None)
@@ -161,7 +161,9 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
         layouts = {}
         # eager in both layouts, compiled once (channels_last, as the recipes train); inductor on a CPU
         # takes minutes of compiling, so the CPU smoke test leaves it out
-        kinds = [] if quick else [(False, False), (True, False), *([(True, True)] if cuda else [])]
+        kinds = [(False, False), (True, False)] + ([(True, True)] if cuda else [])
+        if quick:
+            kinds = []
         for channels_last, compiled in kinds:
             with timer(f"train step channels_last={channels_last} compile={compiled}"):
                 trainer = make("auto", f"trainer.channels_last={str(channels_last).lower()}",

@@ -129,7 +129,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     group.add_argument("--csv", action="store_true")
     group.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
-    text = render(run_table(args.root), "csv" if args.csv else "markdown" if args.markdown else "text")
+    form = next((name for name, wanted in (("csv", args.csv), ("markdown", args.markdown)) if wanted), "text")
+    text = render(run_table(args.root), form)
     print(text, end="")
     return text
 

@@ -84,7 +84,9 @@ def draw_photo(style: dict, mask: int, rng: np.random.Generator) -> Image.Image:
 
 def _extension(rng: np.random.Generator) -> str:
     r = rng.random()
-    return ".png" if r < 0.03 else ".jpeg" if r < 0.1 else ".jpg"
+    if r < 0.03:
+        return ".png"
+    return ".jpeg" if r < 0.1 else ".jpg"
 
 
 def _save(img: Image.Image, path: Path) -> None:

@@ -50,7 +50,7 @@ def part_lrs(optimizer: Optimizer) -> dict[str, float]:
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> Optimizer:
     """timm optimizer by name over `param_groups`. Build before freezing so a frozen backbone's
-    parameters are in it from the start (they have no grads until melted)."""
+    parameters are in it from the start (they have no grads until unfrozen)."""
     groups = param_groups(cfg, model)
     optimizer = create_optimizer_v2(groups, opt=cfg.name, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                     momentum=cfg.momentum)

@@ -1,4 +1,4 @@
-"""The Trainer: one epoch of training, one of evaluation, checkpoints, melting, early stopping."""
+"""The Trainer: one epoch of training, one of evaluation, checkpoints, the backbone freeze, early stopping."""
 from __future__ import annotations
 
 import contextlib
@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from trainer.accumulator import EpochAccumulator
 from trainer.checkpoint import save_checkpoint
-from trainer.melting import Melting
+from trainer.freeze import FreezeSchedule
 from trainer.monitor import Monitor
 from trainer.optim import part_lrs
 from trainer.plateau import PlateauScheduler
@@ -113,8 +113,8 @@ class Trainer:
         self.amp_dtype = amp_dtype(cfg.amp, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.monitor = Monitor(cfg.monitor)
-        self.melting = Melting(cfg.freeze)
-        self.melting.apply(self.model)
+        self.freeze = FreezeSchedule(cfg.freeze)
+        self.freeze.apply(self.model)
         self.net = self._wrap()
         self.ema = ModelEmaV3(self.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) if cfg.ema else None
         self.epoch = 0  # epochs completed
@@ -137,7 +137,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
             "monitor": self.monitor.state_dict(),
-            "melting": self.melting.state_dict(),
+            "freeze": self.freeze.state_dict(),
             "rng": rng_state(),
         }
 
@@ -150,8 +150,8 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.monitor.load_state_dict(state["monitor"])
-        self.melting.load_state_dict(state["melting"])
-        self.melting.apply(self.model)
+        self.freeze.load_state_dict(state["freeze"] if "freeze" in state else state["melting"])  # "melting" before 0.4
+        self.freeze.apply(self.model)
         self.net = self._wrap()
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.stopped_early = state["stopped_early"]
@@ -178,14 +178,15 @@ class Trainer:
 
     def _wrap(self) -> nn.Module:
         """The module the training step calls: DDP over the trainable parameters, optionally compiled.
-        Rebuilt when melting changes which parameters train (DDP fixes that set when wrapping)."""
+        Rebuilt when unfreezing changes which parameters train (DDP fixes that set when wrapping)."""
         net: nn.Module = self.model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
         return torch.compile(net) if self.cfg.compile else net
 
-    def _to_device(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def to_device(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch on the Trainer's device, in its memory format (channels_last when configured)."""
         images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
         return images, targets.to(self.device, non_blocking=True)
 
@@ -225,7 +226,7 @@ class Trainer:
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training loader; returns whole-epoch train metrics."""
-        self.melting.set_train_mode(self.model)
+        self.freeze.set_train_mode(self.model)
         set_loader_epoch(self.train_loader, self.epoch)
         acc = EpochAccumulator()
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # no per-step host sync
@@ -237,7 +238,7 @@ class Trainer:
         for step, (images, targets, indices) in enumerate(bar):
             if self.stop_request:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
-            images, targets = self._to_device(images, targets)
+            images, targets = self.to_device(images, targets)
             update = (step + 1) % self.cfg.accumulate_steps == 0 or step + 1 == n_batches
             images, loss_targets = self.mixer(images, targets) if self.mixer is not None else (images, targets)
             sample_weight = weights[indices].to(self.device, non_blocking=True) if weights is not None else None
@@ -286,7 +287,7 @@ class Trainer:
         acc = EpochAccumulator(keep_logits=True)
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
         for images, targets, indices in tqdm(loader, desc=desc, leave=False, disable=None):
-            images, targets = self._to_device(images, targets)
+            images, targets = self.to_device(images, targets)
             with self._autocast():
                 logits = model(images)
             acc.update(torch.zeros((), device=self.device), logits, targets, indices)
@@ -310,7 +311,7 @@ class Trainer:
         return self.val_loader is not None and len(self.val_loader.dataset) > 0
 
     def run_epoch(self) -> dict[str, float]:
-        """Train and evaluate one epoch, update monitor/scheduler/melting, save checkpoints."""
+        """Train and evaluate one epoch, update monitor/scheduler/freeze, save checkpoints."""
         start = time.perf_counter()
         lrs = part_lrs(self.optimizer)  # the rates this epoch trains with
         metrics = self.train_epoch()
@@ -324,7 +325,7 @@ class Trainer:
         improved = self.monitor.update(self.epoch, metrics) if self.has_val else True
         if self.scheduler is not None:
             self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
-        if self.melting.step(self.epoch, self.monitor.bad_epochs, self.model):
+        if self.freeze.step(self.epoch, self.monitor.bad_epochs, self.model):
             self.monitor.reset_patience()
             self.net = self._wrap()
         patience = self.cfg.early_stop_patience

@@ -31,7 +31,7 @@ MONITOR_METRICS = ("val_f1", "val_acc", "val_loss", "train_loss", "ema_val_f1", 
 
 @dataclass(frozen=True)
 class MonitorSpec:
-    """`trainer.monitor`: the metric that picks `best.pth`, drives early stopping and melting, and its
+    """`trainer.monitor`: the metric that picks `best.pth`, drives early stopping and the unfreeze, and its
     direction. Written `max val_f1` in configs and checkpoints; a mapping `{mode, metric}` is read too."""
 
     mode: Literal["min", "max"]
@@ -120,7 +120,7 @@ class DataConfig(_Section):
     """the fold that validates, `0 .. n_folds - 1` (see `data.n_folds`)"""
     age_bounds: tuple[int, int] = (30, 60)
     """age-group boundaries of the **training** labels (`[30, 58]` moves the oldest group down). Validation,
-    `best.pth`, early stopping, melting, `oof.csv`, the confusion matrix and every reported F1 always use the
+    `best.pth`, early stopping, the unfreeze, `oof.csv`, the confusion matrix and every reported F1 always use the
     competition's groups (<30, 30–59, ≥60); `train.log` says which labels each side uses"""
     relabel: Optional[Path] = None
     """CSV of label fixes `id,field,value` (`gender` male/female, `age` integer, `swap_mask` to swap a person's
@@ -353,7 +353,8 @@ class LossConfig(_Section):
 
 
 class FreezeConfig(_Section):
-    """Melting: train the head alone, then unfreeze after `epochs` or a `patience` plateau."""
+    """The backbone freeze ("melting"): train the head alone, then unfreeze after `epochs` or a `patience`
+    plateau."""
 
     epochs: Optional[int] = Field(None, gt=0)
     """unfreeze the backbone after this many epochs"""
@@ -394,13 +395,13 @@ class TrainerConfig(_Section):
     with a warning on a GPU without native bf16) or `none` (docs/gpus.md)"""
     monitor: Monitor = MonitorSpec("max", "val_f1")
     """`min|max` + `val_f1`, `val_acc`, `val_loss`, `train_loss` (or `ema_val_*` with `trainer.ema`): picks
-    `best.pth`, drives early stopping and melting patience; fixed for the whole run"""
+    `best.pth`, drives early stopping and the unfreeze patience; fixed for the whole run"""
     early_stop_patience: int = Field(0, ge=0)
     """stop after this many epochs without improvement (0 = off)"""
     freeze: Optional[FreezeConfig] = None
-    """melting: `{epochs: N}` and/or `{patience: K}` (`patience` needs a validation set) — train the head on a
-    frozen backbone (its BatchNorm statistics frozen too), then unfreeze everything after N epochs or after K
-    epochs without improvement; logged"""
+    """freeze-then-unfreeze ("melting"): `{epochs: N}` and/or `{patience: K}` (`patience` needs a validation
+    set) — train the head on a frozen backbone (its BatchNorm statistics frozen too), then unfreeze everything
+    after N epochs or after K epochs without improvement; logged"""
     ema: Optional[EmaConfig] = None
     """`{decay: 0.9998, warmup: true}`: EMA of the weights (timm `ModelEmaV3`), evaluated every epoch as
     `ema_val_*` and saved in checkpoints; `trainer.monitor: max ema_val_f1` picks the best epoch by it, and
@@ -547,7 +548,11 @@ def expanded_size(value: Any, memo: Optional[dict[int, int]] = None) -> int:
     memo = {} if memo is None else memo
     if id(value) in memo:
         return memo[id(value)]
-    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    children: Any = ()
+    if isinstance(value, dict):
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
     memo[id(value)] = size = 1 + sum(expanded_size(child, memo) for child in children)
     return size
 

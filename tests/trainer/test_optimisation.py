@@ -47,7 +47,7 @@ def test_ema_follows_the_weights_and_is_checkpointed(make_trainer, tmp_path):
     ema_w = trainer.ema.module.head[-1].weight
     before = ema_w.detach().clone()
     x, y = torch.randn(4, 3, 64, 48), torch.randint(0, 18, (4,))
-    trainer.melting.set_train_mode(trainer.model)
+    trainer.freeze.set_train_mode(trainer.model)
     trainer.train_step(x, y, 0)
     assert torch.allclose(ema_w, 0.5 * before + 0.5 * head_w.detach(), atol=1e-6)
     metrics = trainer.run_epoch()

@@ -59,6 +59,14 @@ def test_resume_of_finished_run_does_nothing(demo_data, tmp_path, caplog):
     assert "already finished" in caplog.text
 
 
+@pytest.fixture(scope="module")
+def finished_run(demo_data, tmp_path_factory) -> Path:
+    """One finished 1-epoch run, shared by the tests that must leave it untouched."""
+    out = tmp_path_factory.mktemp("finished")
+    done = train.main(["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, out)])
+    return Path(done["run_dir"])
+
+
 def files_of(run_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
 
@@ -68,9 +76,8 @@ def files_of(run_dir: Path) -> dict[str, int]:
     ("data.age_bounds=[30,58]", "data.age_bounds"), ("augment.image_size=[32,24]", "augment.image_size"),
     ("optimizer.lr=0.5", "optimizer.lr"), ("data.train_dir=/elsewhere", "data.train_dir"),
 ])
-def test_resume_refuses_overrides_that_change_what_the_run_is(demo_data, tmp_path, capsys, override, key):
-    done = train.main(["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
-    run_dir = Path(done["run_dir"])
+def test_resume_refuses_overrides_that_change_what_the_run_is(finished_run, capsys, override, key):
+    run_dir = finished_run
     before = files_of(run_dir)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
@@ -81,14 +88,13 @@ def test_resume_refuses_overrides_that_change_what_the_run_is(demo_data, tmp_pat
     assert files_of(run_dir) == before  # config.yaml, checkpoints, logs untouched
 
 
-def test_resume_plan_allows_how_the_run_goes_on_and_says_where_it_continues(demo_data, tmp_path):
+def test_resume_plan_allows_how_the_run_goes_on_and_says_where_it_continues(finished_run):
     from trainer.resume import plan_resume
 
-    done = train.main(["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
-    plan = plan_resume(Path(done["run_dir"]), ["trainer.epochs=3", "data.batch_size=4", "data.num_workers=0"])
+    plan = plan_resume(finished_run, ["trainer.epochs=3", "data.batch_size=4", "data.num_workers=0"])
     assert plan.config.trainer.epochs == 3 and plan.config.data.batch_size == 4 and not plan.finished
     assert plan.describe() == f"resumed from {plan.source}: epoch 1 done, continuing at 2/3"
-    finished = plan_resume(Path(done["run_dir"]), [])
+    finished = plan_resume(finished_run, [])
     assert finished.finished and "run already finished (1 of 1 epochs done); nothing to do" in finished.describe()
 
 

@@ -2,7 +2,7 @@ import copy
 
 import torch
 
-from trainer.melting import Melting
+from trainer.freeze import FreezeSchedule
 from utils.config import FreezeConfig
 
 
@@ -14,7 +14,7 @@ def changed(before, module):
     return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
 
 
-def test_freeze_trains_exactly_the_head_then_melts_on_schedule(make_trainer):
+def test_freeze_trains_exactly_the_head_then_unfreezes_on_schedule(make_trainer):
     trainer = make_trainer(**{"trainer.freeze.epochs": 1, "trainer.epochs": 2})
     model = trainer.model
     assert not any(p.requires_grad for p in model.backbone.parameters())
@@ -22,10 +22,10 @@ def test_freeze_trains_exactly_the_head_then_melts_on_schedule(make_trainer):
 
     backbone0, head0 = params(model.backbone), params(model.head)
     trainer.fit()
-    # fit ran 2 epochs: frozen for epoch 1, melted after it
-    assert trainer.melting.melted_at == 1 and not trainer.melting.frozen
+    # fit ran 2 epochs: frozen for epoch 1, unfrozen after it
+    assert trainer.freeze.unfrozen_at == 1 and not trainer.freeze.frozen
     assert all(p.requires_grad for p in model.parameters())
-    assert changed(backbone0, model.backbone)  # melted backbone trained in epoch 2
+    assert changed(backbone0, model.backbone)  # unfrozen backbone trained in epoch 2
     assert changed(head0, model.head)
 
 
@@ -33,20 +33,20 @@ def test_frozen_epoch_leaves_backbone_and_bn_stats_untouched(make_trainer):
     trainer = make_trainer(**{"trainer.freeze.epochs": 5, "trainer.epochs": 1})
     backbone0, head0 = params(trainer.model.backbone), params(trainer.model.head)
     trainer.fit()
-    assert trainer.melting.frozen
+    assert trainer.freeze.frozen
     assert not changed(backbone0, trainer.model.backbone)  # weights and running stats
     assert changed(head0, trainer.model.head)
 
 
-def test_melting_by_patience():
+def test_unfreeze_by_patience():
     model = torch.nn.Module()
     model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
-    melting = Melting(FreezeConfig(patience=2))
-    melting.apply(model)
-    assert not melting.step(epochs_done=3, bad_epochs=1, model=model)
+    schedule = FreezeSchedule(FreezeConfig(patience=2))
+    schedule.apply(model)
+    assert not schedule.step(epochs_done=3, bad_epochs=1, model=model)
     assert not model.backbone.weight.requires_grad
-    assert melting.step(epochs_done=4, bad_epochs=2, model=model)
-    assert model.backbone.weight.requires_grad and melting.melted_at == 4
-    restored = Melting(FreezeConfig(patience=2))
-    restored.load_state_dict(copy.deepcopy(melting.state_dict()))
+    assert schedule.step(epochs_done=4, bad_epochs=2, model=model)
+    assert model.backbone.weight.requires_grad and schedule.unfrozen_at == 4
+    restored = FreezeSchedule(FreezeConfig(patience=2))
+    restored.load_state_dict(copy.deepcopy(schedule.state_dict()))
     assert not restored.frozen

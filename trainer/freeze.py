@@ -1,4 +1,5 @@
-"""The "melting" schedule: train the head on a frozen backbone, then unfreeze everything."""
+"""`trainer.freeze`: train the head on a frozen backbone, then unfreeze everything (the schedule teams
+call "melting")."""
 from __future__ import annotations
 
 import logging
@@ -17,14 +18,14 @@ def set_backbone_frozen(model: nn.Module, frozen: bool) -> None:
     model.head.requires_grad_(True)
 
 
-class Melting:
-    """Decides when the frozen backbone melts: after `epochs`, or after `patience` epochs
+class FreezeSchedule:
+    """Decides when the frozen backbone is unfrozen: after `epochs`, or after `patience` epochs
     without improvement of the monitored metric, whichever comes first."""
 
     def __init__(self, cfg: Optional[FreezeConfig]) -> None:
         self.cfg = cfg
         self.frozen = cfg is not None
-        self.melted_at: Optional[int] = None
+        self.unfrozen_at: Optional[int] = None
 
     def apply(self, model: nn.Module) -> None:
         """Set `requires_grad` to match the current state."""
@@ -44,14 +45,15 @@ class Melting:
         by_patience = self.cfg.patience is not None and bad_epochs >= self.cfg.patience
         if not (by_epochs or by_patience):
             return False
-        self.frozen, self.melted_at = False, epochs_done
+        self.frozen, self.unfrozen_at = False, epochs_done
         self.apply(model)
         reason = f"after {epochs_done} epoch(s)" if by_epochs else f"no improvement for {bad_epochs} epoch(s)"
-        LOG.info("melting: backbone unfrozen %s", reason)
+        LOG.info("freeze: backbone unfrozen %s", reason)
         return True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"frozen": self.frozen, "melted_at": self.melted_at}
+        return {"frozen": self.frozen, "unfrozen_at": self.unfrozen_at}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.frozen, self.melted_at = state["frozen"], state["melted_at"]
+        self.frozen = state["frozen"]
+        self.unfrozen_at = state.get("unfrozen_at", state.get("melted_at"))  # checkpoints before 0.4 said melted_at
