@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from utils.errors import ConfigError, did_you_mean
+from utils.labels import NUM_CLASSES
 
 DATASETS = ("MaskSplitByProfileDataset", "MaskBaseDataset")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
@@ -347,8 +348,8 @@ class LossConfig(_Section):
     @field_validator("class_weights")
     @classmethod
     def _eighteen_weights(cls, v):
-        if isinstance(v, list) and (len(v) != 18 or min(v) < 0):
-            raise ValueError(f"must be 'auto' or a list of 18 non-negative weights, got {len(v)} values")
+        if isinstance(v, list) and (len(v) != NUM_CLASSES or min(v) < 0):
+            raise ValueError(f"must be 'auto' or a list of {NUM_CLASSES} non-negative weights, got {len(v)} values")
         return v
 
 
