@@ -29,7 +29,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     from experiments.ensemble import fit_ensemble
     from predict.fitted_ensemble import save_ensemble
+    from utils.outputs import check_outputs
+    from utils.run_dir import RunDir
 
+    check_outputs({"--out": args.out}, {"an oof.csv": [RunDir(r).oof for r in args.runs]})
     spec = fit_ensemble(args.runs)
     honest, fitted = spec["estimates"]["honest"], spec["estimates"]["in_sample"]
     for run, score in spec["per_run_oof_f1"].items():

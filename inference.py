@@ -61,23 +61,39 @@ def default_output(ckpt: Path) -> Path:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parse_args(argv)
-    from predict.predictor import ensemble_predict, fitted_ensemble_scores, write_pseudo_labels, write_submission
+    from predict.fitted_ensemble import load_ensemble
+    from predict.predictor import (
+        ensemble_predict,
+        eval_dir_of,
+        expand_checkpoint,
+        fitted_ensemble_scores,
+        write_pseudo_labels,
+        write_submission,
+    )
     from utils.config import load_config
     from utils.device import resolve_device
+    from utils.outputs import check_outputs
 
     eval_dir, batch_size, workers = args.data, None, None
     if args.config is not None:
         data = load_config(args.config, args.overrides).data
         eval_dir, batch_size, workers = eval_dir or data.eval_dir, data.batch_size, data.num_workers
+    runs = load_ensemble(args.ensemble)["runs"] if args.ensemble is not None else args.ckpt
+    eval_dir = eval_dir_of(runs, eval_dir)
+    out = args.out or (args.ensemble.with_name("submission.csv") if args.ensemble is not None
+                       else default_output(args.ckpt[0]))
+    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels},
+                  {"a checkpoint": [p for run in runs for p in expand_checkpoint(run)],
+                   "the eval table": [Path(eval_dir) / "info.csv"],
+                   "--ensemble": [args.ensemble] if args.ensemble else [],
+                   "--config": [args.config] if args.config else []})
     common = {"device": resolve_device(args.device), "eval_dir": eval_dir, "tta": args.tta, "batch_size": batch_size,
               "num_workers": workers}
     if args.ensemble is not None:
         table, probs, scores = fitted_ensemble_scores(args.ensemble, **common)
-        out = args.out or args.ensemble.with_name("submission.csv")
     else:
         table, probs = ensemble_predict(args.ckpt, weights=args.weights, **common)
         scores = probs
-        out = args.out or default_output(args.ckpt[0])
     write_submission(table, scores, out)
     if args.pseudo_labels is not None:
         kept = write_pseudo_labels(table, probs, scores, args.pseudo_labels, min_prob=args.min_prob)

@@ -5,7 +5,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pandas as pd
 
@@ -58,10 +58,22 @@ def inspect_person_folder(folder: Path) -> tuple[dict[str, Path], list[Problem]]
     return by_stem, problems
 
 
-def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str) -> pd.DataFrame:
-    """A CSV as strings (ids keep their leading zeros) with `columns` present; errors name the file."""
+def int_cell(text: str, low: int, high: int) -> Optional[int]:
+    """`text` as an integer in [low, high], or None: ASCII digits only (`int('²')` raises and
+    `'²'.isdigit()` is true, so neither is used alone)."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]+", text) or not low <= int(text) <= high:
+        return None
+    return int(text)
+
+
+def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str, unique: Optional[str] = None
+                   ) -> pd.DataFrame:
+    """The one reader of the CSV files users hand us: strings (ids keep their leading zeros), `columns`
+    present, `unique` (a column) without repeats; errors name the file (and line)."""
     if not csv_path.is_file():
-        raise DataError(f"{csv_path}: not found ({config_key} must hold {csv_path.name} and images/)")
+        hint = f" ({config_key} must hold {csv_path.name} and images/)" if config_key.startswith("data.") else ""
+        raise DataError(f"{csv_path}: not found{hint}")
     try:
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
@@ -69,6 +81,10 @@ def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str) -> p
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+    if unique is not None and df[unique].duplicated().any():
+        first = df[unique][df[unique].duplicated()].iloc[0]
+        line = int(df.index[df[unique] == first][1]) + 2
+        raise DataError(f"{csv_path}: line {line}: {unique} {first!r} appears more than once")
     return df
 
 
@@ -79,7 +95,7 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
     for row, (pid, gender, age) in enumerate(zip(df["id"], df["gender"], df["age"]), start=2):
         if gender not in GENDER_NAMES:
             raise DataError(f"{csv_path}: line {row}: gender {gender!r} is not male/female")
-        if not re.fullmatch(r"[0-9]+", age.strip()) or not AGE_RANGE[0] <= int(age) <= AGE_RANGE[1]:
+        if int_cell(age, *AGE_RANGE) is None:
             raise DataError(f"{csv_path}: line {row}: age {age!r} is not an integer in {list(AGE_RANGE)}")
         if not pid:
             raise DataError(f"{csv_path}: line {row}: empty id")

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from data_loader.people import AGE_RANGE, read_csv_table
+from data_loader.people import AGE_RANGE, int_cell, read_csv_table
 from utils.errors import DataError
 from utils.labels import GENDER_NAMES, age_group, encode, gender_id
 
@@ -27,7 +27,7 @@ def read_fixes(path: Path) -> pd.DataFrame:
             raise DataError(f"{path}: line {line}: field {field!r} is not one of {', '.join(FIELDS)}")
         if field == "gender" and value not in GENDER_NAMES:
             raise DataError(f"{path}: line {line}: gender {value!r} is not male/female")
-        if field == "age" and not (value.strip().isdigit() and AGE_RANGE[0] <= int(value) <= AGE_RANGE[1]):
+        if field == "age" and int_cell(value, *AGE_RANGE) is None:
             raise DataError(f"{path}: line {line}: age {value!r} is not an integer in {list(AGE_RANGE)}")
     return fixes
 
@@ -37,9 +37,15 @@ def apply_fixes(images: pd.DataFrame, path: Path, age_bounds: Sequence[int]) -> 
     fixes = read_fixes(path)
     images = images.copy()
     known = set(images["person_id"])
-    for line, fix in enumerate(fixes.itertuples(index=False), start=2):
-        if fix.id not in known:
-            raise DataError(f"{path}: line {line}: unknown person id {fix.id!r}")
+    absent = fixes.loc[~fixes["id"].isin(known), "id"]
+    if len(absent) == len(fixes) and len(fixes):
+        raise DataError(f"{path}: none of its {len(fixes)} fixes names a person of this data set (first: "
+                        f"{absent.iloc[0]!r}); is it the list for other data?")
+    if len(absent):  # a list made for the full data set, used on a part of it or on other data
+        LOG.warning("relabel %s: %d of %d fixes name people not in this data set (first: %r); they are skipped",
+                    path, len(absent), len(fixes), absent.iloc[0])
+    fixes = fixes[fixes["id"].isin(known)]
+    for fix in fixes.itertuples(index=False):
         rows = images["person_id"] == fix.id
         if fix.field == "gender":
             images.loc[rows, "gender"] = gender_id(fix.value)

@@ -42,7 +42,12 @@ def load_ensemble(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read ensemble file ({type(err).__name__})") from None
     if not isinstance(spec, dict) or not all(k in spec for k in ("runs", "weights", "offsets")):
         raise UserError(f"{path}: not an ensemble file (needs runs, weights, offsets)")
-    weights, offsets = np.asarray(spec["weights"], dtype=float), np.asarray(spec["offsets"], dtype=float)
+    try:
+        weights, offsets = np.asarray(spec["weights"], dtype=float), np.asarray(spec["offsets"], dtype=float)
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: weights and offsets must be lists of numbers") from None
+    if not isinstance(spec["runs"], list) or not all(isinstance(r, str) for r in spec["runs"]):
+        raise UserError(f"{path}: runs must be a list of run directories")
     if len(weights) != len(spec["runs"]) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
         raise UserError(f"{path}: weights must be {len(spec['runs'])} finite non-negative numbers")
     if offsets.shape != (NUM_CLASSES,) or not np.isfinite(offsets).all():

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -78,10 +79,42 @@ def expand_checkpoint(path: Path | str) -> list[Path]:
     if path.is_dir() and not run.best.is_file():
         parent = RunDir(path.parent)
         top = parent if not run.folds_dir.is_dir() and parent.folds_dir == path else run
-        folds = [fold.best for fold in top.folds() if fold.best.is_file()]
+        folds = kfold_members(top)
         if folds:
             return folds
     return [resolve_checkpoint(path, "best")]
+
+
+def kfold_members(run: RunDir) -> list[Path]:
+    """`best.pth` of each fold of a K-fold run: `fold_0 .. fold_{n-1}` for the run's `data.n_folds`; other
+    entries of `folds/` (backups, copies, extra folds) are named in a warning and left out."""
+    n_folds = None
+    if run.config.is_file():
+        try:
+            n_folds = int((yaml.safe_load(run.config.read_text()) or {})["data"]["n_folds"])
+        except (yaml.YAMLError, KeyError, TypeError, ValueError):
+            n_folds = None
+    kept, left_out = [], [p.name for p in run.strays()]
+    for fold in run.folds():
+        k = int(fold.path.name.split("_")[1])
+        if fold.best.is_file() and (n_folds is None or k < n_folds):
+            kept.append(fold.best)
+        else:
+            left_out.append(fold.path.name)
+    if left_out and kept:
+        LOG.warning("%s: %s left out (not one of the run's %s folds with a best.pth)", run.folds_dir,
+                    ", ".join(left_out), n_folds if n_folds is not None else "K")
+    return kept
+
+
+def eval_dir_of(ckpts: Sequence[Path | str], eval_dir: Optional[Path] = None) -> Path:
+    """`eval_dir`, or the `data.eval_dir` the first checkpoint was trained with."""
+    if eval_dir is None:
+        first = expand_checkpoint(ckpts[0])[0]
+        eval_dir = load_checkpoint(first)["config"].get("data", {}).get("eval_dir")
+        if eval_dir is None:
+            raise UserError("no eval directory: pass --data or set data.eval_dir")
+    return Path(eval_dir)
 
 
 def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_dir: Optional[Path] = None,

@@ -1,7 +1,10 @@
-"""Run table: `python -m tools.runs [saved/] [--csv | --markdown]`, one row per run.
+"""Run table: `python -m tools.runs [saved/] [--wide | --csv | --markdown]`, one row per run.
 
 Each row shows the monitored metric's best epoch (the weights in best.pth) and that epoch's val_f1;
-runs are ranked by that val_f1."""
+runs are ranked by that val_f1. A K-fold run is one row (its status, folds done and out-of-fold F1)
+with its folds below it. A run whose files are damaged is listed as `unreadable`, the others as usual.
+The text table fits 120 columns (`monitored` is the best value of the run's trainer.monitor); `--wide`
+adds the monitor's name, the overrides, the head and val_acc."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +24,9 @@ from utils.run_dir import RunDir
 
 COLUMNS = ("name", "timestamp", "backbone", "head", "overrides", "epochs", "monitor", "best", "best_epoch",
            "val_f1", "val_acc", "wall_time", "status")
+NARROW = ("name", "timestamp", "backbone", "epochs", "best_epoch", "val_f1", "best", "wall_time", "status")
+HEADERS = {"best_epoch": "best_ep", "best": "monitored", "wall_time": "wall"}  # the text table's short headers
+MAX_CELL = 18  # longest cell of the text table (names, backbones) before it is shortened
 
 
 def pid_alive(pid: int) -> bool:
@@ -64,16 +70,49 @@ def best_row(summary: dict[str, Any], rows: list[dict[str, float]]) -> dict[str,
 
 
 def run_row(run_dir: Path) -> dict[str, Any]:
-    """One table row from a run directory's summary.json and metrics.csv."""
+    """One table row from a run directory's summary.json and metrics.csv (a K-fold run's from its
+    folds_summary.json); a damaged file gives an `unreadable` row instead of stopping the table."""
     run = RunDir(run_dir)
+    try:
+        return kfold_row(run) if run.folds_summary.is_file() or run.folds_dir.is_dir() else single_row(run)
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, yaml.YAMLError) as err:
+        return {**empty_row(run), "status": f"unreadable ({type(err).__name__})"}
+
+
+def empty_row(run: RunDir) -> dict[str, Any]:
+    return {"name": run.top.path.parent.name, "timestamp": stamp_of(run), "backbone": "", "head": "",
+            "overrides": "", "epochs": "", "monitor": "", "best": math.nan, "best_epoch": "", "val_f1": math.nan,
+            "val_acc": math.nan, "wall_time": "", "status": "", "parent": parent_of(run)}
+
+
+def stamp_of(run: RunDir) -> str:
+    """The timestamp column: the run's, or `<run timestamp>/fold_k` for a fold."""
+    return f"{run.top.path.name}/{run.path.name}" if run.is_fold else run.path.name
+
+
+def parent_of(run: RunDir) -> Optional[str]:
+    return str(run.top.path) if run.is_fold else None
+
+
+def model_of(run: RunDir) -> dict[str, Any]:
+    if not run.config.is_file():
+        return {}
+    config = yaml.safe_load(run.config.read_text()) or {}
+    return config.get("model", {}) if isinstance(config, dict) else {}
+
+
+def single_row(run: RunDir) -> dict[str, Any]:
     summary = read_summary(run.path)
-    if "backbone" not in summary and run.config.is_file():
-        model = (yaml.safe_load(run.config.read_text()) or {}).get("model", {})
+    if not isinstance(summary, dict):
+        raise TypeError("summary.json is not a mapping")
+    if "backbone" not in summary:
+        model = model_of(run)
         summary = {**summary, "backbone": model.get("backbone", ""), "head": model.get("head", "")}
     best = best_row(summary, read_metrics(run.metrics))
     metric = summary.get("metric", "val_f1")
     return {
-        "name": summary.get("name", run.path.parent.name), "timestamp": run.path.name,
+        **empty_row(run),
+        "name": run.top.path.parent.name if run.is_fold else summary.get("name", run.path.parent.name),
         "backbone": summary.get("backbone", ""), "head": summary.get("head", ""),
         "overrides": " ".join(summary.get("overrides", [])),
         "epochs": f"{summary.get('epochs', 0)}/{summary.get('max_epochs', '?')}",
@@ -81,6 +120,30 @@ def run_row(run_dir: Path) -> dict[str, Any]:
         "val_f1": best.get("val_f1", math.nan), "val_acc": best.get("val_acc", math.nan),
         "wall_time": format_seconds(summary.get("wall_time")), "status": run_status(summary),
     }
+
+
+def kfold_row(run: RunDir) -> dict[str, Any]:
+    """A K-fold run: status and out-of-fold macro-F1 from folds_summary.json; folds done from its folds
+    (a run without the summary yet is running or stopped, as its folds say)."""
+    import json
+
+    model = model_of(run)
+    done = [f for f in run.folds() if f.best.is_file()]
+    row = {**empty_row(run), "backbone": model.get("backbone", ""), "head": model.get("head", ""),
+           "monitor": "oof_f1"}
+    if run.folds_summary.is_file():
+        summary = json.loads(run.folds_summary.read_text())
+        n_folds = int(summary["n_folds"])
+        row.update(name=summary.get("name", row["name"]), best=float(summary["oof_f1"]),
+                   val_f1=float(summary["oof_f1"]), status=summary.get("status", "finished"))
+    else:
+        statuses = [run_status(read_summary(f.path)) for f in run.folds()]
+        n_folds = len(statuses)
+        row["status"] = "running" if "running" in statuses else "stopped"
+    wall = [read_summary(f.path).get("wall_time") for f in run.folds()]
+    row.update(epochs=f"{len(done)}/{n_folds or '?'} folds",
+               wall_time=format_seconds(sum(w for w in wall if isinstance(w, (int, float))) or None))
+    return row
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -91,9 +154,24 @@ def find_runs(root: Path) -> list[Path]:
 
 
 def run_table(root: Path) -> list[dict[str, Any]]:
-    """All runs below `root`, highest val_f1 of the best epoch first (runs without one last)."""
+    """All runs below `root`, highest val_f1 of the best epoch first (runs without one last); the folds
+    of a K-fold run follow it, in fold order."""
     rows = [run_row(d) for d in find_runs(root)]
-    return sorted(rows, key=lambda r: -r["val_f1"] if not math.isnan(r["val_f1"]) else math.inf)
+
+    def rank(row: dict[str, Any]) -> float:
+        return -row["val_f1"] if not math.isnan(row["val_f1"]) else math.inf
+
+    tops = sorted((r for r in rows if r["parent"] is None), key=rank)
+    folds: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["parent"] is not None:
+            folds.setdefault(row["parent"], []).append(row)
+    ordered = []
+    for top in tops:
+        ordered.append(top)
+        key = next((p for p in folds if Path(p).name == top["timestamp"] and Path(p).parent.name == top["name"]), None)
+        ordered += folds.pop(key, []) if key is not None else []
+    return ordered + [r for rest in folds.values() for r in rest]  # folds whose run directory is gone
 
 
 def _cell(value: Any) -> str:
@@ -102,22 +180,37 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def short(text: str, width: int = MAX_CELL) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def render(rows: Sequence[dict[str, Any]], fmt: str = "text") -> str:
-    """The table as aligned text, CSV or Markdown."""
-    cells = [[_cell(r[c]) for c in COLUMNS] for r in rows]
+    """The table as aligned text (`text`: fits 120 columns; `wide`: every column), CSV or Markdown."""
+    columns = NARROW if fmt == "text" else COLUMNS
+    cells = [[_cell(r[c]) for c in columns] for r in rows]
+    if fmt == "text":
+        cells = [[short(c) for c in row] for row in cells]
+        for row, r in zip(cells, rows):
+            if r["monitor"] not in ("val_f1", "oof_f1", "") and row[columns.index("best")]:  # say which metric
+                row[columns.index("best")] += f" {r['monitor']}"
+            if r["parent"] is not None:  # a fold, under its run
+                row[0], row[1] = "  └", r["timestamp"].split("/")[-1]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(columns)
         writer.writerows(cells)
         return buf.getvalue()
     if fmt == "markdown":
-        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         return "\n".join(lines) + "\n"
-    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    if fmt == "text":
+        columns = tuple(HEADERS.get(c, c) for c in columns)
+        cells = [[c.split(" (")[0] if c.startswith("unreadable") else c for c in row] for row in cells]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines) + "\n"
 
 
@@ -126,10 +219,12 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("root", nargs="?", type=Path, default=Path("saved"))
     group = parser.add_mutually_exclusive_group()
+    group.add_argument("--wide", action="store_true", help="every column (overrides, head, val_acc)")
     group.add_argument("--csv", action="store_true")
     group.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
-    form = next((name for name, wanted in (("csv", args.csv), ("markdown", args.markdown)) if wanted), "text")
+    form = next((name for name, wanted in (("csv", args.csv), ("markdown", args.markdown), ("wide", args.wide))
+                 if wanted), "text")
     text = render(run_table(args.root), form)
     print(text, end="")
     return text

@@ -90,7 +90,7 @@ def absolute(path: Optional[Path]) -> Optional[Path]:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class StepConfig(_Section):
@@ -232,6 +232,13 @@ class AugmentConfig(_Section):
             raise ValueError("cutmix_mode=half cannot be combined with mixup")
         return self
 
+    @field_validator("std")
+    @classmethod
+    def _positive_std(cls, v: Optional[tuple[float, float, float]]) -> Optional[tuple[float, float, float]]:
+        if v is not None and min(v) <= 0:
+            raise ValueError(f"must be three positive numbers (it divides every pixel), got {list(v)}")
+        return v
+
     @field_validator("image_size")
     @classmethod
     def _positive_size(cls, v: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
@@ -344,6 +351,13 @@ class LossConfig(_Section):
     """`auto` (inverse class frequency of the training split, mean 1) or a list of 18 weights, for any loss"""
     task_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     """mask, gender, age loss weights for `model.head: multi`"""
+
+    @field_validator("task_weights")
+    @classmethod
+    def _task_weights(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) < 0 or sum(v) <= 0:
+            raise ValueError(f"must be three non-negative weights (mask, gender, age) with a positive sum, got {list(v)}")
+        return v
 
     @field_validator("class_weights")
     @classmethod

@@ -5,12 +5,15 @@ per fold under `folds/fold_k/`; a tuning study one per trial under `tune/trial_N
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
 
 from utils.labels import NUM_CLASSES
+
+FOLD_NAME = re.compile(r"fold_([0-9]+)")  # folds/fold_<k>, ASCII digits
 
 OOF_COLUMNS = ["path", "fold", "label"]  # oof.csv: the image, its fold, its class, then PROB_COLUMNS
 PROB_COLUMNS = [f"prob_{c:02d}" for c in range(NUM_CLASSES)]  # oof.csv's probability columns
@@ -77,9 +80,18 @@ class RunDir:
         return RunDir(self.folds_dir / f"fold_{k}")
 
     def folds(self) -> Iterator["RunDir"]:
-        """Existing fold directories in fold order."""
-        found = sorted(self.folds_dir.glob("fold_*"), key=lambda p: int(p.name.split("_")[1]))
-        return (RunDir(p) for p in found if p.name.split("_")[1].isdigit())
+        """The fold directories the project wrote (`fold_<k>`), in fold order; anything else people leave
+        in `folds/` (a backup, a copy) is not a fold (see `strays`)."""
+        found = [(int(m.group(1)), p) for p in self.folds_dir.glob("fold_*")
+                 if (m := FOLD_NAME.fullmatch(p.name)) is not None and p.is_dir()]
+        return (RunDir(p) for _, p in sorted(found))
+
+    def strays(self) -> list[Path]:
+        """Entries of `folds/` that are not fold directories of this project."""
+        if not self.folds_dir.is_dir():
+            return []
+        folds = {f.path for f in self.folds()}
+        return sorted(p for p in self.folds_dir.iterdir() if p not in folds)
 
     @property
     def oof(self) -> Path:

@@ -206,3 +206,90 @@ def test_any_config_text_is_a_config_or_a_config_error(tmp_path, text):
         load_config(path)
     except ConfigError as err:
         assert "\n" not in str(err)
+
+
+# ----- outputs never destroy inputs, or each other ---------------------------------------------------
+@pytest.fixture(scope="module")
+def guarded(demo_data, tmp_path_factory):
+    """A trained run on its own copy of the data (nothing here may change it)."""
+    root = tmp_path_factory.mktemp("guard")
+    shutil.copytree(demo_data, root / "data")
+    done = train.main(train_argv(root / "data", root))
+    return root, Path(done["run_dir"])
+
+
+def digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir" if path.is_dir() else "none"
+
+
+@pytest.mark.parametrize("outputs, expected", [
+    ({"--out": "RUN/best.pth"}, "that is a checkpoint"),
+    ({"--out": "RUN/last.pth"}, "a file of run directory"),
+    ({"--out": "RUN/config.yaml"}, "a file of run directory"),
+    ({"--out": "DATA/eval/info.csv"}, "that is the eval table"),
+    ({"--out": "ROOT/s.csv", "--pseudo-labels": "DATA/eval/info.csv"}, "--pseudo-labels"),
+    ({"--out": "ROOT/s.csv", "--pseudo-labels": "ROOT/./s.csv"}, "the same file as --out"),
+    ({"--out": "ROOT/s.csv", "--pseudo-labels": "RUN/summary.json"}, "a file of run directory"),
+    ({"--out": "ROOT/readonly/s.csv"}, "is not writable"),
+])
+def test_an_output_that_would_destroy_an_input_is_refused_before_anything_is_written(guarded, capsys, outputs,
+                                                                                     expected):
+    root, run = guarded
+    if os.geteuid() == 0 and "readonly" in str(outputs):
+        pytest.skip("root may write into read-only folders")
+    (root / "readonly").mkdir(exist_ok=True)
+    (root / "readonly").chmod(0o555)
+    places = {"RUN": str(run), "DATA": str(root / "data"), "ROOT": str(root)}
+    argv = ["--ckpt", str(run)]
+    for option, path in outputs.items():
+        prefix, rest = path.split("/", 1)
+        argv += [option, f"{places[prefix]}/{rest}"]
+    watched = [run / n for n in ("best.pth", "last.pth", "config.yaml", "summary.json")] + \
+        [root / "data" / "eval" / "info.csv", root / "s.csv", run / "submission.csv"]
+    before = {p: digest(p) for p in watched}
+    fails_in_one_line(inference.main, argv, capsys, expected)
+    assert {p: digest(p) for p in watched} == before
+
+
+def test_ensemble_out_that_is_an_oof_table_is_refused(guarded, capsys):
+    import ensemble
+
+    root, run = guarded
+    (run / "oof.csv").write_text("path,fold,label\n")
+    before = digest(run / "oof.csv")
+    fails_in_one_line(ensemble.main, ["--runs", str(run), "--out", str(run / "oof.csv")], capsys, "--out",
+                      "that is an oof.csv")
+    assert digest(run / "oof.csv") == before
+    (run / "oof.csv").unlink()
+
+
+def test_duplicated_image_ids_in_info_csv_are_refused(guarded, capsys):
+    root, run = guarded
+    info = root / "data" / "eval" / "info.csv"
+    original = info.read_text()
+    lines = original.splitlines()
+    try:
+        info.write_text("\n".join([*lines, lines[1]]) + "\n")
+        fails_in_one_line(inference.main, ["--ckpt", str(run), "--out", str(root / "dup.csv")], capsys,
+                          "info.csv: line", "appears more than once")
+    finally:
+        info.write_text(original)
+    assert not (root / "dup.csv").exists()
+
+
+def test_stray_folders_in_folds_are_not_voted(guarded, caplog):
+    from predict.predictor import expand_checkpoint
+
+    root, run = guarded
+    kfold = root / "kfold" / "20250101-000000"
+    for k in (0, 1):
+        shutil.copytree(run, kfold / "folds" / f"fold_{k}")
+    (kfold / "config.yaml").write_text("data: {n_folds: 2}\n")
+    shutil.copytree(run, kfold / "folds" / "fold_1_backup")
+    shutil.copytree(run, kfold / "folds" / "fold_7")
+    (kfold / "folds" / "notes.txt").write_text("kept by hand\n")
+    found = expand_checkpoint(kfold)
+    assert found == [kfold / "folds" / "fold_0" / "best.pth", kfold / "folds" / "fold_1" / "best.pth"]
+    assert "fold_1_backup, notes.txt, fold_7 left out" in caplog.text

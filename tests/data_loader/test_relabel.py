@@ -31,7 +31,6 @@ def test_fixes_change_labels_of_exactly_those_people(demo_data, tmp_path):
 
 
 @pytest.mark.parametrize("row,message", [
-    (("999999", "gender", "male"), "unknown person id '999999'"),
     (("000001", "colour", "red"), "field 'colour'"),
     (("000001", "age", "old"), "age 'old'"),
 ])
@@ -39,3 +38,33 @@ def test_bad_fixes_name_the_line(demo_data, tmp_path, row, message):
     images = list_train_images(demo_data / "train")
     with pytest.raises(DataError, match=rf"fixes.csv: line 2: .*{message}"):
         apply_fixes(images, write(tmp_path, [row]), (30, 60))
+
+
+def test_a_list_for_other_data_applies_the_fixes_whose_people_exist(demo_data, tmp_path, caplog):
+    caplog.set_level("INFO")
+    images = list_train_images(demo_data / "train")
+    person = images["person_id"].iloc[0]
+    fixes = write(tmp_path, [("006359", "gender", "male"), (person, "age", "60"), ("004432", "gender", "female")])
+    fixed = apply_fixes(images, fixes, (30, 60))
+    assert (fixed.loc[fixed.person_id == person, "age_group"] == 2).all()
+    assert "2 of 3 fixes name people not in this data set (first: '006359'); they are skipped" in caplog.text
+    assert "1 fix(es) applied" in caplog.text
+
+
+def test_a_list_naming_nobody_here_is_an_error(demo_data, tmp_path):
+    with pytest.raises(DataError, match="none of its 1 fixes names a person of this data set"):
+        apply_fixes(list_train_images(demo_data / "train"), write(tmp_path, [("999999", "gender", "male")]), (30, 60))
+
+
+@pytest.mark.parametrize("value", ["²", "6٠", "1e2"])
+def test_non_ascii_or_odd_numbers_are_refused_in_every_table(demo_data, tmp_path, value):
+    """The ASCII-digit rule of train.csv holds for relabel lists and pseudo-labels too (one reader)."""
+    from data_loader.eval_table import read_pseudo_labels
+
+    images = list_train_images(demo_data / "train")
+    with pytest.raises(DataError, match="line 2: age"):
+        apply_fixes(images, write(tmp_path, [(images["person_id"].iloc[0], "age", value)]), (30, 60))
+    image_id = next((demo_data / "eval" / "images").iterdir()).name
+    (tmp_path / "pseudo.csv").write_text(f"ImageID,label\n{image_id},{value}\n")
+    with pytest.raises(DataError, match="line 2: label"):
+        read_pseudo_labels(tmp_path / "pseudo.csv", demo_data / "eval")

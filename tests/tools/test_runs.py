@@ -143,3 +143,56 @@ def test_tensorboard_tags_put_ema_beside_raw_and_name_the_rates():
     assert tb_tag("ema_val_f1_age") == "f1/val_ema_age" and tb_tag("val_f1_mask") == "f1/val_mask"
     assert tb_tag("ema_val_f1_c04", names) == "f1_class_val_ema/04 c4"
     assert tb_tag("lr_head") == "lr/head" and tb_tag("lr_backbone") == "lr/backbone"
+
+
+def fake_kfold(root, name="kf", stamp="20250105-000000", n_folds=2, finished=True):
+    run = root / name / stamp
+    for k in range(n_folds):
+        fold = fake_run(run / "folds", f"fold_{k}", "", [0.5 + 0.1 * k], "finished")
+        (fold / "best.pth").write_bytes(b"x")
+    (run / "config.yaml").write_text("model: {backbone: resnet10t, head: linear}\n")
+    if finished:
+        (run / "folds_summary.json").write_text(json.dumps({"name": name, "status": "finished", "n_folds": n_folds,
+                                                            "oof_f1": 0.777, "fold_f1": {}}))
+    return run
+
+
+def test_a_kfold_run_is_one_row_with_its_folds_below_it(tmp_path):
+    fake_run(tmp_path, "a", "20250101-000000", [0.9], "finished")
+    fake_kfold(tmp_path)
+    fake_run(tmp_path, "z", "20250101-000000", [0.1], "finished")
+    rows = run_table(tmp_path)
+    assert [(r["name"], r["timestamp"]) for r in rows] == [
+        ("a", "20250101-000000"), ("kf", "20250105-000000"), ("kf", "20250105-000000/fold_0"),
+        ("kf", "20250105-000000/fold_1"), ("z", "20250101-000000")]
+    parent = rows[1]
+    assert parent["status"] == "finished" and parent["val_f1"] == 0.777 and parent["epochs"] == "2/2 folds"
+    assert parent["monitor"] == "oof_f1" and parent["backbone"] == "resnet10t"
+    unfinished = fake_kfold(tmp_path, name="kg", finished=False)
+    (row,) = [r for r in run_table(tmp_path) if r["name"] == "kg" and r["parent"] is None]
+    assert row["status"] == "stopped" and row["epochs"] == "2/2 folds" and unfinished.is_dir()
+
+
+def test_the_text_table_fits_120_columns_and_wide_shows_the_rest(tmp_path):
+    run = fake_run(tmp_path, "a_rather_long_experiment_name_for_a_run", "20250101-000000", [0.9], "finished")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["overrides"] = [f"augment.train.{i}.args.p=0.{i}" for i in range(9)]
+    (run / "summary.json").write_text(json.dumps(summary))
+    fake_kfold(tmp_path)
+    text = main([str(tmp_path)])
+    assert max(len(line) for line in text.splitlines()) <= 120 and "augment.train" not in text
+    assert "  └" in text and "fold_1" in text
+    assert "augment.train.8.args.p=0.8" in main([str(tmp_path), "--wide"])
+
+
+def test_damaged_files_mark_one_run_unreadable_not_the_table(tmp_path):
+    good = fake_run(tmp_path, "good", "20250101-000000", [0.9], "finished")
+    bad = fake_run(tmp_path, "bad", "20250101-000000", [0.5], "finished")
+    (bad / "metrics.csv").write_text("epoch,val_f1\n1,not-a-number\n")
+    worse = fake_run(tmp_path, "worse", "20250101-000000", [0.5], "finished")
+    (worse / "summary.json").write_text("[1, 2")
+    (worse / "config.yaml").write_text("model: [unclosed\n")
+    rows = {r["name"]: r for r in run_table(tmp_path)}
+    assert rows["good"]["val_f1"] == 0.9 and good.is_dir()
+    assert rows["bad"]["status"] == "unreadable (ValueError)"
+    assert rows["worse"]["status"].startswith("unreadable")

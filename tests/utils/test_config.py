@@ -125,3 +125,30 @@ def test_monitor_is_typed_and_written_in_its_string_form(tmp_path):
     mapping = load_config(None, ["trainer.monitor={mode: max, metric: val_acc}"]).trainer.monitor
     assert (mapping.mode, mapping.metric, mapping.needs_validation, mapping.on_ema) == ("max", "val_acc", True, False)
     assert not load_config(None, ["trainer.monitor=min train_loss"]).trainer.monitor.needs_validation
+
+
+def float_keys():
+    from tools.config_reference import rows
+    from utils.config import Config
+
+    return [key for key, kind, _, _ in rows(Config) if kind.startswith("float") or "[float" in kind]
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_every_number_of_the_schema_is_finite(value):
+    keys = float_keys()
+    assert {"optimizer.lr", "augment.std", "loss.task_weights", "trainer.ema.decay"} <= set(keys)
+    for key in keys:
+        text = f"[{value}, 1, 1]" if "std" in key or "mean" in key or "task_weights" in key else value
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(None, [f"{key}={text}"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("augment.std=[0,0,0]", "augment.std: must be three positive numbers"),
+    ("loss.task_weights=[1,-1,1]", "loss.task_weights: must be three non-negative weights"),
+    ("loss.task_weights=[0,0,0]", "with a positive sum"),
+])
+def test_numbers_that_would_only_fail_mid_run_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
