@@ -356,7 +356,8 @@ class LossConfig(_Section):
     @classmethod
     def _task_weights(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         if min(v) < 0 or sum(v) <= 0:
-            raise ValueError(f"must be three non-negative weights (mask, gender, age) with a positive sum, got {list(v)}")
+            raise ValueError(f"must be three non-negative weights (mask, gender, age) with a positive sum, "
+                             f"got {list(v)}")
         return v
 
     @field_validator("class_weights")
