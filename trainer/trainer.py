@@ -195,10 +195,11 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int, update: bool = True,
-                   sample_weight: Optional[torch.Tensor] = None) -> Optional[tuple]:
+                   sample_weight: Optional[torch.Tensor] = None, group_size: Optional[int] = None) -> Optional[tuple]:
         """Forward and backward on one batch already on the device, then (when `update`) clip and
         apply the accumulated gradients; returns (loss, logits), or None when a non-finite loss was
-        skipped (`trainer.max_bad_steps`)."""
+        skipped (`trainer.max_bad_steps`). `group_size`: batches in this update (default
+        `accumulate_steps`; fewer for the last group of an epoch), each weighing 1/group_size."""
         with self._autocast():
             logits = self.net(images)
             loss = (self.criterion(logits, targets) if sample_weight is None
@@ -208,7 +209,7 @@ class Trainer:
             return None
         no_sync = self.dist.enabled and not update and hasattr(self.net, "no_sync")
         with self.net.no_sync() if no_sync else contextlib.nullcontext():  # DDP: all-reduce once per update
-            self.scaler.scale(loss / self.cfg.accumulate_steps).backward()
+            self.scaler.scale(loss / (group_size or self.cfg.accumulate_steps)).backward()
         if not update:
             return loss, logits
         if self.cfg.grad_clip:
@@ -233,16 +234,18 @@ class Trainer:
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} train"
         bar = tqdm(self.train_loader, desc=desc, leave=False, disable=None)
         self.optimizer.zero_grad(set_to_none=True)
-        n_batches = len(self.train_loader)
+        n_batches, accum = len(self.train_loader), self.cfg.accumulate_steps
         weights = getattr(self.train_loader.dataset, "sample_weights", None)  # pseudo-labels weigh less
         for step, (images, targets, indices) in enumerate(bar):
             if self.stop_request:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
             images, targets = self.to_device(images, targets)
-            update = (step + 1) % self.cfg.accumulate_steps == 0 or step + 1 == n_batches
+            update = (step + 1) % accum == 0 or step + 1 == n_batches
+            group_size = accum if step < n_batches - n_batches % accum else n_batches % accum  # timm's rule
             images, loss_targets = self.mixer(images, targets) if self.mixer is not None else (images, targets)
             sample_weight = weights[indices].to(self.device, non_blocking=True) if weights is not None else None
-            out = self.train_step(images, loss_targets, step, update=update, sample_weight=sample_weight)
+            out = self.train_step(images, loss_targets, step, update=update, sample_weight=sample_weight,
+                                  group_size=group_size)
             if out is None:
                 continue
             loss, logits = out

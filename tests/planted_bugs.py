@@ -1,0 +1,116 @@
+"""Plant one realistic bug at a time, run the fast test meant to catch it, restore the file, check the test
+passes again: `.venv/bin/python tests/planted_bugs.py` (a few minutes; the tree must be clean)."""
+# ruff: noqa: E501 - the planted code is quoted as it stands
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BUGS = [  # (what, file, code, the bug, the test that must catch it)
+    ('early stop one epoch late',
+     'trainer/trainer.py',
+     'self.monitor.bad_epochs >= patience',
+     'self.monitor.bad_epochs > patience',
+     'tests/trainer/test_epochs.py::test_early_stopping_stops_at_the_exact_epoch'),
+    ('patience not reset on unfreeze',
+     'trainer/trainer.py',
+     '            self.monitor.reset_patience()\n',
+     '            pass\n',
+     'tests/trainer/test_epochs.py::test_unfreezing_restarts_the_patience_count'),
+    ('last partial group never applied',
+     'trainer/trainer.py',
+     'update = (step + 1) % accum == 0 or step + 1 == n_batches',
+     'update = (step + 1) % accum == 0',
+     'tests/trainer/test_epochs.py::test_accumulation_groups_batches_into_updates_inside_the_epoch'),
+    ('last group weighed as a full group',
+     'trainer/trainer.py',
+     'group_size=group_size)\n',
+     'group_size=None)\n',
+     'tests/trainer/test_epochs.py::test_accumulated_epoch_equals_big_batches'),
+    ('EMA updated with the previous step number',
+     'trainer/trainer.py',
+     '        self.global_step += 1\n        if self.ema is not None:\n            self.ema.update(self.model, step=self.global_step)',
+     '        if self.ema is not None:\n            self.ema.update(self.model, step=self.global_step)\n        self.global_step += 1',
+     'tests/trainer/test_epochs.py::test_ema_matches_timm_model_ema_v3_on_its_first_updates'),
+    ('last.pth written before best.pth',
+     'trainer/trainer.py',
+     '        if improved:  # best before last: a crash in between leaves last.pth one epoch behind, never ahead\n            save_checkpoint(state, self.run_dir.best)\n        save_checkpoint(state, self.run_dir.last)',
+     '        save_checkpoint(state, self.run_dir.last)\n        if improved:\n            save_checkpoint(state, self.run_dir.best)',
+     'tests/trainer/test_epochs.py::test_best_checkpoint_is_written_before_last'),
+    ('optimizer state not restored',
+     'trainer/trainer.py',
+     '        self.optimizer.load_state_dict(state["optimizer"])\n',
+     '',
+     'tests/trainer/test_epochs.py::test_optimizer_state_restores_into_a_fresh_optimizer'),
+    ('min monitor treated as max',
+     'trainer/monitor.py',
+     'return value > self.best if self.mode == "max" else value < self.best',
+     'return value > self.best',
+     'tests/trainer/test_epochs.py::test_the_monitor_direction_picks_the_best_epoch'),
+    ('fold 0 built before seeding',
+     'experiments/folds.py',
+     'parts = seeded_parts(fold_config(config, 0))',
+     'parts = build_parts(fold_config(config, 0))\n    from trainer.build import build_parts  # noqa',
+     'tests/experiments/test_folds.py::test_every_fold_starts_from_the_weights_its_seed_gives'),
+    ('resume accepts a new split',
+     'trainer/resume.py',
+     '    if refused:\n',
+     '    if False:\n',
+     'tests/trainer/test_resume.py::test_resume_refuses_overrides_that_change_what_the_run_is'),
+    ('face crop not resized (cache skew)',
+     'data_loader/face_crop.py',
+     'return resize_to(self.cut(path), self.out_hw)',
+     'return self.cut(path)',
+     'tests/data_loader/test_datasets.py::test_validation_and_prediction_see_the_same_pixels'),
+    ('output may overwrite a checkpoint',
+     'utils/outputs.py',
+     '                if same_file(path, Path(read)):',
+     '                if False:',
+     'tests/cli/test_faults.py::test_an_output_that_would_destroy_an_input_is_refused_before_anything_is_written'),
+    ('stray fold voted',
+     'predict/predictor.py',
+     'if fold.best.is_file() and (n_folds is None or k < n_folds):',
+     'if fold.best.is_file():',
+     'tests/cli/test_faults.py::test_stray_folders_in_folds_are_not_voted'),
+    ('scorer accepts unknown ImageIDs',
+     'tools/score.py',
+     '    if len(unknown):\n',
+     '    if False:\n',
+     'tests/tools/test_score_rules.py'),
+    ('run table: K-fold parent from summary.json',
+     'tools/runs.py',
+     'kfold_row(run) if run.folds_summary.is_file() or run.folds_dir.is_dir() else single_row(run)',
+     'single_row(run)',
+     'tests/tools/test_runs.py::test_a_kfold_run_is_one_row_with_its_folds_below_it'),
+]
+
+
+def run(test: str) -> int:
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).returncode
+
+
+def main() -> int:
+    caught = 0
+    for name, file, old, new, test in BUGS:
+        path = ROOT / file
+        source = path.read_text()
+        if old not in source:
+            print(f"SKIP {name}: the code it changes is gone")
+            continue
+        path.write_text(source.replace(old, new, 1))
+        try:
+            with_bug = run(test)
+        finally:
+            path.write_text(source)
+        fixed = run(test)
+        ok = with_bug != 0 and fixed == 0
+        caught += ok
+        print(f"{'OK ' if ok else 'BAD'} {name}: with the bug rc={with_bug}, without rc={fixed}  "
+              f"[{test.split('::')[-1]}]", flush=True)
+    print(f"{caught}/{len(BUGS)} planted bugs caught by their test")
+    return 0 if caught == len(BUGS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The Trainer across epochs, with scripted validation scores: exactly when it stops early, when the
+patience counter restarts, which batches make one optimizer update, what the EMA holds after its first
+updates (against timm's own arithmetic), the order of the checkpoint writes, and resuming an optimizer."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from timm.utils import ModelEmaV3
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from model.classifier import MaskClassifier
+from trainer.trainer import EvalResult, Trainer
+from utils.config import EmaConfig, FreezeConfig, TrainerConfig
+
+N_IMAGES, BATCH = 10, 2
+
+
+class Toy(Dataset):
+    """N_IMAGES fixed 3x2x2 images with labels; yields (image, label, index) like ImageDataset."""
+
+    def __init__(self) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.images = torch.randn(N_IMAGES, 3, 2, 2, generator=generator)
+        self.labels = torch.arange(N_IMAGES) % 18
+        self.paths = [f"img{i}.jpg" for i in range(N_IMAGES)]
+
+    def __len__(self) -> int:
+        return N_IMAGES
+
+    def __getitem__(self, index: int):
+        return self.images[index], int(self.labels[index]), index
+
+
+def toy_trainer(tmp_path=None, scores=None, **cfg) -> Trainer:
+    """A Trainer over Toy (5 batches of 2) whose validation returns `scores[epoch]` as val_f1."""
+    torch.manual_seed(0)
+    model = MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6)), nn.Linear(6, 18))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loader = DataLoader(Toy(), batch_size=BATCH, shuffle=False)
+    trainer = Trainer(model=model, criterion=nn.CrossEntropyLoss(), optimizer=optimizer, scheduler=None,
+                      train_loader=loader, val_loader=loader if scores is not None else None,
+                      cfg=TrainerConfig(device="cpu", **cfg), device=torch.device("cpu"),
+                      metadata={"config": {"trainer": {"monitor": "max val_f1"}}}, run_dir=tmp_path)
+    if scores is not None:
+        def scripted() -> tuple[dict, EvalResult]:
+            metrics = {"val_f1": scores[trainer.epoch], "val_loss": 1.0, "val_acc": 0.5}
+            return metrics, EvalResult(metrics, None, None, [])
+        trainer.evaluate_monitored = scripted
+    return trainer
+
+
+def test_early_stopping_stops_at_the_exact_epoch():
+    # best at epoch 2 (0.6); epochs 3, 4 do not improve: patience 2 stops after epoch 4
+    trainer = toy_trainer(scores=[0.5, 0.6, 0.6, 0.55, 0.9, 0.9], epochs=6, early_stop_patience=2)
+    summary = trainer.fit()
+    assert summary["epochs"] == 4 and summary["stopped_early"] and summary["best_epoch"] == 2
+    assert trainer.monitor.best == 0.6 and trainer.monitor.bad_epochs == 2
+
+
+def test_without_patience_it_trains_every_epoch():
+    trainer = toy_trainer(scores=[0.5, 0.4, 0.3, 0.2], epochs=4)
+    summary = trainer.fit()
+    assert summary["epochs"] == 4 and not summary["stopped_early"] and summary["best_epoch"] == 1
+
+
+def test_unfreezing_restarts_the_patience_count():
+    # frozen until 2 epochs without improvement (epochs 2, 3); the unfreeze resets the count, so early
+    # stopping (patience 3) needs 3 more bad epochs: 4, 5, 6 -> stops after epoch 6, not after epoch 4
+    trainer = toy_trainer(scores=[0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4], epochs=8, early_stop_patience=3,
+                          freeze=FreezeConfig(patience=2))
+    summary = trainer.fit()
+    assert trainer.freeze.unfrozen_at == 3
+    assert summary["epochs"] == 6 and summary["stopped_early"]
+
+
+def test_accumulation_groups_batches_into_updates_inside_the_epoch(monkeypatch):
+    # 5 batches, accumulate 2: updates after batches 2 and 4, and the last (odd) batch is its own update
+    trainer = toy_trainer(epochs=1, accumulate_steps=2)
+    updates = []
+    real = trainer.optimizer.step
+
+    def counting_step(*args, **kwargs):
+        updates.append(trainer.global_step)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.optimizer, "step", counting_step)
+    seen = []
+    original = trainer.train_step
+
+    def spy(images, targets, step, update=True, sample_weight=None, group_size=None):
+        seen.append((step, update, group_size))
+        return original(images, targets, step, update=update, sample_weight=sample_weight, group_size=group_size)
+
+    monkeypatch.setattr(trainer, "train_step", spy)
+    trainer.train_epoch()
+    assert seen == [(0, False, 2), (1, True, 2), (2, False, 2), (3, True, 2), (4, True, 1)]
+    assert updates == [0, 1, 2] and trainer.global_step == 3
+
+
+def test_accumulated_epoch_equals_big_batches():
+    """Two accumulated batches of 2 make the same update as one batch of 4 (mean loss over 4), and the
+    epoch's last, lone batch weighs as a whole update, as in timm's train.py (not half of one)."""
+    acc = toy_trainer(epochs=1, accumulate_steps=2)
+    big = toy_trainer(epochs=1)
+    big.train_loader = DataLoader(Toy(), batch_size=2 * BATCH, shuffle=False)
+    acc.train_epoch()
+    big.train_epoch()
+    # 10 images: acc = updates on [0-3], [4-7], [8-9]; big = [0-3], [4-7], [8-9]: identical
+    for a, b in zip(acc.model.parameters(), big.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_ema_matches_timm_model_ema_v3_on_its_first_updates():
+    """The Trainer's EMA after 3 updates equals timm's ModelEmaV3 stepped the same way (warmup on: the
+    decay ramps up, so update order and step numbers matter)."""
+    trainer = toy_trainer(epochs=1, ema=EmaConfig(decay=0.9, warmup=True))
+    reference_model = copy.deepcopy(trainer.model)
+    reference = ModelEmaV3(copy.deepcopy(trainer.model), decay=0.9, use_warmup=True)
+    batches = [(img, lab) for img, lab, _ in trainer.train_loader][:3]
+    opt = torch.optim.SGD(reference_model.parameters(), lr=0.1, momentum=0.9)
+    for step, (images, targets) in enumerate(batches, start=1):
+        trainer.train_step(images, targets, step - 1)
+        opt.zero_grad()
+        nn.CrossEntropyLoss()(reference_model(images), targets).backward()
+        opt.step()
+        reference.update(reference_model, step=step)
+    for ours, theirs in zip(trainer.ema.module.state_dict().values(), reference.module.state_dict().values()):
+        torch.testing.assert_close(ours, theirs)
+    raw = trainer.model.state_dict()
+    assert any(not torch.allclose(raw[k], v) for k, v in trainer.ema.module.state_dict().items())
+
+
+def test_best_checkpoint_is_written_before_last(tmp_path, monkeypatch):
+    from trainer import trainer as trainer_module
+
+    written = []
+    monkeypatch.setattr(trainer_module, "save_checkpoint", lambda state, path: written.append(path.name))
+    trainer = toy_trainer(tmp_path, scores=[0.5, 0.4, 0.7], epochs=3)
+    trainer.fit()
+    assert written == ["best.pth", "last.pth", "last.pth", "best.pth", "last.pth"]
+
+
+def test_optimizer_state_restores_into_a_fresh_optimizer():
+    """Resuming restores momentum: one more step from the restored state equals the uninterrupted step."""
+    straight = toy_trainer(epochs=2)
+    straight.train_epoch()
+    state = copy.deepcopy(straight.state_dict())
+    state.update(epoch=1, monitor=straight.monitor.state_dict(), rng=state["rng"])
+    resumed = toy_trainer(epochs=2)
+    resumed.load_state_dict(state)
+    assert resumed.optimizer.state_dict()["state"], "momentum buffers restored"
+    images, targets, _ = next(iter(straight.train_loader))
+    straight.train_step(images, targets, 0)
+    resumed.train_step(images, targets, 0)
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("mode, scores, best_epoch", [("max", [0.3, 0.5, 0.4], 2), ("min", [0.3, 0.5, 0.1], 3)])
+def test_the_monitor_direction_picks_the_best_epoch(mode, scores, best_epoch):
+    trainer = toy_trainer(scores=scores, epochs=3, monitor=f"{mode} val_f1")
+    assert trainer.fit()["best_epoch"] == best_epoch
