@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 from trainer.checkpoint import load_checkpoint, resolve_checkpoint
 from trainer.trainer import run_finished
 from utils.config import Config, apply_overrides, build_config, load_config
-from utils.errors import ConfigError
+from utils.errors import ConfigError, UserError
 from utils.run_dir import RunDir
 
 # keys an override may change on resume: how long and how fast the run goes on, not what it learns from
@@ -81,6 +81,9 @@ def plan_resume(target: Path, overrides: Sequence[str]) -> Resume:
         return Resume(config=config, run_dir=run, state=None, source=str(run.config))
     ckpt = resolve_checkpoint(target)
     state = load_checkpoint(ckpt)
+    if "optimizer" not in state:
+        raise UserError(f"--resume {ckpt}: holds the weights only (best.pth keeps no optimizer state); resume "
+                        f"from {RunDir(ckpt.parent).last}")
     saved = build_config(copy.deepcopy(state["config"]), str(ckpt))
     raw = copy.deepcopy(state["config"])
     config = build_config(raw, str(ckpt), apply_overrides(raw, overrides))

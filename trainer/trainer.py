@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from trainer.accumulator import EpochAccumulator
-from trainer.checkpoint import save_checkpoint
+from trainer.checkpoint import for_inference, save_checkpoint
 from trainer.freeze import FreezeSchedule
 from trainer.monitor import Monitor
 from trainer.optim import part_lrs
@@ -363,5 +363,5 @@ class Trainer:
             return
         state = self.state_dict()
         if improved:  # best before last: a crash in between leaves last.pth one epoch behind, never ahead
-            save_checkpoint(state, self.run_dir.best)
+            save_checkpoint(for_inference(state), self.run_dir.best)
         save_checkpoint(state, self.run_dir.last)

@@ -103,3 +103,14 @@ def test_the_finished_rule_is_one_function():
 
     assert run_finished(epoch=3, epochs=3, stopped_early=False) and run_finished(epoch=1, epochs=3, stopped_early=True)
     assert not run_finished(epoch=2, epochs=3, stopped_early=False)
+
+
+def test_best_checkpoint_keeps_what_inference_needs_and_no_lock_stays(finished_run, capsys):
+    best = torch.load(finished_run / "best.pth", weights_only=True)
+    last = torch.load(finished_run / "last.pth", weights_only=True)
+    assert "optimizer" not in best and "rng" not in best and {"model", "config", "class_names"} <= set(best)
+    assert "optimizer" in last and (finished_run / "best.pth").stat().st_size < (finished_run / "last.pth").stat().st_size
+    assert not (finished_run / ".lock").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--resume", str(finished_run / "best.pth"), "trainer.epochs=2"])
+    assert exit_info.value.code == 2 and "holds the weights only" in capsys.readouterr().err
