@@ -87,6 +87,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
                    "the eval table": [Path(eval_dir) / "info.csv"],
                    "--ensemble": [args.ensemble] if args.ensemble else [],
                    "--config": [args.config] if args.config else []})
+    if args.tta:
+        LOG.info("TTA on: every image is predicted as it is and flipped horizontally, the two averaged")
     common = {"device": resolve_device(args.device), "eval_dir": eval_dir, "tta": args.tta, "batch_size": batch_size,
               "num_workers": workers}
     if args.ensemble is not None:

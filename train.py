@@ -36,10 +36,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    from utils.config import load_config
+
+    config = load_config(args.config, args.overrides) if args.resume is None else None  # before torch loads
     from experiments.folds import run_all_folds
     from trainer.lifecycle import run_training
     from trainer.resume import plan_resume
-    from utils.config import load_config
     from utils.distributed import shutdown
     from utils.logger import require_wandb
 
@@ -48,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         LOG.info(resume.describe())
         if resume.finished:
             return {"epochs": resume.state["epoch"], "run_dir": str(resume.run_dir)}
-    config = resume.config if resume is not None else load_config(args.config, args.overrides)
+    config = resume.config if resume is not None else config
     require_wandb(config.logging.wandb)
     try:
         if args.all_folds:

@@ -39,6 +39,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    from utils.config import load_config
+
+    load_config(args.config, args.overrides)  # a typo is one line before torch is imported
     from experiments.search import run_study
 
     out = run_study(args.config, args.space, trials=args.trials, timeout=args.timeout, storage=args.storage,

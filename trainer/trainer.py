@@ -31,6 +31,7 @@ from utils.seed import rng_state, set_rng_state
 
 LOG = logging.getLogger(__name__)
 POSTFIX_EVERY = 20  # steps between progress-bar loss updates (each one syncs with the device)
+PROGRESS_SECONDS = 60.0  # without a terminal (nohup, a log file, a scheduler): a progress line this often
 
 
 
@@ -236,6 +237,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         n_batches, accum = len(self.train_loader), self.cfg.accumulate_steps
         weights = getattr(self.train_loader.dataset, "sample_weights", None)  # pseudo-labels weigh less
+        last_line = time.perf_counter()
         for step, (images, targets, indices) in enumerate(bar):
             if self.stop_request:
                 raise Interrupted(f"epoch {self.epoch + 1} step {step}")
@@ -254,6 +256,10 @@ class Trainer:
             if step % POSTFIX_EVERY == 0:
                 self._check_finite(first_bad)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+            if bar.disable and time.perf_counter() - last_line >= PROGRESS_SECONDS:  # no terminal: a log line
+                last_line = time.perf_counter()
+                LOG.info("%s: step %d/%d (%.0f%%), loss %.4f", desc, step + 1, n_batches,
+                         100 * (step + 1) / n_batches, loss.item())
         self._check_finite(first_bad)
         return acc.compute("train", info=self.dist)
 

@@ -627,16 +627,38 @@ def _describe(err: dict[str, Any]) -> tuple[str, str]:
     return loc, msg
 
 
+def unknown_key(raw: Any, path: tuple[str, ...] = ()) -> Optional[tuple[str, ...]]:
+    """The first key of `raw` the schema does not have, or None. Checked before validation, which imports
+    timm (and torch) to know backbones: a typo costs no import."""
+    if not isinstance(raw, dict):
+        return None
+    allowed = section_fields(list(path))
+    for key, value in raw.items():
+        if allowed and str(key) not in allowed:
+            return (*path, str(key))
+        if section_fields([*path, str(key)]):
+            found = unknown_key(value, (*path, str(key)))
+            if found is not None:
+                return found
+    return None
+
+
 def build_config(raw: dict[str, Any], source: str, override_sources: dict[str, str] | None = None) -> Config:
     """Validate a raw mapping; the first problem becomes a one-line `ConfigError`."""
+    override_sources = override_sources or {}
+
+    def fail(loc: str, msg: str) -> ConfigError:
+        origin = next((f"override {t!r}" for k, t in override_sources.items()
+                       if loc == k or loc.startswith(k + ".") or k.startswith(loc + ".")), source)
+        return ConfigError(f"{origin}: {loc}: {msg}")
+
+    typo = unknown_key(raw)
+    if typo is not None:
+        raise fail(".".join(typo), "unknown key" + did_you_mean(typo[-1], section_fields(list(typo[:-1]))))
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        loc, msg = _describe(exc.errors()[0])
-        override_sources = override_sources or {}
-        origin = next((f"override {t!r}" for k, t in override_sources.items()
-                       if loc == k or loc.startswith(k + ".") or k.startswith(loc + ".")), source)
-        raise ConfigError(f"{origin}: {loc}: {msg}") from None
+        raise fail(*_describe(exc.errors()[0])) from None
 
 
 def merged(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:

@@ -42,3 +42,16 @@ def test_inference_overrides_without_config_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
         inference.parse_args(["--ckpt", "run", "data.batch_size=4"])
     assert exit_info.value.code == 2 and "need --config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["train", "tune"])
+def test_a_config_typo_fails_before_torch_is_imported(script):
+
+    argv = ["--config", "configs/demo.yaml", "trainer.epoch=3"]
+    if script == "tune":
+        argv += ["--space", "configs/search/demo.yaml"]
+    code = (f"import sys, {script}\ntry:\n    {script}.main({argv!r})\nexcept SystemExit as e:\n"
+            "    print(e.code, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert "trainer.epoch: unknown key (did you mean: epochs?)" in done.stderr

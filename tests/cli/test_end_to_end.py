@@ -57,6 +57,8 @@ def test_train_then_infer_from_the_command_line(demo_data, tmp_path):
 
     result = run("inference.py", "--ckpt", str(run_dir), "--tta")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "TTA on:" in result.stderr + result.stdout
+    assert not (run_dir / ".lock").exists()
     sub = pd.read_csv(run_dir / "submission.csv", dtype={"ImageID": str})
     info = pd.read_csv(demo_data / "eval" / "info.csv", dtype={"ImageID": str})
     assert sub["ImageID"].tolist() == info["ImageID"].tolist()

@@ -163,3 +163,15 @@ def test_optimizer_state_restores_into_a_fresh_optimizer():
 def test_the_monitor_direction_picks_the_best_epoch(mode, scores, best_epoch):
     trainer = toy_trainer(scores=scores, epochs=3, monitor=f"{mode} val_f1")
     assert trainer.fit()["best_epoch"] == best_epoch
+
+
+def test_without_a_terminal_progress_lines_are_logged(monkeypatch, caplog):
+    from trainer import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "PROGRESS_SECONDS", 0.0)
+    caplog.set_level("INFO")
+    trainer = toy_trainer(epochs=2)
+    trainer.train_epoch()  # under pytest stderr is no terminal, so the progress bar is off
+    lines = [r.getMessage() for r in caplog.records if "train: step" in r.getMessage()]
+    assert [line.split(": step ")[1].split(" ")[0] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    assert lines[0].startswith("epoch 1/2 train: step 1/5 (20%), loss ")
