@@ -17,6 +17,9 @@ from data_loader.faces import Box, face_boxes
 from data_loader.images import load_image, resize_to
 from utils.config import AugmentConfig
 from utils.distributed import DistInfo
+from utils.labels import MASK_BY_STEM, MASK_NAMES
+
+LEAK_SPREAD = 0.3  # detection rates per mask state further apart than this are warned about
 
 Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 
@@ -117,6 +120,28 @@ class FaceCrop:
         found = sum(self.has_face(path) for path in self.boxes)
         return (f"face crop: a face (score >= {self.min_score:.2f}, {self.detector}) in {found} of {len(self.boxes)} "
                 f"images ({100 * found / max(1, len(self.boxes)):.1f}%); the rest are cut to a centred window")
+
+    def rates_by_mask(self) -> dict[str, float]:
+        """Share of photos cut to a face, per mask state (wear / incorrect / not), from the file names of
+        training photos (evaluation photos have hashed names and are not counted)."""
+        found: dict[str, list[bool]] = {}
+        for path in self.boxes:
+            mask = MASK_BY_STEM.get(Path(path).stem)
+            if mask is not None:
+                found.setdefault(MASK_NAMES[mask], []).append(self.has_face(path))
+        return {state: sum(hits) / len(hits) for state, hits in found.items()}
+
+    def label_leak_warning(self, spread: float = LEAK_SPREAD) -> Optional[str]:
+        """A warning when whether a photo was cut to its face depends strongly on its mask state: the crop
+        itself (its framing and scale) then tells the network the label, which real photos may not."""
+        rates = self.rates_by_mask()
+        if len(rates) < 2 or max(rates.values()) - min(rates.values()) < spread:
+            return None
+        shown = ", ".join(f"{state} {rate:.0%}" for state, rate in rates.items())
+        return (f"face crop: the detector finds faces at very different rates per mask state ({shown}): whether a "
+                "photo is cut to its face then predicts its mask class, a shortcut the network can learn instead "
+                "of the mask; check the crops (python -m tools.data_report), lower augment.face_crop.min_score or "
+                "try another detector")
 
     def fingerprint(self) -> str:
         """Changes with any box or setting: part of the image cache's key."""

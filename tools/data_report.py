@@ -18,7 +18,7 @@ import pandas as pd
 
 from data_loader.datasets import DATASETS
 from data_loader.duplicates import near_duplicate_people
-from data_loader.face_crop import FaceCrop
+from data_loader.face_crop import LEAK_SPREAD, FaceCrop
 from data_loader.faces import DETECTORS, FACES_FILE, face_boxes
 from data_loader.people import Problem, read_train_csv, scan_train_images
 from utils.errors import as_script, cli_main
@@ -133,6 +133,11 @@ def summary_text(people: pd.DataFrame, *, counts: np.ndarray, problems: list[Pro
         lines += ["", "face found (score >= min_score), per mask state:"]
         lines += [f"  {name:<10} {int(row.faces):6d} / {int(row.images):6d}  {row.rate:.1%}"
                   for name, row in faces.iterrows()]
+        if faces["rate"].max() - faces["rate"].min() >= LEAK_SPREAD:
+            lines += [f"  WARNING: detection rates differ by more than {LEAK_SPREAD:.0%} between mask states: "
+                      "whether a photo is cut to its face then predicts its mask class (a shortcut the network "
+                      "can learn); look at face_crops.png, lower augment.face_crop.min_score or try another "
+                      "detector"]
     return "\n".join(lines) + "\n"
 
 

@@ -187,7 +187,10 @@ def run_training(
                  parts.device, parts.dist_info.world_size)
         LOG.info(label_note(config))
         if getattr(parts.train_loader.dataset, "crop", None) is not None:
-            LOG.info(parts.train_loader.dataset.crop.summary())
+            crop = parts.train_loader.dataset.crop
+            LOG.info(crop.summary())
+            if (leak := crop.label_leak_warning()) is not None:
+                LOG.warning(leak)
         LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
                  parts.device)
         summary = fit_with_status(trainer, stop, config, hparams)

@@ -149,3 +149,20 @@ def test_inference_crops_the_eval_images_like_training(face_data, tmp_path):
     _, plain = ensemble_predict([tmp_path / "plain.pth"], device=cpu, num_workers=0)
     assert not (face_data / "eval" / FACES_FILE).exists()
     assert len(table) == len(probs) == len(plain) and not np.allclose(probs, plain, atol=1e-4)
+
+
+def boxes_for(found: dict[str, bool]) -> dict:
+    """Face-table entries: a confident box where `found`, none elsewhere."""
+    return {f"/d/images/p/{stem}.jpg": ((10.0, 10.0, 50.0, 50.0), 0.99 if hit else 0.0, 384, 512)
+            for stem, hit in found.items()}
+
+
+def test_detection_rates_per_mask_state_and_the_shortcut_warning():
+    # as on synthetic data: faces found without a mask, rarely with one
+    skewed = {**{f"mask{i}": i == 1 for i in range(1, 6)}, "incorrect_mask": False, "normal": True}
+    crop = FaceCrop(boxes_for(skewed), out_hw=(64, 48), draft=False)
+    assert crop.rates_by_mask() == {"wear": 0.2, "incorrect": 0.0, "not": 1.0}
+    warning = crop.label_leak_warning()
+    assert warning is not None and "wear 20%, incorrect 0%, not 100%" in warning and "shortcut" in warning
+    even = {**{f"mask{i}": True for i in range(1, 6)}, "incorrect_mask": True, "normal": True}
+    assert FaceCrop(boxes_for(even), out_hw=(64, 48), draft=False).label_leak_warning() is None
