@@ -8,7 +8,7 @@ DEMO_DATA := data/demo
 DEMO_TRAIN_PEOPLE ?= 400
 DEMO_EVAL_PEOPLE ?= 250
 
-.PHONY: demo test test-fast venv demo-data clean-demo postgres wheelhouse docs
+.PHONY: demo test test-fast test-gpu mutation venv demo-data clean-demo postgres wheelhouse docs
 
 venv: $(STAMP)
 
@@ -43,6 +43,16 @@ test: $(STAMP) postgres
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# the real training path on a CUDA GPU (skipped elsewhere)
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu tests
+
+# mutation testing of the core modules (mutmut; minutes to an hour, not in CI); survivors: docs/mutation.md
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet "mutmut>=3.3"
+	rm -rf mutants
+	$(PY) -m mutmut run; $(PY) -m mutmut results
 
 clean-demo:
 	rm -rf $(DEMO_DATA) saved/demo

@@ -1,30 +1,19 @@
-"""Shared fixtures: a small synthetic data set and a tiny, fast config."""
+"""Shared fixtures: a small synthetic data set, a tiny trainer, real face photos, a PostgreSQL server.
+Plain helpers (paths, overrides, the one-line-failure check) live in helpers.py."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+from helpers import GRACE_HOPPER_FACE, ROOT, draw_mask, tiny_overrides  # noqa: E402,F401 - fixtures use them
 from tools.synthetic import generate  # noqa: E402 - after the thread setting
 
 TRAIN_PEOPLE, EVAL_PEOPLE = 30, 6
-
-
-def fake_images(n_people: int, seed: int = 0) -> pd.DataFrame:
-    """An image table of `n_people` people (7 images each), without files."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for k in range(n_people):
-        gender, group = int(rng.integers(2)), int(rng.choice(3, p=[0.45, 0.45, 0.1]))
-        rows += [(f"{k:06d}", gender, group, m) for m in (0, 0, 0, 0, 0, 1, 2)]
-    return pd.DataFrame(rows, columns=["person_id", "gender", "age_group", "mask"])
 
 
 @pytest.fixture(scope="session")
@@ -33,25 +22,6 @@ def demo_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
     generate(out, TRAIN_PEOPLE, EVAL_PEOPLE, seed=3, workers=1)
     return out
-
-
-def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
-    """Overrides that make any config tiny and fast on CPU."""
-    base = {
-        "name": "tiny",
-        "save_dir": save_dir,
-        "data.train_dir": data / "train",
-        "data.eval_dir": data / "eval",
-        "data.batch_size": 16,
-        "data.num_workers": 0,
-        "augment.image_size": "[64, 48]",
-        "model.backbone": "mobilenetv3_small_050",
-        "model.pretrained": "false",
-        "trainer.epochs": 1,
-        "trainer.device": "cpu",
-    }
-    base.update(extra)
-    return [f"{k}={v}" for k, v in base.items()]
 
 
 @pytest.fixture()
@@ -75,23 +45,6 @@ def make_trainer(demo_data, tmp_path):
         cfg = load_config(ROOT / "configs" / "demo.yaml", tiny_overrides(demo_data, run_dir / "saved", **extra))
         return build_trainer(cfg, run_dir=run_dir)
     return make
-
-
-GRACE_HOPPER_FACE = (155, 105, 222, 222)  # x, y, w, h of the face in matplotlib's grace_hopper.jpg (512 x 600)
-
-
-def draw_mask(image, face, state: str, color=(150, 190, 220)):
-    """A copy of PIL `image` with a mask drawn over the `face` box: `mask` (nose to chin), `incorrect`
-    (mouth and chin only) or `normal` (none)."""
-    from PIL import ImageDraw
-
-    image = image.copy()
-    if state != "normal":
-        x, y, w, h = face
-        top = y + (0.52 if state == "mask" else 0.70) * h
-        ImageDraw.Draw(image).polygon([(x + 0.10 * w, top), (x + 0.90 * w, top), (x + 0.86 * w, y + 0.95 * h),
-                                       (x + 0.5 * w, y + 1.08 * h), (x + 0.14 * w, y + 0.95 * h)], fill=color)
-    return image
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +95,13 @@ def postgres_url(postgres_server_url, request) -> str:
 def study_storage(request) -> str | None:
     """The study storage a tune test runs on: the default SQLite file (None) or a PostgreSQL database."""
     return None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests run only where CUDA works (`pytest -m gpu` on a GPU machine); elsewhere they skip."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run with `pytest -m gpu` on one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

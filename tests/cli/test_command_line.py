@@ -6,7 +6,7 @@ import pytest
 
 import inference
 import train
-from conftest import ROOT
+from helpers import ROOT
 
 PROBE = "import sys, {m}; {m}.parse_args({argv!r}); print('torch' in sys.modules, 'timm' in sys.modules)"
 

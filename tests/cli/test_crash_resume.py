@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, tiny_overrides
 from utils.logger import read_metrics, read_summary
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only

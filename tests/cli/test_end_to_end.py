@@ -8,7 +8,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, tiny_overrides
 from utils.logger import read_metrics
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only

@@ -1,13 +1,13 @@
 import numpy as np
 import torch
 
-from conftest import ROOT
 from data_loader.cache import build_cache, cache_size
 from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, sample_seed
 from data_loader.images import load_image
 from data_loader.loaders import build_loader
 from data_loader.people import list_train_images
 from data_loader.transforms import build_transforms
+from helpers import ROOT
 from utils.config import load_config
 
 
@@ -116,8 +116,8 @@ def test_validation_and_prediction_see_the_same_pixels(demo_data, tmp_path):
 
     import torch
 
-    from conftest import ROOT, tiny_overrides
     from data_loader.pipeline import build_pipeline
+    from helpers import ROOT, tiny_overrides
     from trainer.build import build_parts
     from utils.config import load_config
 

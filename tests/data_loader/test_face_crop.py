@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import ROOT, tiny_overrides
 from data_loader import faces
 from data_loader.face_crop import FaceCrop, center_window, face_window
 from data_loader.faces import FACES_FILE
 from data_loader.images import load_image
+from helpers import ROOT, tiny_overrides
 from utils.config import FaceCropConfig, load_config
 
 sizes = st.integers(min_value=8, max_value=600)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
 from data_loader import faces
 from data_loader.faces import FACES_FILE, best_face, create_detector, read_face_table, update_face_table
+from helpers import ROOT
 from tools import faces as faces_cli
 from utils.errors import DataError, UserError
 

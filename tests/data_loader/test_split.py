@@ -1,8 +1,8 @@
 
-from conftest import fake_images
 from data_loader.datasets import MaskBaseDataset, MaskSplitByProfileDataset
 from data_loader.people import list_train_images
 from data_loader.split import person_strata, stratified_person_split
+from helpers import fake_images
 
 
 def test_no_person_on_both_sides():

@@ -123,7 +123,7 @@ def test_ensemble_end_to_end_and_pseudo_labels_stay_out_of_validation(demo_data,
     import ensemble
     import inference
     import train
-    from conftest import ROOT, tiny_overrides
+    from helpers import ROOT, tiny_overrides
     from predict.predictor import ensemble_predict
 
     runs = []
@@ -150,3 +150,61 @@ def test_ensemble_end_to_end_and_pseudo_labels_stay_out_of_validation(demo_data,
     weights = trainer.train_loader.dataset.sample_weights
     assert sorted(set(weights.tolist())) == [pytest.approx(0.3), 1.0]
     assert np.isfinite(trainer.run_epoch()["train_loss"])
+
+
+@pytest.mark.parametrize("honest, use", [
+    ({"raw": 0.70, "weighted": 0.72, "weighted_offsets": 0.75}, "weighted_offsets"),
+    ({"raw": 0.70, "weighted": 0.72, "weighted_offsets": 0.71}, "weighted"),
+    ({"raw": 0.73, "weighted": 0.72, "weighted_offsets": 0.73}, "raw"),  # a tie keeps the simpler rule
+])
+def test_inference_uses_the_step_with_the_best_honest_estimate(tmp_path, monkeypatch, honest, use):
+    from experiments import ensemble
+
+    rng = np.random.default_rng(8)
+    labels, folds = rng.integers(0, NUM_CLASSES, 240), np.arange(240) % 3
+    runs = [write_oof(tmp_path / name, noisy_probs(labels, rng, skill), labels, folds)
+            for name, skill in (("a", 0.5), ("b", 0.2))]
+    monkeypatch.setattr(ensemble, "nested_estimates", lambda oof: dict(honest))
+    spec = ensemble.fit_ensemble(runs)
+    assert spec["use"] == use and spec["estimates"]["honest"] == honest
+    assert set(spec["estimates"]["in_sample"]) == set(honest)
+    oof = ensemble.read_oof(runs)
+    fitted = [round(float(w), 6) for w in ensemble.fit_weights(oof.probs, oof.labels)]
+    assert spec["weights"] == ([0.5, 0.5] if use == "raw" else fitted)
+    offsets = ensemble.fit_offsets(oof.probs, ensemble.fit_weights(oof.probs, oof.labels), oof.labels)
+    expected = [round(float(o), 4) for o in offsets] if use == "weighted_offsets" else [0.0] * NUM_CLASSES
+    assert spec["offsets"] == expected
+    assert spec["oof_images"] == 240 and spec["runs"] == [str(r.resolve()) for r in runs]
+
+
+def test_in_sample_estimates_score_each_rule(tmp_path):
+    from predict.fitted_ensemble import predict as apply_rule
+    from utils.metrics import macro_f1
+
+    rng = np.random.default_rng(9)
+    labels, folds = rng.integers(0, NUM_CLASSES, 300), np.arange(300) % 3
+    runs = [write_oof(tmp_path / n, noisy_probs(labels, rng, s), labels, folds) for n, s in (("a", 0.3), ("b", 0.1))]
+    spec = fit_ensemble(runs)
+    oof = read_oof(runs)
+    mean = apply_rule(oof.probs, np.full(2, 0.5), np.zeros(NUM_CLASSES))
+    assert spec["estimates"]["in_sample"]["raw"] == pytest.approx(macro_f1(oof.labels, mean))
+    assert spec["per_run_oof_f1"][str(runs[0].resolve())] == pytest.approx(macro_f1(labels, oof.probs[0].argmax(1)))
+
+
+def test_oof_tables_that_cannot_be_combined_name_the_problem(tmp_path):
+    from utils.errors import DataError, UserError
+
+    rng = np.random.default_rng(10)
+    labels = rng.integers(0, NUM_CLASSES, 40)
+    a = write_oof(tmp_path / "a", noisy_probs(labels, rng, 0.3), labels, np.arange(40) % 2)
+    b = write_oof(tmp_path / "b", noisy_probs(labels, rng, 0.3), (labels + 1) % NUM_CLASSES, np.arange(40) % 2)
+    with pytest.raises(DataError, match=f"{b}: its oof.csv labels differ from {a}'s"):
+        read_oof([a, b])
+    (tmp_path / "c").mkdir()
+    pd.DataFrame({"path": ["x"], "fold": [0]}).to_csv(tmp_path / "c" / "oof.csv", index=False)
+    with pytest.raises(DataError, match=r"oof.csv: missing column\(s\) label, prob_00, prob_01$"):
+        read_oof([tmp_path / "c"])
+    with pytest.raises(UserError, match="no oof.csv"):
+        read_oof([tmp_path / "missing"])
+    oof = read_oof([a])
+    assert oof.probs.dtype == np.float64 and oof.runs == [str(a.resolve())]

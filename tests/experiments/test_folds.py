@@ -3,8 +3,8 @@ import pytest
 
 import inference
 import train
-from conftest import ROOT, fake_images, tiny_overrides
 from data_loader.split import person_strata, stratified_person_folds
+from helpers import ROOT, fake_images, tiny_overrides
 from utils.metrics import macro_f1
 
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 import tune
-from conftest import ROOT, tiny_overrides
 from experiments.search_space import load_space
+from helpers import ROOT, fails_in_one_line, tiny_overrides
 from utils.config import load_config
 from utils.errors import ConfigError, UserError
 
@@ -147,11 +147,7 @@ def test_a_killed_trial_is_marked_failed_and_the_study_goes_on(demo_data, tmp_pa
 
 
 def run_tune_expecting_error(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        tune.main(argv)
-    err = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
-    return err
+    return fails_in_one_line(tune.main, argv, capsys)
 
 
 @pytest.mark.parametrize("url, message", [

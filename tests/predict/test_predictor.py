@@ -5,7 +5,7 @@ import torch
 
 import inference
 import train
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, fails_in_one_line, tiny_overrides
 from predict.predictor import predict_probs, soft_vote
 from utils.errors import UserError
 
@@ -78,10 +78,8 @@ def test_missing_eval_image_is_error_naming_it(demo_data, two_runs, tmp_path, ca
     shutil.copytree(demo_data / "eval", eval_dir)
     victim = pd.read_csv(eval_dir / "info.csv")["ImageID"].iloc[3]
     (eval_dir / "images" / victim).unlink()
-    with pytest.raises(SystemExit) as exit_info:
-        inference.main(["--ckpt", two_runs[0], "--data", str(eval_dir), "--out", str(tmp_path / "s.csv")])
-    assert exit_info.value.code == 2
-    assert victim in capsys.readouterr().err
+    argv = ["--ckpt", two_runs[0], "--data", str(eval_dir), "--out", str(tmp_path / "s.csv")]
+    fails_in_one_line(inference.main, argv, capsys, victim)
     assert not (tmp_path / "s.csv").exists()
 
 
@@ -89,7 +87,4 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, capsys):
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"not a checkpoint at all")
     for path in (tmp_path / "missing.pth", corrupt):
-        with pytest.raises(SystemExit) as exit_info:
-            inference.main(["--ckpt", str(path)])
-        assert exit_info.value.code == 2
-        assert str(path) in capsys.readouterr().err
+        fails_in_one_line(inference.main, ["--ckpt", str(path)], capsys, str(path))

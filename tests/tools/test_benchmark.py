@@ -1,4 +1,4 @@
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, tiny_overrides
 from tools.benchmark import run_benchmark
 from utils.config import load_config
 

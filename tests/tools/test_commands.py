@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from conftest import ROOT
+from helpers import ROOT
 
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 DEPRECATED = {"utils.runs": "tools.runs", "utils.score": "tools.score", "utils.benchmark": "tools.benchmark",

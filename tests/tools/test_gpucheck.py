@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 from tools.gpucheck import agreement, precision_check
 
 

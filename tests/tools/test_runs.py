@@ -75,7 +75,7 @@ def test_wandb_enabled_but_missing_is_one_clear_line(demo_data, tmp_path, capsys
     import builtins
 
     import train
-    from conftest import ROOT, tiny_overrides
+    from helpers import ROOT, tiny_overrides
 
     real_import = builtins.__import__
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, tiny_overrides
 from trainer.checkpoint import reconcile
 from utils import io
 from utils.run_dir import RunDir

@@ -10,9 +10,9 @@ import pytest
 import torch
 from postgres_server import free_port
 
-from conftest import ROOT, tiny_overrides
 from data_loader.people import list_train_images
 from data_loader.split import stratified_person_split
+from helpers import ROOT, tiny_overrides
 from trainer.build import build_trainer
 from utils.config import build_config
 from utils.logger import read_metrics

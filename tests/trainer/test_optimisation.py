@@ -116,7 +116,7 @@ def test_optimizer_and_scheduler_by_name():
 
 def test_val_ratio_zero_trains_on_everyone(demo_data, tmp_path):
     import train
-    from conftest import ROOT, tiny_overrides
+    from helpers import ROOT, tiny_overrides
     from utils.logger import read_metrics
 
     result = train.main(["--config", str(ROOT / "configs/demo.yaml"),

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, fails_in_one_line, tiny_overrides
 from trainer.build import build_trainer
 from utils.config import load_config
 from utils.logger import RunLogger, read_metrics
@@ -79,12 +79,8 @@ def files_of(run_dir: Path) -> dict[str, int]:
 def test_resume_refuses_overrides_that_change_what_the_run_is(finished_run, capsys, override, key):
     run_dir = finished_run
     before = files_of(run_dir)
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(["--resume", str(run_dir), override, "trainer.epochs=3"])
-    err = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
-    assert f"'{override}' would change what the run is ({key})" in err
+    fails_in_one_line(train.main, ["--resume", str(run_dir), override, "trainer.epochs=3"], capsys,
+                      f"'{override}' would change what the run is ({key})")
     assert files_of(run_dir) == before  # config.yaml, checkpoints, logs untouched
 
 
@@ -112,6 +108,5 @@ def test_best_checkpoint_keeps_what_inference_needs_and_no_lock_stays(finished_r
     assert "optimizer" in last
     assert (finished_run / "best.pth").stat().st_size < (finished_run / "last.pth").stat().st_size
     assert not (finished_run / ".lock").exists()
-    with pytest.raises(SystemExit) as exit_info:
-        train.main(["--resume", str(finished_run / "best.pth"), "trainer.epochs=2"])
-    assert exit_info.value.code == 2 and "holds the weights only" in capsys.readouterr().err
+    fails_in_one_line(train.main, ["--resume", str(finished_run / "best.pth"), "trainer.epochs=2"], capsys,
+                      "holds the weights only")

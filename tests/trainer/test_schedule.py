@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, tiny_overrides
 from utils.logger import read_metrics
 
 

@@ -106,7 +106,7 @@ def test_bad_bases_are_one_line_errors(tmp_path, files, message):
 
 
 def test_shipped_recipes_that_inherit_resolve_to_complete_configs():
-    from conftest import ROOT
+    from helpers import ROOT
 
     child = load_config(ROOT / "configs" / "convnext_small_shallow.yaml")
     parent = load_config(ROOT / "configs" / "swin_b.yaml")

@@ -2,7 +2,7 @@
 
 from test_layers import LAYERS
 
-from conftest import ROOT
+from helpers import ROOT
 from utils.config import Config
 
 

@@ -3,7 +3,7 @@ import shutil
 import pytest
 
 import train
-from conftest import ROOT, tiny_overrides
+from helpers import ROOT, tiny_overrides
 from utils.errors import DataError, one_line
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 LAYERS = {"utils": 0, "data_loader": 1, "model": 2, "trainer": 3, "predict": 4, "experiments": 5, "tools": 6}
 ENTRY_SCRIPTS = ("train", "inference", "tune", "ensemble")

@@ -1,0 +1,85 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fake_images(n_people: int, seed: int = 0) -> pd.DataFrame:
+    """An image table of `n_people` people (7 images each), without files."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_people):
+        gender, group = int(rng.integers(2)), int(rng.choice(3, p=[0.45, 0.45, 0.1]))
+        rows += [(f"{k:06d}", gender, group, m) for m in (0, 0, 0, 0, 0, 1, 2)]
+    return pd.DataFrame(rows, columns=["person_id", "gender", "age_group", "mask"])
+
+
+def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
+    """Overrides that make any config tiny and fast on CPU."""
+    base = {
+        "name": "tiny",
+        "save_dir": save_dir,
+        "data.train_dir": data / "train",
+        "data.eval_dir": data / "eval",
+        "data.batch_size": 16,
+        "data.num_workers": 0,
+        "augment.image_size": "[64, 48]",
+        "model.backbone": "mobilenetv3_small_050",
+        "model.pretrained": "false",
+        "trainer.epochs": 1,
+        "trainer.device": "cpu",
+    }
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def fails_in_one_line(main: Callable[[Sequence[str]], Any], argv: Sequence[str], capsys: Any, *expected: str) -> str:
+    """`main(argv)` exits 2 with exactly one `error:` line (log lines before it aside) and no traceback;
+    returns that line, which holds every `expected` text."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert exit_info.value.code == 2, err
+    assert len(errors) == 1 and err.rstrip().endswith(errors[0]) and "Traceback" not in err, err
+    for text in expected:
+        assert text in errors[0], errors[0]
+    return errors[0]
+
+
+def process_fails_in_one_line(done: subprocess.CompletedProcess, *expected: str) -> str:
+    """The same check for a finished subprocess (`capture_output=True, text=True`)."""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    for text in expected:
+        assert text in errors[0], errors[0]
+    return errors[0]
+
+
+GRACE_HOPPER_FACE = (155, 105, 222, 222)  # x, y, w, h of the face in matplotlib's grace_hopper.jpg (512 x 600)
+
+
+def draw_mask(image, face, state: str, color=(150, 190, 220)):
+    """A copy of PIL `image` with a mask drawn over the `face` box: `mask` (nose to chin), `incorrect`
+    (mouth and chin only) or `normal` (none)."""
+    from PIL import ImageDraw
+
+    image = image.copy()
+    if state != "normal":
+        x, y, w, h = face
+        top = y + (0.52 if state == "mask" else 0.70) * h
+        ImageDraw.Draw(image).polygon([(x + 0.10 * w, top), (x + 0.90 * w, top), (x + 0.86 * w, y + 0.95 * h),
+                                       (x + 0.5 * w, y + 1.08 * h), (x + 0.14 * w, y + 0.95 * h)], fill=color)
+    return image
+
+

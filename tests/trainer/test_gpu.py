@@ -1,0 +1,50 @@
+"""The real training path on a CUDA GPU: AMP dtypes, channels_last, torch.compile, a 1-process NCCL run,
+save and resume. Skipped without a GPU; run with `pytest -m gpu` where one exists."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import ROOT, tiny_overrides
+from utils.device import NATIVE_BF16
+
+pytestmark = pytest.mark.gpu
+
+
+def gpu_overrides(demo_data, tmp_path, **extra):
+    return tiny_overrides(demo_data, tmp_path, **{"trainer.device": "cuda", **extra})
+
+
+@pytest.mark.parametrize("amp", ["fp16", "bf16", "none"])
+def test_amp_modes_train_with_finite_losses(make_trainer, amp):
+    if amp == "bf16" and torch.cuda.get_device_capability() < NATIVE_BF16:
+        pytest.skip("no native bf16 on this GPU")
+    trainer = make_trainer(**{"trainer.device": "cuda", "trainer.amp": amp})
+    metrics = trainer.run_epoch()
+    assert torch.isfinite(torch.tensor(metrics["train_loss"])) and trainer.device.type == "cuda"
+    expected = {"fp16": torch.float16, "bf16": torch.bfloat16, "none": None}[amp]
+    assert trainer.amp_dtype == expected and trainer.scaler.is_enabled() == (amp == "fp16")
+
+
+@pytest.mark.parametrize("compile_model", [False, True])
+def test_channels_last_and_compile_train(make_trainer, compile_model):
+    trainer = make_trainer(**{"trainer.device": "cuda", "trainer.channels_last": "true",
+                              "trainer.compile": str(compile_model).lower()})
+    metrics = trainer.run_epoch()
+    assert torch.isfinite(torch.tensor(metrics["train_loss"]))
+    conv = next(p for p in trainer.model.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_one_process_nccl_run_then_resume(demo_data, tmp_path):
+    args = ["train.py", "--config", "configs/demo.yaml", *gpu_overrides(demo_data, tmp_path)]
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = list((tmp_path / "tiny").iterdir())
+    assert "device cuda" in (run_dir / "train.log").read_text()
+    resumed = subprocess.run([sys.executable, "train.py", "--resume", str(run_dir), "trainer.epochs=2"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in (run_dir / "train.log").read_text()
