@@ -31,6 +31,42 @@ def feature_dim(backbone: nn.Module) -> int:
     return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
 
 
+HUB_HOST = ("huggingface.co", 443)
+
+
+def weights_cached(backbone: str) -> bool:
+    """Whether the hub weights of `backbone` are already in the local Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hub_id = getattr(timm.get_pretrained_cfg(backbone), "hf_hub_id", None)
+    if not hub_id:
+        return False
+    return any(isinstance(try_to_load_from_cache(hub_id, name), str)
+               for name in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"))
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection to the weights hub (instead of timm's retries on an offline machine)."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return False
+    try:
+        with socket.create_connection(HUB_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_pretrained_reachable(cfg: ModelConfig) -> None:
+    """Offline with `pretrained: true` and nothing cached: one line naming the two ways out, at once."""
+    if cfg.pretrained and cfg.pretrained_path is None and not weights_cached(cfg.backbone) and not hub_reachable():
+        raise ConfigError(f"model.pretrained: the weights of {cfg.backbone} are not cached and the hub "
+                          f"({HUB_HOST[0]}) cannot be reached: set model.pretrained_path=/path/to/weights "
+                          "(a timm checkpoint of this backbone) or model.pretrained=false")
+
+
 def create_backbone(cfg: ModelConfig) -> nn.Module:
     """timm backbone without classifier; pretrained from the hub or from `cfg.pretrained_path`."""
     overlay: Optional[dict] = None
@@ -39,6 +75,7 @@ def create_backbone(cfg: ModelConfig) -> nn.Module:
         if not path.is_file():
             raise ConfigError(f"model.pretrained_path: file not found: {path}")
         overlay = {"file": str(path)}
+    check_pretrained_reachable(cfg)
     try:
         return timm.create_model(
             cfg.backbone,

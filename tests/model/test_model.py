@@ -52,3 +52,24 @@ def test_pretrained_path_missing_is_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="model.pretrained_path"):
         build_model(ModelConfig(backbone="resnet18", pretrained_path=tmp_path / "nope.pth"))
+
+
+def test_offline_pretrained_is_one_line_at_once(monkeypatch):
+    import time
+
+    import pytest
+
+    from model import classifier
+    from utils.config import ModelConfig
+    from utils.errors import ConfigError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(classifier, "weights_cached", lambda backbone: False)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        classifier.build_model(ModelConfig(backbone="resnet18", pretrained=True))
+    assert time.perf_counter() - start < 5
+    message = str(err.value)
+    assert "model.pretrained_path" in message and "model.pretrained=false" in message and "\n" not in message
+    monkeypatch.setattr(classifier, "weights_cached", lambda backbone: True)  # cached: timm loads it, no check
+    assert classifier.hub_reachable() is False
