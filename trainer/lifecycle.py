@@ -150,6 +150,8 @@ def seeded_parts(config: Config) -> TrainerParts:
     """The run's parts built right after seeding, so a run's initial weights and everything after them
     depend only on `config` (not on what the process did before, e.g. a previous fold)."""
     seed_everything(config.seed, config.trainer.deterministic)
+    if config.trainer.threads is not None:
+        torch.set_num_threads(config.trainer.threads)
     return build_parts(config)
 
 

@@ -17,7 +17,7 @@ from utils.run_dir import RunDir
 # keys an override may change on resume: how long and how fast the run goes on, not what it learns from
 RESUME_KEYS = (
     "trainer.epochs", "trainer.early_stop_patience", "trainer.max_bad_steps", "trainer.device", "trainer.compile",
-    "trainer.channels_last", "trainer.cudnn_benchmark", "trainer.deterministic", "data.batch_size",
+    "trainer.channels_last", "trainer.cudnn_benchmark", "trainer.deterministic", "trainer.threads", "data.batch_size",
     "data.num_workers", "data.cache", "data.cache_dir", "logging",
 )
 

@@ -432,6 +432,10 @@ class TrainerConfig(_Section):
     """cuDNN autotuning (CUDA; off when `deterministic`)"""
     sync_bn: bool = False
     """SyncBatchNorm under DDP (CUDA)"""
+    threads: Optional[int] = Field(None, gt=0)
+    """CPU threads of each process for its own math (`torch.set_num_threads`); `null`: PyTorch's default (one
+    per core). On a shared CPU set it to your share of the cores (or `OMP_NUM_THREADS`): more threads than
+    free cores makes every step slower"""
 
     @field_validator("device")
     @classmethod

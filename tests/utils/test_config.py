@@ -152,3 +152,20 @@ def test_every_number_of_the_schema_is_finite(value):
 def test_numbers_that_would_only_fail_mid_run_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_trainer_threads_sets_the_process_threads(demo_data, tmp_path, monkeypatch):
+    import torch
+
+    from helpers import ROOT, tiny_overrides
+    from trainer.lifecycle import seeded_parts
+
+    before = torch.get_num_threads()
+    try:
+        seeded_parts(load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path,
+                                                                            **{"trainer.threads": 1})))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match="trainer.threads"):
+        load_config(None, ["trainer.threads=0"])
