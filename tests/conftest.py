@@ -105,3 +105,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_keyboard_interrupt(excinfo):
+    """Ctrl-C stops the test run's child processes too (training runs, torchrun agents, tune.py)."""
+    from helpers import stop_descendants
+
+    stop_descendants(os.getpid())

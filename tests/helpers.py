@@ -1,6 +1,7 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -83,3 +84,48 @@ def draw_mask(image, face, state: str, color=(150, 190, 220)):
     return image
 
 
+
+
+TIMEOUT_SCALE = float(os.environ.get("MASK_TEST_TIMEOUT_SCALE", "1"))  # e.g. 3 on a loaded or slow machine
+
+
+def scaled(seconds: float) -> float:
+    """A subprocess time limit, stretched by MASK_TEST_TIMEOUT_SCALE (the limits fit an idle 2-core machine
+    with room to spare)."""
+    return seconds * TIMEOUT_SCALE
+
+
+def descendants(pid: int) -> list[int]:
+    """Every running process below `pid`, zombies left out (read from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    zombies = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        if fields[0] == "Z":
+            zombies.add(int(stat.parent.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children.get(child, [])
+    return [p for p in found if p not in zombies]
+
+
+def stop_descendants(pid: int, grace: float = 3.0) -> None:
+    """SIGTERM every process below `pid`, then SIGKILL what is left after `grace` seconds."""
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for child in descendants(pid):
+            try:
+                os.kill(child, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.time() + grace
+        while descendants(pid) and time.time() < deadline:
+            time.sleep(0.1)

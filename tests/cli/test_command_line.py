@@ -6,7 +6,7 @@ import pytest
 
 import inference
 import train
-from helpers import ROOT
+from helpers import ROOT, scaled
 
 PROBE = "import sys, {m}; {m}.parse_args({argv!r}); print('torch' in sys.modules, 'timm' in sys.modules)"
 
@@ -52,6 +52,6 @@ def test_a_config_typo_fails_before_torch_is_imported(script):
         argv += ["--space", "configs/search/demo.yaml"]
     code = (f"import sys, {script}\ntry:\n    {script}.main({argv!r})\nexcept SystemExit as e:\n"
             "    print(e.code, 'torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=scaled(120))
     assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
     assert "trainer.epoch: unknown key (did you mean: epochs?)" in done.stderr

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from helpers import ROOT, tiny_overrides
+from helpers import ROOT, scaled, tiny_overrides
 from utils.logger import read_metrics, read_summary
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
@@ -28,7 +28,7 @@ def only_run_dir(save_dir):
     return run_dir
 
 
-def wait_for_first_epoch(proc, save_dir, timeout=300):
+def wait_for_first_epoch(proc, save_dir, timeout=scaled(300)):
     deadline = time.time() + timeout
     while time.time() < deadline:
         runs = list((save_dir / "tiny").glob("*/last.pth")) if (save_dir / "tiny").exists() else []
@@ -48,7 +48,7 @@ def straight(demo_data, tmp_path_factory):
     save_dir = tmp_path_factory.mktemp("straight")
     result = subprocess.run([sys.executable, "train.py", "--config", "configs/demo.yaml",
                              *tiny_overrides(demo_data, save_dir, **EXTRA)],
-                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=scaled(600))
     assert result.returncode == 0, result.stderr[-2000:]
     return final_state(only_run_dir(save_dir))
 
@@ -65,7 +65,7 @@ def assert_same_run(a, b):
 
 def resume(run_dir):
     resumed = subprocess.run([sys.executable, "train.py", "--resume", str(run_dir)], cwd=ROOT, env=ENV,
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=scaled(600))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 
 
@@ -73,7 +73,7 @@ def test_kill_9_mid_run_then_resume(demo_data, tmp_path, straight):
     proc = start(["--config", "configs/demo.yaml", *tiny_overrides(demo_data, tmp_path, **EXTRA)])
     run_dir = wait_for_first_epoch(proc, tmp_path)
     proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=120)
+    proc.communicate(timeout=scaled(120))
     assert proc.returncode == -signal.SIGKILL
     assert read_summary(run_dir)["status"] == "running"  # what a crashed run looks like
     resume(run_dir)
@@ -86,7 +86,7 @@ def test_sigterm_stops_cleanly_then_resume(demo_data, tmp_path, straight):
     proc = start(["--config", "configs/demo.yaml", *tiny_overrides(demo_data, save_dir, **EXTRA)])
     run_dir = wait_for_first_epoch(proc, save_dir)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=scaled(120))
     if proc.returncode == 0:  # the run finished before the signal landed: nothing to test
         pytest.skip("run ended before SIGTERM")
     assert proc.returncode == 128 + signal.SIGTERM

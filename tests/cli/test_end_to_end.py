@@ -8,14 +8,14 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import ROOT, tiny_overrides
+from helpers import ROOT, scaled, tiny_overrides
 from utils.logger import read_metrics
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
 
 
 def run(*args):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))
 
 
 def test_train_then_infer_from_the_command_line(demo_data, tmp_path):

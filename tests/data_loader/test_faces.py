@@ -13,7 +13,7 @@ from PIL import Image
 
 from data_loader import faces
 from data_loader.faces import FACES_FILE, best_face, create_detector, read_face_table, update_face_table
-from helpers import ROOT
+from helpers import ROOT, scaled
 from tools import faces as faces_cli
 from utils.errors import DataError, UserError
 
@@ -136,7 +136,7 @@ def test_parallel_detection_after_torch_has_run_its_thread_pool(face_photos, tmp
               f"    print(len(update_face_table({str(photos)!r}, 'mtcnn', workers=2)))\n")
     (tmp_path / "run.py").write_text(script)
     done = subprocess.run([sys.executable, str(tmp_path / "run.py")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180)
+                          timeout=scaled(180))
     assert done.returncode == 0, done.stderr[-400:]
     assert int(done.stdout.strip()) == len(list(photos.glob("*.jpg"))) >= faces.MIN_PARALLEL
 

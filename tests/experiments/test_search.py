@@ -12,7 +12,7 @@ import yaml
 
 import tune
 from experiments.search_space import load_space
-from helpers import ROOT, fails_in_one_line, tiny_overrides
+from helpers import ROOT, fails_in_one_line, scaled, tiny_overrides
 from utils.config import load_config
 from utils.errors import ConfigError, UserError
 
@@ -115,7 +115,7 @@ def test_two_processes_share_one_study(demo_data, tmp_path, study_storage):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for _ in range(2)]
-    outputs = [p.communicate(timeout=600)[0].decode() for p in procs]
+    outputs = [p.communicate(timeout=scaled(600))[0].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     trials = study_trials(tmp_path, study_storage)
     numbers = [t.number for t in trials]
@@ -139,7 +139,7 @@ def test_a_killed_trial_is_marked_failed_and_the_study_goes_on(demo_data, tmp_pa
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     time.sleep(3)  # past the grace period of two heartbeats
-    subprocess.run([sys.executable, "tune.py", *argv], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "tune.py", *argv], cwd=ROOT, check=True, capture_output=True, timeout=scaled(600))
     states = {t.number: t.state for t in study_trials(tmp_path, study_storage)}
     assert states[0] == optuna.trial.TrialState.FAIL
     finished = [n for n, s in states.items() if s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from helpers import ROOT
+from helpers import ROOT, scaled
 
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 DEPRECATED = {"utils.runs": "tools.runs", "utils.score": "tools.score", "utils.benchmark": "tools.benchmark",
@@ -31,7 +31,7 @@ def test_a_console_script_exits_0_although_main_returns_a_value(tmp_path):
     script = Path(sys.executable).with_name("mask-runs")
     if not script.exists():
         pytest.skip("project not installed in this environment (make venv installs it)")
-    done = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("name")
 
@@ -40,7 +40,7 @@ def test_a_console_script_exits_0_although_main_returns_a_value(tmp_path):
                                  for old in sorted(DEPRECATED)])
 def test_old_command_names_say_the_new_one_and_run_it(old):
     done = subprocess.run([sys.executable, "-m", old, "--help"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=scaled(120))
     assert done.returncode == 0, done.stderr
     note = [line for line in done.stderr.splitlines() if "deprecated" in line]
     assert note == [f"note: `python -m {old}` is deprecated and will be removed in the next release; "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ROOT
+from helpers import ROOT, scaled
 from tools.gpucheck import agreement, precision_check
 
 
@@ -41,7 +41,7 @@ def test_the_whole_check_runs_on_the_cpu(tmp_path):
     """The GPU acceptance run exercised end to end (CPU autocast, gloo DDP, save -> resume)."""
     small = ["model.backbone=mobilenetv3_small_050", "augment.image_size=[64,48]", "data.num_workers=0"]
     proc = subprocess.run([sys.executable, "-m", "tools.gpucheck", "--cpu-smoke", "--steps", "2", "--people", "12",
-                           *small], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                           *small], cwd=ROOT, capture_output=True, text=True, timeout=scaled(900))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "fp32  losses finite: True" in out and "bf16  losses finite: True" in out
@@ -57,7 +57,7 @@ def test_the_whole_check_runs_on_the_cpu(tmp_path):
 def test_quick_check_runs_only_its_three_parts(tmp_path):
     small = ["model.backbone=mobilenetv3_small_050", "augment.image_size=[64,48]", "data.num_workers=0"]
     proc = subprocess.run([sys.executable, "-m", "tools.gpucheck", "--cpu-smoke", "--quick", "--steps", "2",
-                           "--people", "12", *small], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                           "--people", "12", *small], cwd=ROOT, capture_output=True, text=True, timeout=scaled(900))
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = [line.split(" done in ")[0].removeprefix("gpucheck: ") for line in proc.stdout.splitlines()
             if " done in " in line]
@@ -67,5 +67,5 @@ def test_quick_check_runs_only_its_three_parts(tmp_path):
 
 def test_parts_are_bounded():
     proc = subprocess.run([sys.executable, "-m", "tools.gpucheck", "--steps", "5000"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=scaled(120))
     assert proc.returncode == 2 and "--steps must be 1..100" in proc.stderr

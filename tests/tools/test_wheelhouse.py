@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, scaled
 from tools.wheelhouse import only_needed_by, target_flags
 
 OFFLINE = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -56,7 +56,7 @@ def provide(names: list[str], where: Path) -> None:
 def test_offline_install_into_an_environment_that_has_torch(tmp_path):
     wheels = tmp_path / "wheelhouse"
     subprocess.run([sys.executable, "-m", "tools.wheelhouse", "--out", str(wheels), "--without-torch"],
-                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=900)
+                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=scaled(900))
     provided = (wheels / "provided.txt").read_text().split()
     assert {"torch", "torchvision"} <= set(provided) and not list(wheels.glob("torch-*.whl"))
     provide(provided, tmp_path / "module")
@@ -66,16 +66,16 @@ def test_offline_install_into_an_environment_that_has_torch(tmp_path):
     python = env_dir / "bin" / "python"
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
                               "mask-classification[postgres]"], cwd=tmp_path, env={**os.environ, **OFFLINE},
-                             capture_output=True, text=True, timeout=900)
+                             capture_output=True, text=True, timeout=scaled(900))
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
     installed = install.stdout.split("Successfully installed", 1)[1].split()
     assert any(p.startswith("mask-classification-") for p in installed), installed
     assert not [p for p in installed if p.startswith(("torch-", "torchvision-", "nvidia", "triton"))]
     check = subprocess.run([str(python), "-c", "import torch, train, inference, psycopg; print(torch.__file__)"],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                           cwd=tmp_path, capture_output=True, text=True, timeout=scaled(300))
     assert check.returncode == 0, check.stderr[-2000:]
     assert check.stdout.startswith(str(tmp_path / "module"))  # torch came from the environment
     (tmp_path / "sub.csv").write_text("ImageID,ans\na,1\nb,2\n")
     score = subprocess.run([str(env_dir / "bin" / "mask-score"), "sub.csv", "sub.csv"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=scaled(300))
     assert score.returncode == 0 and "1.0000" in score.stdout, score.stdout + score.stderr

@@ -12,14 +12,14 @@ from postgres_server import free_port
 
 from data_loader.people import list_train_images
 from data_loader.split import stratified_person_split
-from helpers import ROOT, tiny_overrides
+from helpers import ROOT, scaled, tiny_overrides
 from trainer.build import build_trainer
 from utils.config import build_config
 from utils.logger import read_metrics
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
 GUIDE = "docs/gpus.md"
-TIMEOUT = 900
+TIMEOUT = scaled(900)
 
 
 def odd_val_ratio(demo_data):
@@ -43,7 +43,7 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path, face_crop):
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          "train.py", "--config", "configs/demo.yaml", *tiny_overrides(demo_data, tmp_path, **extra)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=scaled(600))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     (run_dir,) = list((tmp_path / "tiny").iterdir())
     log = (run_dir / "train.log").read_text()

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from helpers import ROOT, tiny_overrides
+from helpers import ROOT, scaled, tiny_overrides
 from utils.device import NATIVE_BF16
 
 pytestmark = pytest.mark.gpu
@@ -40,11 +40,11 @@ def test_channels_last_and_compile_train(make_trainer, compile_model):
 def test_one_process_nccl_run_then_resume(demo_data, tmp_path):
     args = ["train.py", "--config", "configs/demo.yaml", *gpu_overrides(demo_data, tmp_path)]
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-                           *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=scaled(900))
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list((tmp_path / "tiny").iterdir())
     assert "device cuda" in (run_dir / "train.log").read_text()
     resumed = subprocess.run([sys.executable, "train.py", "--resume", str(run_dir), "trainer.epochs=2"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=900)
+                             capture_output=True, text=True, timeout=scaled(900))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in (run_dir / "train.log").read_text()

@@ -41,3 +41,30 @@ def test_ctrl_c_outside_training_is_one_line_and_130(capsys):
     with pytest.raises(SystemExit) as exit_info:
         predicting()
     assert exit_info.value.code == 130 and capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
+
+
+def test_an_interrupted_test_run_stops_its_child_processes():
+    import subprocess
+    import sys
+    import time
+
+    from helpers import descendants, stop_descendants
+
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+                               "'import time; time.sleep(60)']); time.sleep(60)"])
+    deadline = time.time() + 30
+    while len(descendants(holder.pid)) < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    grandchild = descendants(holder.pid)
+    assert grandchild
+    stop_descendants(holder.pid)
+    holder.kill()
+    holder.wait()
+    def running(pid: int) -> bool:  # a zombie (state Z) waits for its parent to read it: it is stopped
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    assert not [pid for pid in grandchild if running(pid)]
