@@ -21,6 +21,7 @@ from data_loader.duplicates import near_duplicate_people
 from data_loader.face_crop import LEAK_SPREAD, FaceCrop
 from data_loader.faces import DETECTORS, FACES_FILE, face_boxes
 from data_loader.people import Problem, read_train_csv, scan_train_images
+from utils.config import check_cli_values
 from utils.errors import as_script, cli_main
 from utils.io import atomic_write_text
 from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_NAMES, NUM_CLASSES, age_group_names, class_names
@@ -195,6 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                         help="find faces (default detector mtcnn; faces.csv reused) and report the detection rate")
     parser.add_argument("--min-score", type=float, default=0.5, help="face box score counted as found")
     args = parser.parse_args(argv)
+    check_cli_values({"--seed": ("seed", args.seed), "--val-ratio": ("data.val_ratio", args.val_ratio),
+                      "--age-bounds": ("data.age_bounds", args.age_bounds)})
     report = build_report(args.data, args.out, bounds=args.age_bounds, dataset=args.dataset, val_ratio=args.val_ratio,
                           seed=args.seed, detector=args.faces, min_score=args.min_score)
     print(report["text"], end="")

@@ -1,6 +1,7 @@
 """YAML config + `key.sub=value` overrides -> one typed, validated, frozen `Config`."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -494,6 +495,13 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     """optional mirrors of the TensorBoard logs"""
 
+    @field_validator("name")
+    @classmethod
+    def _inside_save_dir(cls, v: str) -> str:
+        if set(v) == {"."}:
+            raise ValueError(f"{v!r} would put the run outside save_dir; use letters, digits, _ . -")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> "Config":
         """Combinations that would silently not do what they say."""
@@ -686,6 +694,21 @@ def read_recipe(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base_path.resolve() in {p.resolve() for p in (*_chain, path)}:
         raise ConfigError(f"{path}: base {base!r} leads back to itself")
     return merged(read_recipe(base_path, (*_chain, path)), raw)
+
+
+def check_cli_values(values: dict[str, tuple[str, Any]]) -> None:
+    """Check command-line values with the config's rules: {'--seed': ('seed', -1), ...}; a bad one is a
+    one-line `ConfigError` naming the option."""
+    overrides = {flag: f"{key}={json.dumps(value)}" for flag, (key, value) in values.items()}
+    try:
+        load_config(None, list(overrides.values()))
+    except ConfigError as err:
+        text = str(err)
+        for flag, override in overrides.items():
+            if text.startswith(f"override {override!r}: "):
+                key, value = values[flag]
+                raise ConfigError(f"{flag} {value}: {text.split(': ', 2)[-1]} (the rule of {key})") from None
+        raise
 
 
 def load_config(path: Optional[Path | str], overrides: Sequence[str] = ()) -> Config:

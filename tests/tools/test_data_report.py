@@ -2,6 +2,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tools.data_report import build_report, main
 from utils.labels import age_group, encode, gender_id
@@ -73,3 +74,24 @@ def test_face_section_rates_per_mask_state_and_a_crop_grid(demo_data, tmp_path, 
     assert rates["faces"].tolist() == [0, 0, people] and rates["rate"].tolist() == [0.0, 0.0, 1.0]
     assert f"not        {people:6d} / {people:6d}  100.0%" in report["text"]
     assert (tmp_path / "report" / "face_crops.png").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "--seed -1: Input should be greater than or equal to 0"),
+    (["--val-ratio", "1.5"], "--val-ratio 1.5: Input should be less than 1"),
+    (["--age-bounds", "60", "30"], "--age-bounds [60, 30]: must be two increasing positive ages"),
+])
+def test_report_arguments_follow_the_config_rules(demo_data, capsys, argv, message):
+    from helpers import fails_in_one_line
+    from tools import data_report
+
+    fails_in_one_line(data_report.main, ["--data", str(demo_data), *argv], capsys, message)
+
+
+def test_a_run_name_cannot_leave_save_dir():
+    from utils.config import load_config
+    from utils.errors import ConfigError
+
+    for name in ("..", "."):
+        with pytest.raises(ConfigError, match="outside save_dir"):
+            load_config(None, [f"name={name}"])
