@@ -106,6 +106,24 @@ def probe_pipelines(train_set: Any, val_set: Any) -> None:
                                   f"{first_line(err)[:160] if str(err) else ''})") from None
 
 
+def probe_model(model: nn.Module, config: Config) -> None:
+    """One forward and backward pass of a batch of the configured input size, in training mode, before
+    anything is written: an input a backbone cannot take (Swin at another size than it was built for) is
+    one line now, not a traceback mid-run. Weights, buffers, gradients and RNG are left as they were."""
+    height, width = config.augment.image_size
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with torch.random.fork_rng(devices=[]):
+        model.train()
+        try:
+            model(torch.zeros(2, 3, height, width)).float().sum().backward()
+        except (RuntimeError, AssertionError, ValueError) as err:
+            raise ConfigError(f"augment.image_size {[height, width]}: model.backbone {config.model.backbone} cannot "
+                              f"take it ({first_line(err)[:160]})") from None
+        finally:
+            model.zero_grad(set_to_none=True)
+            model.load_state_dict(saved)
+
+
 def build_parts(config: Config) -> TrainerParts:
     """All parts of a Trainer for `config`; under torchrun, joins the process group and shards the
     data across ranks."""
@@ -114,6 +132,7 @@ def build_parts(config: Config) -> TrainerParts:
         torch.backends.cudnn.benchmark = config.trainer.cudnn_benchmark and not config.trainer.deterministic
     train_loader, val_loader = build_loaders(config, dist_info, pin_memory=device.type == "cuda")
     model = build_model(config.model)
+    probe_model(model, config)
     if config.trainer.sync_bn and dist_info.enabled:
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -73,3 +73,25 @@ def test_offline_pretrained_is_one_line_at_once(monkeypatch):
     assert "model.pretrained_path" in message and "model.pretrained=false" in message and "\n" not in message
     monkeypatch.setattr(classifier, "weights_cached", lambda backbone: True)  # cached: timm loads it, no check
     assert classifier.hub_reachable() is False
+
+
+def test_probe_refuses_an_input_the_backbone_cannot_take_and_changes_nothing():
+    import pytest
+    import torch
+
+    from model.classifier import build_model
+    from trainer.build import probe_model
+    from utils.config import load_config
+    from utils.errors import ConfigError
+
+    swin = load_config(None, ["model.backbone=swin_tiny_patch4_window7_224", "augment.image_size=[64,48]"])
+    with pytest.raises(ConfigError, match=r"augment.image_size \[64, 48\]: model.backbone swin_tiny_patch4_window7_224 "
+                                          r"cannot take it \(Input height \(64\) doesn't match model \(224\)"):
+        probe_model(build_model(swin.model), swin)
+    ok = load_config(None, ["model.backbone=mobilenetv3_small_050", "augment.image_size=[64,48]"])
+    model = build_model(ok.model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    probe_model(model, ok)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics too
+    assert torch.equal(rng, torch.get_rng_state()) and all(p.grad is None for p in model.parameters())
