@@ -46,3 +46,14 @@ def test_base_dataset_leaks_people(demo_data):
     ds = MaskBaseDataset(list_train_images(demo_data / "train"))
     tr, va = ds.split_indices(0.25, seed=0)
     assert set(ds.images["person_id"].iloc[tr]) & set(ds.images["person_id"].iloc[va])
+
+
+def test_the_image_split_of_the_leaky_dataset_is_seeded_and_in_ratio():
+    from data_loader.split import random_image_split
+
+    images = fake_images(40)
+    train, val = random_image_split(images, 0.25, seed=3)
+    assert len(val) == round(len(images) * 0.25) and sorted([*train, *val]) == list(range(len(images)))
+    again, _ = random_image_split(images, 0.25, seed=3)
+    other, _ = random_image_split(images, 0.25, seed=4)
+    assert list(again) == list(train) and list(other) != list(train)

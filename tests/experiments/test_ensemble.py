@@ -208,3 +208,46 @@ def test_oof_tables_that_cannot_be_combined_name_the_problem(tmp_path):
         read_oof([tmp_path / "missing"])
     oof = read_oof([a])
     assert oof.probs.dtype == np.float64 and oof.runs == [str(a.resolve())]
+
+
+def good_spec(tmp_path):
+    return {"runs": [str(tmp_path / "a"), str(tmp_path / "b")], "weights": [3.0, 1.0],
+            "offsets": [0.0] * (NUM_CLASSES - 1) + [0.5], "use": "weighted_offsets"}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"weights": ["heavy", 1.0]}, "weights and offsets must be lists of numbers"),
+    ({"weights": [1.0]}, "weights must be 2 finite non-negative numbers"),
+    ({"weights": [1.0, -0.5]}, "weights must be 2 finite non-negative numbers"),
+    ({"weights": [0.0, 0.0]}, "weights must be 2 finite non-negative numbers"),
+    ({"weights": [1.0, float("inf")]}, "weights must be 2 finite non-negative numbers"),
+    ({"offsets": [0.0] * 3}, f"offsets must be {NUM_CLASSES} finite numbers"),
+    ({"offsets": [float("nan")] * NUM_CLASSES}, f"offsets must be {NUM_CLASSES} finite numbers"),
+    ({"runs": "RUN_A"}, "runs must be a list of run directories"),
+    ({"runs": [1, 2]}, "runs must be a list of run directories"),
+    ({"weights": None, "drop": "weights"}, "not an ensemble file (needs runs, weights, offsets)"),
+])
+def test_a_damaged_ensemble_file_is_one_line(tmp_path, change, message):
+    from predict.fitted_ensemble import load_ensemble
+    from utils.errors import UserError
+
+    spec = {**good_spec(tmp_path), **{k: v for k, v in change.items() if k != "drop"}}
+    spec.pop(change.get("drop", "-"), None)
+    path = tmp_path / "ensemble.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_ensemble(path)
+    path.write_text("runs: [unclosed\n")
+    with pytest.raises(UserError, match="cannot read ensemble file \\(ParserError\\)"):
+        load_ensemble(path)
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(UserError, match="not an ensemble file"):
+        load_ensemble(path)
+
+
+def test_a_loaded_ensemble_has_normalised_weights_and_its_offsets(tmp_path):
+    from predict.fitted_ensemble import load_ensemble, save_ensemble
+
+    loaded = load_ensemble(save_ensemble(good_spec(tmp_path), tmp_path / "ensemble.yaml"))
+    assert loaded["weights"].tolist() == [0.75, 0.25] and loaded["offsets"][-1] == 0.5
+    assert list(yaml.safe_load((tmp_path / "ensemble.yaml").read_text())) == ["runs", "weights", "offsets", "use"]
