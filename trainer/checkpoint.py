@@ -16,7 +16,7 @@ from utils.run_dir import RunDir
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model", "config", "class_names")
-TRAINING_STATE = ("optimizer", "scheduler", "scaler", "rng")  # only last.pth needs these (to resume)
+TRAINING_STATE = ("optimizer", "scheduler", "scaler", "rng", "swa")  # only last.pth needs these (to resume)
 
 
 def for_inference(state: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from trainer.accumulator import EpochAccumulator
+from trainer.averaging import WeightAverage
 from trainer.checkpoint import for_inference, save_checkpoint
 from trainer.freeze import FreezeSchedule
 from trainer.monitor import Monitor
@@ -118,6 +119,8 @@ class Trainer:
         self.freeze.apply(self.model)
         self.net = self._wrap()
         self.ema = ModelEmaV3(self.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) if cfg.ema else None
+        self.average = WeightAverage(cfg.swa, self.model) if cfg.swa else None
+        self.swa_metrics: dict[str, float] = {}
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
@@ -134,6 +137,7 @@ class Trainer:
             "bad_steps": self.bad_steps,
             "model": self.model.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "swa": self.average.state_dict() if self.average is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
@@ -147,6 +151,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
+        if self.average is not None and state.get("swa") is not None:
+            self.average.load_state_dict(state["swa"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -331,6 +337,8 @@ class Trainer:
         metrics.update(lrs)
         metrics["epoch_time"] = time.perf_counter() - start
         self.epoch += 1
+        if self.average is not None:
+            self.average.update(self.model, epoch=self.epoch, epochs=self.cfg.epochs)
         improved = self.monitor.update(self.epoch, metrics) if self.has_val else True
         if self.scheduler is not None:
             self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
@@ -356,13 +364,34 @@ class Trainer:
             LOG.warning("no validation set: best.pth follows the last epoch; patience rules are off")
         while not self.finished:
             self.run_epoch()
+        if self.average is not None:
+            self.finish_average()
         return self.summary()
+
+    def finish_average(self) -> None:
+        """BatchNorm statistics of the averaged weights, their validation metrics, and `swa.pth`."""
+        if self.average.count == 0:
+            LOG.warning("swa: the run stopped at epoch %d, before its first averaged epoch %d; no swa.pth",
+                        self.epoch, self.average.first_epoch(self.cfg.epochs))
+            return
+        net = self.average.finish(self.train_loader, self.device)
+        if self.has_val:
+            self.swa_metrics = self.evaluate(self.val_loader, "swa_val", net).metrics
+        if self.dist.is_main and self.run_dir is not None:
+            state = {**for_inference(self.state_dict()), "model": net.state_dict(), "ema": None}
+            save_checkpoint(state, self.run_dir.swa)
+        first = self.average.first_epoch(self.cfg.epochs)
+        LOG.info("swa: the weights of epochs %d-%d averaged%s; val macro-F1 %s (best epoch %d: %.4f)",
+                 first, first + self.average.count - 1, ", BatchNorm recomputed" if self.average.cfg.bn_update
+                 else "", f"{self.swa_metrics['swa_val_f1']:.4f}" if self.swa_metrics else "n/a",
+                 self.monitor.best_epoch, self.monitor.best)
 
     def summary(self) -> dict[str, Any]:
         """Where the run stands: epochs done, best score and epoch, early stop."""
         return {"epochs": self.epoch, "max_epochs": self.cfg.epochs, "metric": self.monitor.metric,
                 "best": self.monitor.best, "best_epoch": self.monitor.best_epoch,
-                "stopped_early": self.stopped_early, "device": str(self.device), "amp": dtype_name(self.amp_dtype)}
+                "stopped_early": self.stopped_early, "device": str(self.device), "amp": dtype_name(self.amp_dtype),
+                **({"swa_val_f1": self.swa_metrics["swa_val_f1"]} if "swa_val_f1" in self.swa_metrics else {})}
 
     def _save(self, improved: bool) -> None:
         if not self.dist.is_main or self.run_dir is None:

@@ -395,6 +395,15 @@ class EmaConfig(_Section):
     """timm's EMA warmup: the decay ramps up over the first updates"""
 
 
+class SwaConfig(_Section):
+    """Stochastic weight averaging over the last epochs (`trainer/averaging.py`)."""
+
+    epochs: int = Field(5, ge=1)
+    """how many of the last epochs to average (their end-of-epoch weights, equally)"""
+    bn_update: bool = True
+    """recompute BatchNorm statistics of the averaged weights over one pass of the training data"""
+
+
 class TrainerConfig(_Section):
     epochs: int = Field(10, gt=0)
     """epochs to train (extending a finished run with `--resume RUN trainer.epochs=N` follows the N-epoch
@@ -423,6 +432,10 @@ class TrainerConfig(_Section):
     """`{decay: 0.9998, warmup: true}`: EMA of the weights (timm `ModelEmaV3`), evaluated every epoch as
     `ema_val_*` and saved in checkpoints; `trainer.monitor: max ema_val_f1` picks the best epoch by it, and
     `inference.py` then predicts with the EMA weights"""
+    swa: Optional[SwaConfig] = None
+    """`{epochs: 5, bn_update: true}`: average the weights of the last `epochs` epochs into `swa.pth` (a
+    checkpoint like `best.pth`: `inference.py --ckpt RUN/swa.pth`), its validation macro-F1 in `summary.json`
+    beside the best epoch's"""
     deterministic: bool = False
     """`torch.use_deterministic_algorithms` (GPU runs as close to repeatable as PyTorch allows)"""
     channels_last: bool = False

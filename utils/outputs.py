@@ -11,8 +11,9 @@ from utils.errors import UserError
 from utils.run_dir import RunDir
 
 # what a run directory holds; an output given by the user must not replace one of these
-RUN_FILES = {f.name for f in (RunDir(".").config, RunDir(".").best, RunDir(".").last, RunDir(".").metrics,
-                              RunDir(".").summary, RunDir(".").log, RunDir(".").oof, RunDir(".").folds_summary)}
+RUN = RunDir(".")
+RUN_FILES = {f.name for f in (RUN.config, RUN.best, RUN.last, RUN.swa, RUN.metrics, RUN.summary, RUN.log, RUN.oof,
+                              RUN.folds_summary)}
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -51,6 +51,10 @@ class RunDir:
         return self.path / "last.pth"
 
     @property
+    def swa(self) -> Path:
+        return self.path / "swa.pth"
+
+    @property
     def metrics(self) -> Path:
         return self.path / "metrics.csv"
 

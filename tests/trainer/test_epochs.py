@@ -175,3 +175,51 @@ def test_without_a_terminal_progress_lines_are_logged(monkeypatch, caplog):
     lines = [r.getMessage() for r in caplog.records if "train: step" in r.getMessage()]
     assert [line.split(": step ")[1].split(" ")[0] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
     assert lines[0].startswith("epoch 1/2 train: step 1/5 (20%), loss ")
+
+
+def test_weight_averaging_is_the_mean_of_the_last_epochs_weights(tmp_path):
+    from utils.config import SwaConfig
+
+    trainer = toy_trainer(tmp_path, scores=[0.5, 0.6, 0.4], epochs=3, swa=SwaConfig(epochs=2, bn_update=False))
+    ends = []
+    original = trainer.run_epoch
+
+    def recording():
+        metrics = original()
+        ends.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+        return metrics
+
+    trainer.run_epoch = recording
+    summary = trainer.fit()
+    averaged = torch.load(tmp_path / "swa.pth", weights_only=True)
+    for key, value in averaged["model"].items():
+        torch.testing.assert_close(value, (ends[1][key] + ends[2][key]) / 2)  # epochs 2 and 3, not 1
+    assert "optimizer" not in averaged and averaged["epoch"] == 3
+    measured = trainer.evaluate(trainer.val_loader, "swa_val", trainer.average.module).metrics["swa_val_f1"]
+    assert summary["swa_val_f1"] == measured  # the averaged weights' own validation score
+    assert trainer.average.count == 2
+
+
+def test_weight_averaging_recomputes_batchnorm_over_the_training_data(tmp_path):
+    from utils.config import SwaConfig
+
+    trainer = toy_trainer(tmp_path, epochs=2, swa=SwaConfig(epochs=1))
+    trainer.model.backbone = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(12, affine=False), nn.Linear(12, 6))
+    trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=0.1)
+    trainer.average = type(trainer.average)(trainer.average.cfg, trainer.model)
+    trainer.net = trainer.model
+    trainer.fit()
+    bn = trainer.average.module.backbone[1]
+    inputs = Toy().images.flatten(1)
+    torch.testing.assert_close(bn.running_mean, inputs.mean(0))  # one cumulative pass, not a moving average
+    batch_vars = torch.stack([inputs[i:i + BATCH].var(0) for i in range(0, N_IMAGES, BATCH)])
+    torch.testing.assert_close(bn.running_var, batch_vars.mean(0))  # torch's update_bn: mean of batch variances
+
+
+def test_a_run_that_stops_before_the_averaged_epochs_writes_no_average(tmp_path, caplog):
+    from utils.config import SwaConfig
+
+    trainer = toy_trainer(tmp_path, scores=[0.5, 0.4, 0.4, 0.4], epochs=6, early_stop_patience=2,
+                          swa=SwaConfig(epochs=2))
+    trainer.fit()
+    assert trainer.epoch == 3 and not (tmp_path / "swa.pth").exists() and "no swa.pth" in caplog.text
