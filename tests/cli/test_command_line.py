@@ -44,6 +44,7 @@ def test_inference_overrides_without_config_are_refused(capsys):
     assert exit_info.value.code == 2 and "need --config" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 @pytest.mark.parametrize("script", ["train", "tune"])
 def test_a_config_typo_fails_before_torch_is_imported(script):
 

@@ -116,6 +116,7 @@ def many_photos(folder: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 def test_parallel_detection_equals_serial(face_photos, tmp_path):
     folder, _ = face_photos
     serial = many_photos(folder, tmp_path / "serial")

@@ -1,8 +1,11 @@
+import pytest
+
 from helpers import ROOT, tiny_overrides
 from tools.benchmark import run_benchmark
 from utils.config import load_config
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 def test_benchmark_reports_every_figure(demo_data, tmp_path):
     config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path))
     results = run_benchmark(config, steps=2)

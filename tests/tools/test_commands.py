@@ -27,6 +27,7 @@ def test_every_runnable_module_has_a_console_script():
         assert callable(getattr(importlib.import_module(module), attr)), target
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 def test_a_console_script_exits_0_although_main_returns_a_value(tmp_path):
     script = Path(sys.executable).with_name("mask-runs")
     if not script.exists():

@@ -10,6 +10,7 @@ from helpers import ROOT, scaled
 from tools.gpucheck import agreement, precision_check
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the full check would run")
 def test_without_cuda_one_line_and_exit_0():
     proc = subprocess.run([sys.executable, "-m", "tools.gpucheck"], cwd=ROOT, capture_output=True, text=True)
@@ -65,6 +66,7 @@ def test_quick_check_runs_only_its_three_parts(tmp_path):
     assert "DDP" not in proc.stdout and "argmax agreement" in proc.stdout
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 def test_parts_are_bounded():
     proc = subprocess.run([sys.executable, "-m", "tools.gpucheck", "--steps", "5000"], cwd=ROOT,
                           capture_output=True, text=True, timeout=scaled(120))

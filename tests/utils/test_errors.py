@@ -43,6 +43,7 @@ def test_ctrl_c_outside_training_is_one_line_and_130(capsys):
     assert exit_info.value.code == 130 and capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 def test_an_interrupted_test_run_stops_its_child_processes():
     import subprocess
     import sys

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT
 
 LAYERS = {"utils": 0, "data_loader": 1, "model": 2, "trainer": 3, "predict": 4, "experiments": 5, "tools": 6}
@@ -107,6 +109,7 @@ def test_applying_a_fitted_ensemble_imports_no_training():
         assert not closure(module, graph) & training, module
 
 
+@pytest.mark.slow  # a subprocess or a worker pool: make test only
 def test_the_ensemble_fitter_runs_without_torch():
     code = ("import sys, experiments.ensemble, predict.fitted_ensemble; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'trainer', 'timm')))")
