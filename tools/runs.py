@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from utils.errors import as_script, cli_main
+from utils.errors import UserError, as_script, cli_main
 from utils.logger import read_metrics, read_summary
 from utils.run_dir import RunDir
 
@@ -75,7 +75,7 @@ def run_row(run_dir: Path) -> dict[str, Any]:
     run = RunDir(run_dir)
     try:
         return kfold_row(run) if run.folds_summary.is_file() or run.folds_dir.is_dir() else single_row(run)
-    except (ValueError, KeyError, TypeError, AttributeError, OSError, yaml.YAMLError) as err:
+    except (UserError, ValueError, KeyError, TypeError, AttributeError, OSError, yaml.YAMLError) as err:
         return {**empty_row(run), "status": f"unreadable ({type(err).__name__})"}
 
 

@@ -12,6 +12,7 @@ from trainer.checkpoint import load_checkpoint, resolve_checkpoint
 from trainer.trainer import run_finished
 from utils.config import Config, apply_overrides, build_config, load_config
 from utils.errors import ConfigError, UserError
+from utils.logger import read_metrics
 from utils.run_dir import RunDir
 
 # keys an override may change on resume: how long and how fast the run goes on, not what it learns from
@@ -88,4 +89,6 @@ def plan_resume(target: Path, overrides: Sequence[str]) -> Resume:
     raw = copy.deepcopy(state["config"])
     config = build_config(raw, str(ckpt), apply_overrides(raw, overrides))
     check_overrides(saved, config, overrides, str(ckpt))
-    return Resume(config=config, run_dir=RunDir(ckpt.parent), state=state, source=str(ckpt))
+    run_dir = RunDir(ckpt.parent)
+    read_metrics(run_dir.metrics)  # a damaged metrics.csv is one line now, before config.yaml is rewritten
+    return Resume(config=config, run_dir=run_dir, state=state, source=str(ckpt))

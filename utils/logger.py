@@ -17,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from utils.config import WandbConfig
-from utils.errors import ConfigError
+from utils.errors import ConfigError, DataError
 from utils.io import atomic_write_text
 from utils.run_dir import RunDir
 
@@ -161,11 +161,17 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def read_metrics(path: Path) -> list[dict[str, float]]:
-    """Rows of a `metrics.csv` (empty if absent), numbers parsed, `epoch` as int."""
+    """Rows of a `metrics.csv` (empty if absent), numbers parsed, `epoch` as int; a damaged file is a
+    `DataError` naming the file and line."""
     if not Path(path).is_file():
         return []
+    rows = []
     with open(path, newline="") as f:
-        rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
-    for r in rows:
-        r["epoch"] = int(r["epoch"])
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                parsed = {k: float(v) for k, v in row.items() if v != "" and k is not None}
+                parsed["epoch"] = int(parsed["epoch"])
+            except (ValueError, TypeError, KeyError):
+                raise DataError(f"{path}: line {line}: not a metrics row (the file is damaged)") from None
+            rows.append(parsed)
     return rows

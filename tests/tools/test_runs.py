@@ -194,5 +194,5 @@ def test_damaged_files_mark_one_run_unreadable_not_the_table(tmp_path):
     (worse / "config.yaml").write_text("model: [unclosed\n")
     rows = {r["name"]: r for r in run_table(tmp_path)}
     assert rows["good"]["val_f1"] == 0.9 and good.is_dir()
-    assert rows["bad"]["status"] == "unreadable (ValueError)"
+    assert rows["bad"]["status"] == "unreadable (DataError)"
     assert rows["worse"]["status"].startswith("unreadable")

@@ -65,11 +65,15 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path, face_crop):
     assert (trainer.val_loader.dataset.crop is not None) == face_crop
 
 
+def documented_commands(doc: str) -> list[str]:
+    return [line for line in (ROOT / doc).read_text().splitlines() if line.startswith("torchrun --nnodes=2 ")]
+
+
 def multi_node_commands() -> list[list[str]]:
-    """The documented two-node command, one per node (docs/gpus.md), made to run here: nodes are two
-    torchrun agents on 127.0.0.1 with one process each."""
-    lines = [line for line in (ROOT / GUIDE).read_text().splitlines() if line.startswith("torchrun --nnodes=2 ")]
-    assert len(lines) == 2, f"{GUIDE}: expected the two-node command, one line per node"
+    """The documented two-node command, one per node (docs/gpus.md, the same lines as the README), made to
+    run here: nodes are two torchrun agents on 127.0.0.1 with one process each."""
+    lines = documented_commands(GUIDE)
+    assert len(lines) == 2 and documented_commands("README.md") == lines, "README and docs/gpus.md differ"
     port = free_port()
     return [shlex.split(line.replace("node0:29500", f"127.0.0.1:{port}").replace("--nproc-per-node=8",
                                                                                   "--nproc-per-node=1"))

@@ -110,3 +110,13 @@ def test_best_checkpoint_keeps_what_inference_needs_and_no_lock_stays(finished_r
     assert not (finished_run / ".lock").exists()
     fails_in_one_line(train.main, ["--resume", str(finished_run / "best.pth"), "trainer.epochs=2"], capsys,
                       "holds the weights only")
+
+
+def test_a_damaged_metrics_file_stops_resume_before_anything_is_rewritten(demo_data, tmp_path, capsys):
+    done = train.main(["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
+    run_dir = Path(done["run_dir"])
+    (run_dir / "metrics.csv").write_text("epoch,val_f1\n1,0.5\ntwo,garbage\n")
+    before = files_of(run_dir)
+    fails_in_one_line(train.main, ["--resume", str(run_dir), "trainer.epochs=2"], capsys,
+                      "metrics.csv: line 3: not a metrics row")
+    assert files_of(run_dir) == before
