@@ -111,12 +111,16 @@ def probe_model(model: nn.Module, config: Config) -> None:
     anything is written: an input a backbone cannot take (Swin at another size than it was built for) is
     one line now, not a traceback mid-run. Weights, buffers, gradients and RNG are left as they were."""
     height, width = config.augment.image_size
+    batch = min(config.data.batch_size, 2)  # a batch of one is what BatchNorm cannot train on
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     with torch.random.fork_rng(devices=[]):
         model.train()
         try:
-            model(torch.zeros(2, 3, height, width)).float().sum().backward()
+            model(torch.randn(batch, 3, height, width)).float().sum().backward()
         except (RuntimeError, AssertionError, ValueError) as err:
+            if batch == 1 and "more than 1 value per channel" in str(err):
+                raise ConfigError(f"data.batch_size=1: model.backbone {config.model.backbone} has BatchNorm, which "
+                                  "cannot train on one image per batch; use data.batch_size >= 2") from None
             raise ConfigError(f"augment.image_size {[height, width]}: model.backbone {config.model.backbone} cannot "
                               f"take it ({first_line(err)[:160]})") from None
         finally:

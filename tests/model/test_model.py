@@ -95,3 +95,17 @@ def test_probe_refuses_an_input_the_backbone_cannot_take_and_changes_nothing():
     probe_model(model, ok)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics too
     assert torch.equal(rng, torch.get_rng_state()) and all(p.grad is None for p in model.parameters())
+
+
+def test_probe_refuses_a_batch_of_one_through_batchnorm():
+    import pytest
+
+    from model.classifier import build_model
+    from trainer.build import probe_model
+    from utils.config import load_config
+    from utils.errors import ConfigError
+
+    config = load_config(None, ["model.backbone=mobilenetv3_small_050", "augment.image_size=[64,48]",
+                                "model.head=shallow", "data.batch_size=1"])  # the shallow head has BatchNorm1d
+    with pytest.raises(ConfigError, match="data.batch_size=1: .* BatchNorm, which cannot train on one image"):
+        probe_model(build_model(config.model), config)
