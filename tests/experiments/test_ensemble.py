@@ -251,3 +251,16 @@ def test_a_loaded_ensemble_has_normalised_weights_and_its_offsets(tmp_path):
     loaded = load_ensemble(save_ensemble(good_spec(tmp_path), tmp_path / "ensemble.yaml"))
     assert loaded["weights"].tolist() == [0.75, 0.25] and loaded["offsets"][-1] == 0.5
     assert list(yaml.safe_load((tmp_path / "ensemble.yaml").read_text())) == ["runs", "weights", "offsets", "use"]
+
+
+def test_a_run_may_weigh_zero_and_offsets_come_back_as_numbers(tmp_path):
+    from predict.fitted_ensemble import decision_scores, load_ensemble, save_ensemble
+
+    spec = {**good_spec(tmp_path), "weights": [1.0, 0.0]}
+    loaded = load_ensemble(save_ensemble(spec, tmp_path / "ensemble.yaml"))
+    assert loaded["weights"].tolist() == [1.0, 0.0]
+    assert isinstance(loaded["offsets"], np.ndarray) and loaded["offsets"].dtype == np.float64
+    probs = np.zeros((2, 1, NUM_CLASSES))
+    probs[:, 0, 3] = 1.0  # every other class has probability 0: its score must stay finite
+    mixed, scores = decision_scores(probs, loaded["weights"], loaded["offsets"])
+    assert np.isfinite(scores).all() and scores.argmax() == 3

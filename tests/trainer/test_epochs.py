@@ -223,3 +223,17 @@ def test_a_run_that_stops_before_the_averaged_epochs_writes_no_average(tmp_path,
                           swa=SwaConfig(epochs=2))
     trainer.fit()
     assert trainer.epoch == 3 and not (tmp_path / "swa.pth").exists() and "no swa.pth" in caplog.text
+
+
+def test_the_weight_average_resumes_with_its_count(tmp_path):
+    from utils.config import SwaConfig
+
+    first = toy_trainer(tmp_path, epochs=3, swa=SwaConfig(epochs=3, bn_update=False))
+    first.run_epoch()
+    first.run_epoch()
+    state = copy.deepcopy(first.state_dict())
+    resumed = toy_trainer(tmp_path, epochs=3, swa=SwaConfig(epochs=3, bn_update=False))
+    resumed.load_state_dict(state)
+    assert resumed.average.count == 2
+    for a, b in zip(resumed.average.module.state_dict().values(), first.average.module.state_dict().values()):
+        assert torch.equal(a, b)
