@@ -24,7 +24,7 @@ from utils.device import amp_dtype
 from utils.errors import UserError
 from utils.io import atomic_write_text
 from utils.labels import NUM_CLASSES
-from utils.run_dir import RunDir
+from utils.run_dir import FOLD_NAME, RunDir
 
 LOG = logging.getLogger(__name__)
 
@@ -93,10 +93,10 @@ def kfold_members(run: RunDir) -> list[Path]:
         try:
             n_folds = int((yaml.safe_load(run.config.read_text()) or {})["data"]["n_folds"])
         except (yaml.YAMLError, KeyError, TypeError, ValueError):
-            n_folds = None
+            pass  # no readable fold count: every fold directory with a best.pth counts
     kept, left_out = [], [p.name for p in run.strays()]
     for fold in run.folds():
-        k = int(fold.path.name.split("_")[1])
+        k = int(FOLD_NAME.fullmatch(fold.path.name).group(1))
         if fold.best.is_file() and (n_folds is None or k < n_folds):
             kept.append(fold.best)
         else:

@@ -16,6 +16,7 @@ from utils.run_dir import RunDir
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model", "config", "class_names")
+CONFIG_SECTIONS = ("data", "augment", "model", "trainer")
 TRAINING_STATE = ("optimizer", "scheduler", "scaler", "rng", "swa")  # only last.pth needs these (to resume)
 
 
@@ -23,7 +24,6 @@ def for_inference(state: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint without the training state: what `best.pth` keeps (weights, EMA, config, classes,
     epoch and monitor) — about a third of `last.pth` with AdamW."""
     return {k: v for k, v in state.items() if k not in TRAINING_STATE}
-CONFIG_SECTIONS = ("data", "augment", "model", "trainer")
 
 
 def best_weights_key(state: dict[str, Any]) -> str:

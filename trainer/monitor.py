@@ -12,10 +12,17 @@ class Monitor:
 
     def __init__(self, spec: MonitorSpec | str) -> None:
         self.spec = MonitorSpec.parse(spec)
-        self.mode, self.metric = self.spec.mode, self.spec.metric
         self.best = -math.inf if self.mode == "max" else math.inf
         self.best_epoch = -1
         self.bad_epochs = 0
+
+    @property
+    def mode(self) -> str:
+        return self.spec.mode
+
+    @property
+    def metric(self) -> str:
+        return self.spec.metric
 
     def is_better(self, value: float) -> bool:
         return value > self.best if self.mode == "max" else value < self.best
