@@ -73,7 +73,8 @@ class PlainDataset(Dataset):
 
 
 def reference_rate(config: Config, trainer: Trainer) -> float:
-    """(d) a bare loop: timm model + head, AdamW, cross-entropy, a plain shuffled DataLoader."""
+    """(d) a bare loop: timm model + head, AdamW, cross-entropy, a plain shuffled DataLoader. One untimed
+    epoch first, as the framework's loop is warm when timed (workers started, kernels chosen, memory pooled)."""
     import timm
 
     device = trainer.device
@@ -103,14 +104,16 @@ def reference_rate(config: Config, trainer: Trainer) -> float:
             optimizer.step()
             n += len(targets)
         return n
+    run()
     return timed(run, device)
 
 
 def framework_rate(trainer: Trainer) -> float:
-    """(c) `Trainer.train_epoch`: loader, step, metrics, scheduler, progress bar."""
+    """(c) `Trainer.train_epoch`: loader, step, metrics, scheduler, progress bar; one untimed epoch first."""
     def run() -> int:
         trainer.train_epoch()
         return len(trainer.train_loader) * trainer.train_loader.batch_size
+    run()
     return timed(run, trainer.device)
 
 

@@ -19,9 +19,13 @@ def test_without_cuda_one_line_and_exit_0():
 
 
 def test_agreement_measures_what_it_says():
-    ref = np.array([[0.7, 0.3], [0.4, 0.6], [0.5, 0.5]])
-    other = np.array([[0.6, 0.4], [0.7, 0.3], [0.5, 0.5]])
-    assert agreement(ref, other) == pytest.approx({"max_abs_diff": 0.3, "argmax_agreement": 2 / 3})
+    ref = np.array([[0.7, 0.3], [0.4, 0.6], [0.5, 0.5], [0.504, 0.496], [0.9, 0.1]])
+    other = np.array([[0.6, 0.4], [0.7, 0.3], [0.5, 0.5], [0.49, 0.51], [0.85, 0.15]])
+    # rows 2 (gap 0.2) and 4 (gap 0.008) flipped: the larger gap is reported
+    assert agreement(ref, other) == pytest.approx({"max_abs_diff": 0.3, "argmax_agreement": 3 / 5,
+                                                   "flip_max_gap": 0.2})
+    assert agreement(ref[2:], other[2:])["flip_max_gap"] == pytest.approx(0.008)
+    assert agreement(ref, ref)["flip_max_gap"] == 0.0
 
 
 def test_precision_check_on_cpu_autocast(make_trainer):
