@@ -33,11 +33,39 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def finished_run(target: Path) -> Optional[dict]:
+    """`--resume` of a run directory whose summary.json says it finished, read without torch (seconds
+    sooner than loading its checkpoint): the line to log and the result; None when not that case."""
+    import json
+
+    import yaml
+
+    from utils.run_dir import RunDir, run_finished
+
+    run = RunDir(target)
+    if not (Path(target).is_dir() and run.last.is_file() and run.config.is_file()):
+        return None
+    try:
+        summary = json.loads(run.summary.read_text())
+        epochs, stopped_early = int(summary["epochs"]), bool(summary["stopped_early"])
+        planned = int(yaml.safe_load(run.config.read_text())["trainer"]["epochs"])  # the resolved config
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    if summary.get("status") not in ("finished", "stopped early") or not run_finished(
+            epoch=epochs, epochs=planned, stopped_early=stopped_early):
+        return None
+    why = "stopped early" if stopped_early else f"{epochs} of {epochs} epochs done"
+    LOG.info("%s: run already finished (%s); nothing to do", run.last, why)
+    return {"epochs": epochs, "run_dir": str(run)}
+
+
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     from utils.config import load_config
 
+    if args.resume is not None and not args.overrides and (done := finished_run(args.resume)) is not None:
+        return done
     config = load_config(args.config, args.overrides) if args.resume is None else None  # before torch loads
     from experiments.folds import run_all_folds
     from trainer.lifecycle import run_training

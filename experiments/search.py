@@ -36,16 +36,22 @@ class TrialPruned(StopRun, optuna.TrialPruned):
 
 
 class PruneOnMonitor:
-    """Epoch callback: report the monitored metric to the trial; stop the run when Optuna prunes it."""
+    """Epoch callback: report the monitored metric to the trial; stop the run when Optuna prunes it, or
+    when `deadline` (the search's --timeout, a `time.time()` value) has passed: then the trial ends at this
+    epoch boundary as pruned, its scores so far kept."""
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
-        self.trial, self.metric = trial, metric
+    def __init__(self, trial: optuna.Trial, metric: str, deadline: Optional[float] = None) -> None:
+        self.trial, self.metric, self.deadline = trial, metric, deadline
 
     def __call__(self, trainer: Any, epoch: int, metrics: dict, result: Any, improved: bool) -> None:
         if self.metric in metrics:
             self.trial.report(metrics[self.metric], epoch)
             if self.trial.should_prune():
                 raise TrialPruned(f"trial {self.trial.number} pruned after epoch {epoch}")
+        if self.deadline is not None and time.time() >= self.deadline:
+            self.trial.set_user_attr("stopped", "timeout")
+            raise TrialPruned(f"trial {self.trial.number} stopped after epoch {epoch}: the search's --timeout "
+                              "has passed (kept as a pruned trial)")
 
 
 def tune_root(config: Config) -> Path:
@@ -86,8 +92,10 @@ def make_sampler(space: SearchSpace) -> optuna.samplers.BaseSampler:
 class Objective:
     """Train one trial's config as an ordinary run; its value is the run's best monitored metric."""
 
-    def __init__(self, config_path: Optional[Path], overrides: Sequence[str], space: SearchSpace, root: Path) -> None:
+    def __init__(self, config_path: Optional[Path], overrides: Sequence[str], space: SearchSpace, root: Path,
+                 deadline: Optional[float] = None) -> None:
         self.config_path, self.overrides, self.space, self.root = config_path, list(overrides), space, root
+        self.deadline = deadline  # a trial running past it stops at its next epoch boundary
 
     def __call__(self, trial: optuna.Trial) -> float:
         values = suggest(trial, self.space)
@@ -98,7 +106,8 @@ class Objective:
         start = time.time()
         try:
             summary, _ = run_training(config, overrides=trial_overrides, run_dir=run_dir, hparams=values,
-                                      callbacks=[PruneOnMonitor(trial, config.trainer.monitor.metric)])
+                                      callbacks=[PruneOnMonitor(trial, config.trainer.monitor.metric,
+                                                                deadline=self.deadline)])
         except StopRun:
             trial.set_user_attr("seconds", time.time() - start)
             raise
@@ -148,38 +157,75 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def save_plots(study: optuna.Study, root: Path) -> list[Path]:
+MIN_IMPORTANCE_TRIALS = 10  # fewer complete trials than this: importances are noise, and say so
+
+
+def save_plots(study: optuna.Study, root: Path, target: str = "Objective Value") -> list[Path]:
     """Optimisation history, parameter importances and parallel coordinates as PNG (Optuna's
-    matplotlib visualisation); plots that need more finished trials are left out."""
+    matplotlib visualisation) with `target` (the monitored metric) on their value axes; importances
+    from fewer than MIN_IMPORTANCE_TRIALS complete trials carry a warning in the title and the log; plots
+    that need more finished trials are left out."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from optuna.visualization import matplotlib as ovm
-
     written = []
-    plots = {"history": ovm.plot_optimization_history, "importances": ovm.plot_param_importances,
-             "parallel_coordinates": ovm.plot_parallel_coordinate}
-    for name, plot in plots.items():
+    for name in PLOTS:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                axes = plot(study)
-            figure = getattr(axes, "figure", None) or axes.flat[0].figure
+            ax = search_plot(study, name, target)
             path = root / f"{name}.png"
-            figure.savefig(path, dpi=100, bbox_inches="tight")
-            matplotlib.pyplot.close(figure)
+            ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+            matplotlib.pyplot.close(ax.figure)
             written.append(path)
         except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as err:
             LOG.info("plot %s skipped (%s)", name, first_line(err) if str(err) else type(err).__name__)
     return written
 
 
-def write_outputs(study: optuna.Study, root: Path) -> dict[str, Any]:
+PLOTS = ("history", "importances", "parallel_coordinates")
+
+
+def search_plot(study: optuna.Study, name: str, target: str) -> Any:
+    """The axes of one of PLOTS (see `save_plots`)."""
+    from optuna.visualization import matplotlib as ovm
+
+    plot = {"history": ovm.plot_optimization_history, "importances": ovm.plot_param_importances,
+            "parallel_coordinates": ovm.plot_parallel_coordinate}[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        axes = plot(study, target_name=target)
+    ax = axes if hasattr(axes, "figure") else axes.flat[0]
+    complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    if name == "importances" and complete < MIN_IMPORTANCE_TRIALS:
+        note = f"from {complete} complete trials: too few to rank parameters (>= {MIN_IMPORTANCE_TRIALS})"
+        ax.set_title(f"{ax.get_title()}\n{note}", color="darkred")
+        LOG.warning("parameter importances %s", note)
+    if name == "parallel_coordinates":
+        readable_parallel_coordinates(ax)
+    return ax
+
+
+def readable_parallel_coordinates(ax: Any) -> None:
+    """Optuna's parallel coordinates, legible: wider, axis labels slanted, and every trial's line in a
+    colour map whose worst end is still visible (Optuna's "Blues" fades the worse trials into white)."""
+    from matplotlib.collections import LineCollection
+
+    labels = ax.get_xticklabels()
+    ax.figure.set_size_inches(max(8.0, 1.6 * len(labels)), 5.0)
+    ax.set_xticks(ax.get_xticks(), [t.get_text() for t in labels], rotation=25, ha="right")
+    for lines in ax.collections:
+        if isinstance(lines, LineCollection):
+            lines.set_cmap("viridis")
+            lines.set_linewidth(1.6)
+            if lines.colorbar is not None:
+                lines.colorbar.update_normal(lines)
+
+
+def write_outputs(study: optuna.Study, root: Path, target: str = "Objective Value") -> dict[str, Any]:
     """trials.csv, best_config.yaml (the best trial's resolved config, ready for train.py --config)
-    and the plots; returns what was written."""
+    and the plots (`target`: the monitored metric's name); returns what was written."""
     table = trials_table(study)
     atomic_write_text(root / "trials.csv", table.to_csv(index=False))
-    out: dict[str, Any] = {"trials": table, "plots": save_plots(study, root)}
+    out: dict[str, Any] = {"trials": table, "plots": save_plots(study, root, target)}
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
         best = study.best_trial
@@ -194,9 +240,11 @@ def write_outputs(study: optuna.Study, root: Path) -> dict[str, Any]:
 def run_trials(study: optuna.Study, objective: Objective, *, trials: int, timeout: Optional[float],
                max_failures: int = MAX_FAILURES) -> str:
     """Start trials one at a time until the study holds `trials` finished or running trials (so processes
-    sharing the study stop together), `timeout` seconds have passed, or `max_failures` trials in a row
-    failed (then one line with the last failure's reason). Returns why it stopped."""
+    sharing the study stop together), `timeout` seconds have passed (a trial then running stops at its next
+    epoch boundary), or `max_failures` trials in a row failed (then one line with the last failure's
+    reason). Returns why it stopped."""
     deadline = time.time() + timeout if timeout is not None else None
+    objective.deadline = deadline
     failures = 0
     while True:
         with warnings.catch_warnings():
@@ -241,6 +289,6 @@ def run_study(config_path: Optional[Path], space_path: Path, *, trials: int, tim
                  shown(storage_for(storage, root)))
         reason = run_trials(study, Objective(config_path, overrides, space, root), trials=trials, timeout=timeout)
         LOG.info("tune: stopped starting trials: %s", reason)
-    out = write_outputs(study, root)
+    out = write_outputs(study, root, target=config.trainer.monitor.metric)
     out["study"] = study
     return out

@@ -20,7 +20,7 @@ from trainer.build import TrainerParts, build_parts
 from trainer.checkpoint import best_weights_key, load_checkpoint, reconcile
 from trainer.resume import Resume
 from trainer.trainer import EpochCallback, EvalResult, Interrupted, StopRun, Trainer
-from trainer.visual_log import BestEpochVisuals, key_hparams, log_augmented_samples
+from trainer.visual_log import BestEpochVisuals, hparam_value, key_hparams, log_augmented_samples
 from utils.config import Config, save_config
 from utils.device import dtype_name
 from utils.distributed import DistInfo, broadcast_object, broadcast_state, replica_digests
@@ -85,15 +85,16 @@ def run_files(run_dir: RunDir, config: Config, info: dict[str, Any], dist_info: 
                 run_logger.close()
 
 
-def fit_with_status(trainer: Trainer, stop: Any, config: Config,
-                    hparams: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def fit_with_status(trainer: Trainer, stop: Any, config: Config, hparams: Optional[dict[str, Any]] = None,
+                    overrides: Sequence[str] = ()) -> dict[str, Any]:
     """`trainer.fit` with `summary.json` statuses, a clean exit on SIGINT/SIGTERM and a clear CUDA OOM
-    message; `hparams` are added to the run's HParams entry (e.g. a tuning trial's parameters)."""
+    message; the run's HParams entry holds the core keys, the `overrides`' keys and `hparams`."""
     run_logger, status = trainer.run_logger, "crashed"
     if run_logger is not None:
         run_logger.write_summary("running", trainer.summary())
         if trainer.epoch == 0:
-            log_augmented_samples(run_logger, trainer.train_loader.dataset, config.augment.mean, config.augment.std)
+            log_augmented_samples(run_logger, trainer.train_loader.dataset, config.augment.mean, config.augment.std,
+                                  names=class_names(config.data.age_bounds))
     try:
         try:
             summary = trainer.fit()
@@ -117,8 +118,8 @@ def fit_with_status(trainer: Trainer, stop: Any, config: Config,
         if run_logger is not None:
             run_logger.write_summary(status, trainer.summary())
             if trainer.has_val and trainer.monitor.best_epoch > 0:
-                extra = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in (hparams or {}).items()}
-                run_logger.log_hparams({**key_hparams(config), **extra},
+                run_logger.log_hparams({**key_hparams(config, overrides),
+                                        **{k: hparam_value(v) for k, v in (hparams or {}).items()}},
                                        {trainer.monitor.metric: trainer.monitor.best})
 
 
@@ -195,7 +196,7 @@ def run_training(
                 LOG.warning(leak)
         LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
                  parts.device)
-        summary = fit_with_status(trainer, stop, config, hparams)
+        summary = fit_with_status(trainer, stop, config, hparams, overrides=overrides)
         if parts.dist_info.enabled:
             log_replicas(trainer)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",

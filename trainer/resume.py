@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from trainer.checkpoint import load_checkpoint, resolve_checkpoint
-from trainer.trainer import run_finished
 from utils.config import Config, apply_overrides, build_config, load_config
 from utils.errors import ConfigError, UserError
 from utils.logger import read_metrics
-from utils.run_dir import RunDir
+from utils.run_dir import RunDir, run_finished
 
 # keys an override may change on resume: how long and how fast the run goes on, not what it learns from
 RESUME_KEYS = (

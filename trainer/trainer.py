@@ -27,7 +27,7 @@ from utils.device import amp_dtype, dtype_name
 from utils.distributed import DistInfo, broadcast_buffers
 from utils.errors import UserError
 from utils.logger import RunLogger
-from utils.run_dir import RunDir
+from utils.run_dir import RunDir, run_finished
 from utils.seed import rng_state, set_rng_state
 
 LOG = logging.getLogger(__name__)
@@ -36,9 +36,6 @@ PROGRESS_SECONDS = 60.0  # without a terminal (nohup, a log file, a scheduler): 
 
 
 
-def run_finished(*, epoch: int, epochs: int, stopped_early: bool) -> bool:
-    """The one rule: a run is finished when it stopped early or has trained `epochs` epochs."""
-    return stopped_early or epoch >= epochs
 
 class NonFiniteLoss(UserError):
     """The loss became NaN/Inf; the last good checkpoint is kept."""

@@ -5,14 +5,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 from data_loader.datasets import ImageDataset
 from data_loader.images import load_image
 from utils.config import Config
 from utils.labels import GENDER_NAMES, MASK_NAMES, TASKS, age_group_names, split_classes
 from utils.logger import RunLogger
-from utils.visuals import confusion_figure, denormalize, figure_to_array, image_grid_figure
+from utils.visuals import confusion_figure, denormalize, figure_to_array, image_grid_figure, short_name
 
 TASK_NAMES = {"mask": MASK_NAMES, "gender": GENDER_NAMES, "age": age_group_names()}
 N_SAMPLES = 16
@@ -20,12 +19,16 @@ N_MISTAKES = 12
 
 
 def log_augmented_samples(run_logger: RunLogger, dataset: ImageDataset, mean: Sequence[float],
-                          std: Sequence[float], n: int = N_SAMPLES) -> None:
-    """A grid of the first `n` training samples as the network sees them (after augmentation)."""
+                          std: Sequence[float], names: Sequence[str], n: int = N_SAMPLES) -> None:
+    """A grid of the first `n` training samples as the network sees them (after augmentation), each
+    titled with its training label (`names`: the class names of the training labels)."""
     if len(dataset) == 0:
         return
-    batch = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
-    run_logger.add_image("train/augmented_samples", make_grid(denormalize(batch, mean, std), nrow=8), 0)
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    images = denormalize(torch.stack([item[0] for item in items]), mean, std)
+    titles = [short_name(names[int(item[1])]) for item in items]
+    grid = image_grid_figure(list(images), titles, cols=8, title_size=13)
+    run_logger.add_image("train/augmented_samples", figure_to_array(grid), 0)
 
 
 def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, n: int = N_MISTAKES) -> np.ndarray:
@@ -67,15 +70,30 @@ class BestEpochVisuals:
                            class_names=self.class_names)
 
 
-def key_hparams(config: Config) -> dict[str, Any]:
-    """The hyper-parameters worth comparing across runs (flat, TensorBoard-friendly values)."""
-    freeze = config.trainer.freeze
-    return {
-        "backbone": config.model.backbone, "head": config.model.head, "pretrained": config.model.pretrained,
-        "dataset": config.data.dataset, "val_ratio": config.data.val_ratio, "batch_size": config.data.batch_size,
-        "image_size": "x".join(map(str, config.augment.image_size or [])), "optimizer": config.optimizer.name,
-        "lr": config.optimizer.lr, "weight_decay": config.optimizer.weight_decay,
-        "scheduler": config.scheduler.name, "loss": config.loss.name, "label_smoothing": config.loss.label_smoothing,
-        "epochs": config.trainer.epochs, "freeze_epochs": (freeze.epochs or 0) if freeze else 0,
-        "age_bounds": "-".join(map(str, config.data.age_bounds)), "seed": config.seed,
-    }
+CORE_HPARAMS = ("model.backbone", "model.head", "model.pretrained", "augment.image_size", "optimizer.name",
+                "optimizer.lr", "optimizer.weight_decay", "scheduler.name", "loss.name", "trainer.epochs",
+                "data.batch_size", "seed")
+
+
+def hparam_value(value: Any) -> int | float | str | bool:
+    """A TensorBoard-friendly form: numbers and booleans as they are, anything else as text."""
+    if isinstance(value, (int, float, str, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "x".join(map(str, value))
+    return str(value)
+
+
+def key_hparams(config: Config, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The run's HParams entry: a few core keys and every key set by an override (a search trial's
+    parameters among them), by their dotted config names, with the resolved values."""
+    values = config.to_dict()
+    keys = dict.fromkeys([*CORE_HPARAMS, *(o.split("=", 1)[0].strip() for o in overrides if "=" in o)])
+    out = {}
+    for key in keys:
+        node: Any = values
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            out[key] = hparam_value(node)
+    return out

@@ -36,11 +36,13 @@ def file_log(path: Path) -> Iterator[None]:
         handler.close()
 
 
-# metric key -> TensorBoard tag. Families: loss/, accuracy/, f1/ (train, val, val_ema side by side),
-# f1/val_mask (per task), f1_class_val/NN name (per class), lr/head, lr/backbone.
-FAMILIES = {"loss": "loss", "acc": "accuracy", "f1": "f1"}
+# metric key -> TensorBoard tag. TensorBoard orders tag groups alphabetically, so the names put the
+# headline first: f1/ (train, val, val_ema; val_mask/gender/age per task), then hparams/, loss/, lr/,
+# per_class_f1_val/NN name, time/, top1_accuracy/.
+FAMILIES = {"loss": "loss", "acc": "top1_accuracy", "f1": "f1"}
 SPLITS = {"train": "train", "val": "val", "ema_val": "val_ema"}
 METRIC = re.compile(r"^(train|val|ema_val)_(loss|acc|f1)(?:_(mask|gender|age)|_c(\d\d))?$")
+HPARAMS_RUN = "hparams"  # sub-folder of a run holding its HParams session
 OTHER_TAGS = {"lr_head": "lr/head", "lr_backbone": "lr/backbone", "epoch_time": "time/epoch_seconds"}
 
 
@@ -55,7 +57,7 @@ def tb_tag(key: str, class_names: Sequence[str] = ()) -> str:
     if cid is not None:
         index = int(cid)
         name = class_names[index].replace("/", " ") if index < len(class_names) else ""
-        return f"f1_class_{SPLITS[split]}/{index:02d} {name}".rstrip()
+        return f"per_class_f1_{SPLITS[split]}/{index:02d} {name}".rstrip()
     return f"{FAMILIES[family]}/{SPLITS[split]}" + (f"_{task}" if task else "")
 
 
@@ -108,13 +110,16 @@ class RunLogger:
             self.wandb_run.log({tag: wandb.Image(array)}, step=max(step, 1))
 
     def log_hparams(self, hparams: dict[str, Any], best: dict[str, float]) -> None:
-        """HParams-tab entry: `hparams` against the `best` scores (tags under `hparams/`)."""
-        exp, ssi, sei = hparams_summary(hparams, {f"hparams/{k}": v for k, v in best.items()})
-        for summary in (exp, ssi, sei):
-            self.writer.file_writer.add_summary(summary)
-        for key, value in best.items():
-            self.writer.add_scalar(f"hparams/{key}", value, 0)
-        self.writer.flush()
+        """HParams-tab entry: `hparams` against the `best` scores, in the sub-run `hparams/` of the run.
+        No experiment summary is written: TensorBoard would take the first one it finds for every run and
+        hide the keys other runs logged; without one it takes the union of all runs' keys, those whose
+        values differ between runs first, and the sub-run's `hparams/` scalars as its metric columns."""
+        _, ssi, sei = hparams_summary(hparams, {f"hparams/{k}": v for k, v in best.items()})
+        with SummaryWriter(str(self.run_dir / HPARAMS_RUN)) as writer:
+            for summary in (ssi, sei):
+                writer.file_writer.add_summary(summary)
+            for key, value in best.items():
+                writer.add_scalar(f"hparams/{key}", value, 0)
 
     def close(self) -> None:
         self.writer.close()

@@ -133,3 +133,8 @@ class RunDir:
 def create_run_dir(save_dir: Union[str, Path], name: str) -> Path:
     """A fresh run directory's path (see `RunDir.create`)."""
     return RunDir.create(save_dir, name).path
+
+
+def run_finished(*, epoch: int, epochs: int, stopped_early: bool) -> bool:
+    """The one rule: a run is finished when it stopped early or has trained `epochs` epochs."""
+    return stopped_early or epoch >= epochs

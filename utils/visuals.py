@@ -12,37 +12,57 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
+CARD_PX = 560  # a TensorBoard image card's width: figures are drawn at this size to be read without enlarging
 
-def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> Figure:
-    """Counts in each cell, colours normalised per true-class row, readable class names."""
+
+def short_name(name: str) -> str:
+    """A compact tick label: 'wear/female/30-59' -> 'wear F 30-59'; other names unchanged."""
+    parts = name.split("/")
+    if len(parts) == 3:
+        return f"{parts[0]} {parts[1][:1].upper()} {parts[2]}"
+    return name
+
+
+def confusion_figure(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
+                     size_px: int = CARD_PX) -> Figure:
+    """Counts in each cell, colours normalised per true-class row, compact class names; drawn at `size_px`
+    square with fonts that stay legible there (the 18-class matrix has lines between the mask blocks)."""
     n = len(class_names)
     counts = confusion_matrix(y_true, y_pred, labels=range(n))
     rows = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(12, 11), dpi=80)
+    font = 8 if n > 6 else 13
+    fig, ax = plt.subplots(figsize=(size_px / 100, size_px / 100), dpi=100)
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
             if counts[i, j]:
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=font,
                         color="white" if shares[i, j] > 0.5 else "black")
-    ax.set_xticks(range(n), class_names, rotation=90, fontsize=7)
-    ax.set_yticks(range(n), class_names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.tight_layout()
+    if n == 18:
+        for edge in (5.5, 11.5):
+            ax.axhline(edge, color="grey", linewidth=0.8)
+            ax.axvline(edge, color="grey", linewidth=0.8)
+    labels = [short_name(c) for c in class_names]
+    ax.set_xticks(range(n), labels, rotation=90 if n > 6 else 0, fontsize=font)
+    ax.set_yticks(range(n), labels, fontsize=font)
+    ax.set_xlabel("predicted", fontsize=font + 1)
+    ax.set_ylabel("true", fontsize=font + 1)
+    fig.tight_layout(pad=0.3)
     return fig
 
 
-def image_grid_figure(images: Sequence[np.ndarray], titles: Sequence[str], cols: int = 4) -> Figure:
-    """Images (HxWx3 uint8) in a grid, each with a title."""
+def image_grid_figure(images: Sequence[np.ndarray], titles: Sequence[str], cols: int = 4,
+                      title_size: int = 8) -> Figure:
+    """Images (HxWx3 uint8, or 3xHxW floats in [0, 1]) in a grid, each with a title."""
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.6 * rows), dpi=80, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 3.0 * rows), dpi=80, squeeze=False)
+    images = [im.permute(1, 2, 0).numpy() if isinstance(im, torch.Tensor) else im for im in images]
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
         ax.imshow(image)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=title_size)
     fig.tight_layout()
     return fig
 

@@ -236,3 +236,45 @@ def test_timeout_stops_starting_trials(tmp_path):
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
     assert run_trials(study, ScriptedObjective([1.0]), trials=10, timeout=0) == "--timeout 0 s reached"
     assert not study.trials
+
+
+def test_a_trial_running_past_the_timeout_stops_at_its_next_epoch_boundary():
+    import time
+
+    from experiments.search import PruneOnMonitor, TrialPruned, run_trials
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    PruneOnMonitor(trial, "val_f1", deadline=time.time() + 600)(None, 1, {"val_f1": 0.3}, None, True)
+    with pytest.raises(TrialPruned, match=r"stopped after epoch 2: the search's --timeout has passed"):
+        PruneOnMonitor(trial, "val_f1", deadline=time.time() - 1)(None, 2, {"val_f1": 0.4}, None, True)
+    assert trial.user_attrs["stopped"] == "timeout"
+    assert study.trials[0].intermediate_values == {1: 0.3, 2: 0.4}  # the epoch it stopped at still counts
+
+    objective = ScriptedObjective([1.0])
+    before = time.time()
+    run_trials(optuna.create_study(), objective, trials=1, timeout=50)
+    assert before + 50 <= objective.deadline <= time.time() + 50  # what its trials' callbacks stop at
+
+
+def test_search_plots_name_the_monitor_warn_on_few_trials_and_show_every_trial(tmp_path, caplog):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from experiments.search import save_plots, search_plot
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("optimizer.lr", 1e-4, 1e-1, log=True)
+                   * t.suggest_int("trainer.epochs", 2, 9), n_trials=4)
+    history = search_plot(study, "history", "val_f1")
+    assert history.get_ylabel() == "val_f1"
+    importances = search_plot(study, "importances", "val_f1")
+    assert "from 4 complete trials: too few" in importances.get_title()
+    assert "parameter importances from 4 complete trials" in caplog.text
+    parallel = search_plot(study, "parallel_coordinates", "val_f1")
+    assert parallel.figure.get_size_inches()[0] >= 8
+    assert all(t.get_rotation() == 25 for t in parallel.get_xticklabels())
+    lines = [c for c in parallel.collections if c.get_cmap().name == "viridis"]
+    assert len(lines) == 1 and len(lines[0].get_paths()) == 4  # every trial drawn, none faded to white
+    assert [p.name for p in save_plots(study, tmp_path, "val_f1")] == ["history.png", "importances.png",
+                                                                       "parallel_coordinates.png"]

@@ -3,6 +3,8 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
+
 from tools.runs import main, run_table
 from utils.logger import rows_to_csv
 
@@ -139,10 +141,27 @@ def test_tensorboard_tags_put_ema_beside_raw_and_name_the_rates():
 
     names = [f"c{i}" for i in range(18)]
     assert tb_tag("val_f1") == "f1/val" and tb_tag("ema_val_f1") == "f1/val_ema"
-    assert tb_tag("ema_val_loss") == "loss/val_ema" and tb_tag("train_acc") == "accuracy/train"
+    assert tb_tag("ema_val_loss") == "loss/val_ema" and tb_tag("train_acc") == "top1_accuracy/train"
     assert tb_tag("ema_val_f1_age") == "f1/val_ema_age" and tb_tag("val_f1_mask") == "f1/val_mask"
-    assert tb_tag("ema_val_f1_c04", names) == "f1_class_val_ema/04 c4"
+    assert tb_tag("ema_val_f1_c04", names) == "per_class_f1_val_ema/04 c4"
     assert tb_tag("lr_head") == "lr/head" and tb_tag("lr_backbone") == "lr/backbone"
+
+
+def test_tensorboard_opens_on_validation_f1_and_the_per_task_f1():
+    """TensorBoard orders tag groups and the cards inside a group alphabetically: the first group must be
+    macro-F1, with val and the three tasks among its first cards (one screen: two rows of three)."""
+    from utils.logger import tb_tag
+    from utils.metrics import classification_metrics
+
+    y = np.arange(36) % 18
+    metrics = {f"{split}_{k}": v for split, detail in (("train", False), ("val", True))
+               for k, v in classification_metrics(y, y, detail=detail).items()}
+    metrics.update({"train_loss": 1.0, "val_loss": 1.0, "lr_head": 0.1, "lr_backbone": 0.01, "epoch_time": 3.0})
+    tags = sorted(tb_tag(k, [f"c{i}" for i in range(18)]) for k in metrics)
+    groups = sorted({t.split("/")[0] for t in tags})
+    assert groups[0] == "f1" and "hparams" < groups[1]  # the HParams scalars may come second, nothing else
+    first_group = [t for t in tags if t.startswith("f1/")]
+    assert {"f1/val", "f1/val_mask", "f1/val_gender", "f1/val_age"} <= set(first_group[:6])
 
 
 def fake_kfold(root, name="kf", stamp="20250105-000000", n_folds=2, finished=True):

@@ -95,7 +95,7 @@ def test_resume_plan_allows_how_the_run_goes_on_and_says_where_it_continues(fini
 
 
 def test_the_finished_rule_is_one_function():
-    from trainer.trainer import run_finished
+    from utils.run_dir import run_finished
 
     assert run_finished(epoch=3, epochs=3, stopped_early=False) and run_finished(epoch=1, epochs=3, stopped_early=True)
     assert not run_finished(epoch=2, epochs=3, stopped_early=False)
@@ -120,3 +120,29 @@ def test_a_damaged_metrics_file_stops_resume_before_anything_is_rewritten(demo_d
     fails_in_one_line(train.main, ["--resume", str(run_dir), "trainer.epochs=2"], capsys,
                       "metrics.csv: line 3: not a metrics row")
     assert files_of(run_dir) == before
+
+
+def test_resuming_a_finished_run_says_so_without_loading_its_checkpoint(finished_run, monkeypatch, caplog):
+    """summary.json and config.yaml decide it (no torch needed); with overrides, or a summary that does
+    not say finished, the checkpoint decides."""
+    import json
+
+    import trainer.resume
+
+    def loaded(*args):
+        raise AssertionError("checkpoint loaded")
+
+    monkeypatch.setattr(trainer.resume, "plan_resume", loaded)
+    with caplog.at_level("INFO"):
+        assert train.main(["--resume", str(finished_run)]) == {"epochs": 1, "run_dir": str(finished_run)}
+    assert "run already finished (1 of 1 epochs done); nothing to do" in caplog.text
+    with pytest.raises(AssertionError, match="checkpoint loaded"):
+        train.main(["--resume", str(finished_run), "trainer.epochs=3"])
+    summary = json.loads((finished_run / "summary.json").read_text())
+    for status in ("running", "crashed"):
+        (finished_run / "summary.json").write_text(json.dumps({**summary, "status": status}))
+        try:
+            with pytest.raises(AssertionError, match="checkpoint loaded"):
+                train.main(["--resume", str(finished_run)])
+        finally:
+            (finished_run / "summary.json").write_text(json.dumps(summary))
