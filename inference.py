@@ -1,5 +1,5 @@
-"""Write `submission.csv`: `python inference.py --ckpt RUN_OR_PTH [--ckpt ...] [--tta] [--weights W ...]`
-or `python inference.py --ensemble ensemble.yaml [--tta]`."""
+"""Write `submission.csv`: `python inference.py --ckpt RUN_OR_PTH [--ckpt ...] [--tta] [--weights W ...]`,
+`python inference.py --ensemble ensemble.yaml [--tta]` or `python inference.py --onnx model.onnx [--tta]`."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import as_script, cli_main
+from utils.errors import UserError, as_script, cli_main
 
 LOG = logging.getLogger("inference")
 EPILOG = "The network always comes from the checkpoint. Config keys: docs/config.md."
@@ -24,6 +24,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     models.add_argument("--weights", type=float, nargs="+", metavar="W", help="soft-vote weight per --ckpt")
     models.add_argument("--ensemble", type=Path, metavar="YAML",
                         help="an ensemble fitted by ensemble.py (its runs, weights and class offsets)")
+    models.add_argument("--onnx", type=Path, metavar="MODEL.onnx",
+                        help="a model written by export.py, run with ONNX Runtime (PyTorch not needed)")
     models.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
     models.add_argument("--pseudo-labels", type=Path, metavar="CSV",
                         help="also write the confident predictions (ImageID,label,probability) here")
@@ -39,10 +41,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_intermixed_args(argv)
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
         parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
-    if (args.ckpt is None) == (args.ensemble is None):
-        parser.error("give --ckpt (one or more) or --ensemble, not both")
-    if args.ensemble is not None and args.weights is not None:
-        parser.error("--weights come from the ensemble file with --ensemble")
+    if sum(x is not None for x in (args.ckpt, args.ensemble, args.onnx)) != 1:
+        parser.error("give one of --ckpt (one or more), --ensemble or --onnx")
+    if args.weights is not None and args.ckpt is None:
+        parser.error("--weights go with --ckpt (an ensemble file holds its own; an ONNX model is one graph)")
+    if args.onnx is not None and args.config is not None:
+        parser.error("--onnx takes its preprocessing from the model's .json file: use --data for the photos")
     if not 0.0 < args.min_prob <= 1.0:
         parser.error(f"--min-prob {args.min_prob}: must be in (0, 1]")
     if args.overrides and args.config is None:
@@ -58,18 +62,48 @@ def default_output(ckpt: Path) -> Path:
     return RunDir(expand_checkpoint(ckpt)[0].parent).top.submission
 
 
+def predict_onnx(args: argparse.Namespace) -> Path:
+    """--onnx: the exported graph and its preprocessing file, ONNX Runtime, no torch imported."""
+    from data_loader.eval_table import read_eval_table
+    from predict.onnx_model import OnnxModel, read_sidecar, sidecar_path
+    from predict.submission import write_pseudo_labels, write_submission
+    from utils.outputs import check_outputs
+
+    spec = read_sidecar(args.onnx)
+    eval_dir = args.data or spec.get("eval_dir")
+    if eval_dir is None:
+        raise UserError("no eval directory: pass --data EVAL_DIR (a folder with info.csv and images/)")
+    out = args.out or args.onnx.with_name("submission.csv")
+    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels},
+                  {"--onnx": [args.onnx, sidecar_path(args.onnx)], "the eval table": [Path(eval_dir) / "info.csv"]})
+    table = read_eval_table(Path(eval_dir))
+    model = OnnxModel(args.onnx, Path(eval_dir))
+    if args.tta:
+        LOG.info("TTA on: every image is predicted as it is and flipped horizontally, the two averaged")
+    LOG.info("predicting %d images with %s (ONNX Runtime)", len(table), args.onnx)
+    probs = model.probabilities(table["path"].tolist(), tta=args.tta)
+    write_submission(table, probs, out)
+    if args.pseudo_labels is not None:
+        kept = write_pseudo_labels(table, probs, probs, args.pseudo_labels, min_prob=args.min_prob)
+        LOG.info("wrote %s (%d of %d images at probability >= %.2f)", args.pseudo_labels, kept, len(table),
+                 args.min_prob)
+    LOG.info("wrote %s (%d rows)", out, len(table))
+    return out
+
+
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parse_args(argv)
+    if args.onnx is not None:
+        return predict_onnx(args)
     from predict.fitted_ensemble import load_ensemble
     from predict.predictor import (
         ensemble_predict,
         eval_dir_of,
         expand_checkpoint,
         fitted_ensemble_scores,
-        write_pseudo_labels,
-        write_submission,
     )
+    from predict.submission import write_pseudo_labels, write_submission
     from utils.config import load_config
     from utils.device import resolve_device
     from utils.outputs import check_outputs

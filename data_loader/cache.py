@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_loader.images import load_image, resize_to
-from utils.distributed import DistInfo, barrier
+from utils.dist_info import DistInfo, barrier
 from utils.errors import DataError
 
 LOG = logging.getLogger(__name__)

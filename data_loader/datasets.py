@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -14,6 +13,7 @@ from data_loader.duplicates import duplicate_groups
 from data_loader.images import load_image
 from data_loader.people import list_train_images
 from data_loader.relabel import apply_fixes
+from data_loader.seeding import sample_seed, seed_pipeline
 from data_loader.split import random_image_split, stratified_person_folds, stratified_person_split
 from utils.config import DataConfig
 from utils.errors import DataError
@@ -21,23 +21,6 @@ from utils.labels import DEFAULT_AGE_BOUNDS, regroup_age
 
 LOG = logging.getLogger(__name__)
 Transform = Callable[..., dict]
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """Augmentation seed of one sample in one epoch: the same whatever the worker layout."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
-
-
-def seed_pipeline(transform: Transform, seed: int) -> None:
-    """Point every step of an albumentations pipeline at one fresh pair of generators seeded with
-    `seed` (what `Compose.set_random_seed` does, without building a pair per step: ~6x cheaper)."""
-    rng, py_rng = np.random.default_rng(seed), random.Random(seed)
-    stack = [transform]
-    while stack:
-        step = stack.pop()
-        if hasattr(step, "random_generator"):
-            step.random_generator, step.py_random = rng, py_rng
-        stack.extend(getattr(step, "transforms", ()))
 
 
 class ImageDataset(Dataset):

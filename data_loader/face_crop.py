@@ -16,7 +16,7 @@ import numpy as np
 from data_loader.faces import Box, face_boxes
 from data_loader.images import load_image, resize_to
 from utils.config import AugmentConfig
-from utils.distributed import DistInfo
+from utils.dist_info import DistInfo
 from utils.labels import MASK_BY_STEM, MASK_NAMES
 
 LEAK_SPREAD = 0.3  # detection rates per mask state further apart than this are warned about

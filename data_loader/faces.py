@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from data_loader.images import load_image
 from data_loader.people import IMAGE_EXTENSIONS, is_junk
-from utils.distributed import DistInfo, barrier
+from utils.dist_info import DistInfo, barrier
 from utils.errors import DataError, UserError, did_you_mean
 from utils.io import atomic_write_with
 

@@ -13,7 +13,7 @@ from data_loader.datasets import ImageDataset, Transform
 from data_loader.face_crop import FaceCrop, build_face_crop
 from data_loader.transforms import build_transforms
 from utils.config import Config
-from utils.distributed import DistInfo
+from utils.dist_info import DistInfo
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""Albumentations pipelines from the config: user steps, then resize, normalize, to tensor."""
+"""Albumentations pipelines from the config: user steps, then resize, normalize, to tensor (or, for a
+model that runs without torch, to a CHW float32 array)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import albumentations as A
-from albumentations.pytorch import ToTensorV2
+import numpy as np
 
 from utils.config import AugmentConfig, StepConfig
 from utils.errors import ConfigError, did_you_mean, first_line
@@ -23,11 +24,28 @@ def build_step(step: StepConfig, key: str) -> A.BasicTransform:
         raise ConfigError(f"{key}.args: invalid arguments for {step.name}: {detail}") from None
 
 
-def build_pipeline(steps: Sequence[StepConfig], aug: AugmentConfig, key: str) -> A.Compose:
-    """User `steps`, then Resize to `aug.image_size`, Normalize, ToTensorV2."""
+class ToCHWArray(A.ImageOnlyTransform):
+    """HWC image -> contiguous CHW float32 array: what ToTensorV2 gives, without torch."""
+
+    def __init__(self) -> None:
+        super().__init__(p=1.0)
+
+    def apply(self, img: np.ndarray, **params) -> np.ndarray:
+        return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+
+
+def build_pipeline(steps: Sequence[StepConfig], aug: AugmentConfig, key: str, tensors: bool = True) -> A.Compose:
+    """User `steps`, then Resize to `aug.image_size`, Normalize, ToTensorV2 (`tensors=False`: to a CHW
+    float32 array, torch not imported)."""
     height, width = aug.image_size
     ops = [build_step(s, f"{key}[{i}]") for i, s in enumerate(steps)]
-    ops += [A.Resize(height, width), A.Normalize(mean=aug.mean, std=aug.std), ToTensorV2()]
+    if tensors:
+        from albumentations.pytorch import ToTensorV2
+
+        last = ToTensorV2()
+    else:
+        last = ToCHWArray()
+    ops += [A.Resize(height, width), A.Normalize(mean=aug.mean, std=aug.std), last]
     return A.Compose(ops)
 
 

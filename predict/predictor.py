@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from data_loader.eval_table import read_eval_table, submission_frame
+from data_loader.eval_table import read_eval_table
 from data_loader.loaders import build_loader
 from data_loader.pipeline import build_pipeline
 from model.classifier import build_model
@@ -22,7 +22,6 @@ from trainer.checkpoint import best_weights_key, load_checkpoint, resolve_checkp
 from utils.config import Config, build_config
 from utils.device import amp_dtype
 from utils.errors import UserError
-from utils.io import atomic_write_text
 from utils.labels import NUM_CLASSES
 from utils.run_dir import FOLD_NAME, RunDir
 
@@ -168,23 +167,3 @@ def fitted_ensemble_scores(path: Path, **predict_kwargs) -> tuple[pd.DataFrame, 
     table, per_run, _ = predict_groups(spec["runs"], **predict_kwargs)
     mixed, scores = decision_scores(np.stack(per_run), spec["weights"], spec["offsets"])
     return table, mixed, scores
-
-
-def write_pseudo_labels(table: pd.DataFrame, probs: np.ndarray, scores: np.ndarray, out: Path,
-                        min_prob: float = 0.9) -> int:
-    """`ImageID,label,probability` for the eval images predicted with probability >= `min_prob`
-    (for `data.pseudo_labels`); returns how many were kept."""
-    labels = scores.argmax(axis=1)
-    confidence = probs[np.arange(len(labels)), labels]
-    keep = confidence >= min_prob
-    frame = pd.DataFrame({"ImageID": table["ImageID"].to_numpy()[keep], "label": labels[keep],
-                          "probability": np.round(confidence[keep], 6)})
-    atomic_write_text(out, frame.to_csv(index=False))
-    return int(keep.sum())
-
-
-def write_submission(table: pd.DataFrame, probs: np.ndarray, out: Path) -> Path:
-    """`ImageID,ans` in info.csv order (argmax of `probs`, or of any per-class scores), written atomically."""
-    frame = submission_frame(table, probs.argmax(axis=1))
-    atomic_write_text(out, frame.to_csv(index=False))
-    return out

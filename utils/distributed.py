@@ -3,28 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from utils.dist_info import DistInfo, barrier
 
-@dataclass(frozen=True)
-class DistInfo:
-    """This process's place in the job (a single process is rank 0 of 1)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
+__all__ = ["DistInfo", "barrier", "init_distributed", "shutdown", "gather_objects", "broadcast_object",
+           "broadcast_buffers", "broadcast_state", "weights_digest", "replica_digests"]
 
 
 def init_distributed(device: torch.device) -> tuple[DistInfo, torch.device]:
@@ -78,11 +65,6 @@ def broadcast_state(module: torch.nn.Module, info: DistInfo) -> None:
     if info.enabled:
         for tensor in module.state_dict().values():
             dist.broadcast(tensor, src=0)
-
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        dist.barrier()
 
 
 def weights_digest(module: torch.nn.Module) -> str:

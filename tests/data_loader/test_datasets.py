@@ -2,10 +2,11 @@ import numpy as np
 import torch
 
 from data_loader.cache import build_cache, cache_size
-from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset, sample_seed
+from data_loader.datasets import ImageDataset, MaskSplitByProfileDataset
 from data_loader.images import load_image
 from data_loader.loaders import build_loader
 from data_loader.people import list_train_images
+from data_loader.seeding import sample_seed
 from data_loader.transforms import build_transforms
 from helpers import ROOT
 from utils.config import load_config

@@ -1,0 +1,118 @@
+"""ONNX export: parity with PyTorch, K-fold runs as one graph or one file per fold, every head, prediction
+without torch, nothing written when the check fails."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import ROOT, fails_in_one_line, scaled, tiny_overrides
+from model.classifier import build_model
+from predict.export import export_checkpoint
+from predict.onnx_model import OnnxModel
+from predict.predictor import ensemble_predict
+from trainer.checkpoint import save_checkpoint
+from utils.config import load_config
+from utils.labels import class_names
+
+pytest.importorskip("onnxruntime")
+
+
+def checkpoint(demo_data, path, seed=0, **extra):
+    """A best.pth of an untrained network (weights drawn with `seed`) in the checkpoint format."""
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, path.parent, **extra))
+    torch.manual_seed(seed)
+    model = build_model(config.model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({"config": config.to_dict(), "model": model.state_dict(), "class_names": class_names(),
+                     "epoch": 1}, path)
+    return path
+
+
+def kfold_run(demo_data, run, n_folds=2):
+    for k in range(n_folds):
+        checkpoint(demo_data, run / "folds" / f"fold_{k}" / "best.pth", seed=k)
+    (run / "config.yaml").write_text(f"data:\n  n_folds: {n_folds}\n")
+    return run
+
+
+def photos(demo_data):
+    import pandas as pd
+
+    info = pd.read_csv(demo_data / "eval" / "info.csv")
+    return [str(demo_data / "eval" / "images" / i) for i in info["ImageID"]]
+
+
+@pytest.mark.parametrize("head", [pytest.param("linear", marks=pytest.mark.slow),
+                                  pytest.param("shallow", marks=pytest.mark.slow), "multi"])
+def test_export_matches_pytorch_for_every_head(demo_data, tmp_path, head):
+    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"model.head": head})
+    ((out, spec),) = export_checkpoint(ckpt, tmp_path / "model.onnx", check_images=8, measure_speed=False)
+    assert spec["parity"]["max_abs_diff"] < 1e-4 and spec["parity"]["argmax_agreement"] == 1.0
+    assert spec["model"]["head"] == head and spec["image_size"] == [64, 48] and len(spec["class_names"]) == 18
+    _, reference = ensemble_predict([ckpt], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)
+    onnx = OnnxModel(out, demo_data / "eval").probabilities(photos(demo_data), batch_size=5)
+    assert np.abs(onnx - reference).max() < 1e-5  # the whole eval set, batches of another size
+
+
+@pytest.mark.slow  # four exports
+def test_a_kfold_run_is_one_averaging_graph_or_one_file_per_fold(demo_data, tmp_path):
+    run = kfold_run(demo_data, tmp_path / "kfold")
+    folds = [run / "folds" / f"fold_{k}" / "best.pth" for k in range(2)]
+    per_fold = [ensemble_predict([f], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)[1]
+                for f in folds]
+    assert np.abs(per_fold[0] - per_fold[1]).max() > 1e-3  # two different networks
+    ((out, spec),) = export_checkpoint(run, tmp_path / "avg.onnx", check_images=4, measure_speed=False)
+    assert spec["members"] == [str(f) for f in folds]
+    averaged = OnnxModel(out, demo_data / "eval").probabilities(photos(demo_data))
+    assert np.abs(averaged - (per_fold[0] + per_fold[1]) / 2).max() < 1e-5
+    written = export_checkpoint(run, tmp_path / "m.onnx", per_fold=True, check_images=4, measure_speed=False)
+    assert [o.name for o, _ in written] == ["m.fold0.onnx", "m.fold1.onnx"]
+    for (o, _), reference in zip(written, per_fold):
+        assert np.abs(OnnxModel(o, demo_data / "eval").probabilities(photos(demo_data)) - reference).max() < 1e-5
+
+
+@pytest.mark.slow  # an export
+def test_a_disagreeing_export_writes_nothing(demo_data, tmp_path, monkeypatch, capsys):
+    import export
+    import predict.export
+
+    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    real = predict.export.torch_probabilities
+    monkeypatch.setattr(predict.export, "torch_probabilities", lambda *a: real(*a)[:, ::-1].copy())
+    out = tmp_path / "out"
+    out.mkdir()
+    fails_in_one_line(export.main, ["--ckpt", str(ckpt), "--out", str(out / "model.onnx"), "--check-images", "4"],
+                      capsys, "ONNX Runtime disagrees with PyTorch on 4 photos", "model not written")
+    assert list(out.iterdir()) == []
+
+
+def test_export_refuses_to_overwrite_its_checkpoint_and_needs_an_onnx_name(demo_data, tmp_path, capsys):
+    import export
+
+    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    with pytest.raises(SystemExit) as exit_info:
+        export.main(["--ckpt", str(ckpt), "--out", str(ckpt.with_suffix(".pth.json"))])
+    assert exit_info.value.code == 2 and "name the model file *.onnx" in capsys.readouterr().err
+    fails_in_one_line(export.main, ["--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "run" / "best.onnx"),
+                                    "--data", str(tmp_path / "nowhere")], capsys, "info.csv")
+
+
+@pytest.mark.slow  # a subprocess
+def test_inference_with_onnx_runs_without_torch_and_matches_the_checkpoint(demo_data, tmp_path):
+    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    export_checkpoint(ckpt, tmp_path / "model.onnx", check_images=4, measure_speed=False)
+    blocked = ("import sys; sys.modules['torch'] = None\nimport inference\n"
+               f"inference.main(['--onnx', {str(tmp_path / 'model.onnx')!r}, '--data', {str(demo_data / 'eval')!r}, "
+               f"'--out', {str(tmp_path / 'onnx.csv')!r}, '--tta'])")
+    done = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True,
+                          timeout=scaled(120))
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run([sys.executable, "inference.py", "--ckpt", str(ckpt), "--data", str(demo_data / "eval"),
+                           "--out", str(tmp_path / "torch.csv"), "--tta"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=scaled(120))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "onnx.csv").read_text() == (tmp_path / "torch.csv").read_text()
+    assert json.loads((tmp_path / "model.onnx.json").read_text())["format"] == 1
