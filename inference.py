@@ -27,6 +27,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     models.add_argument("--onnx", type=Path, metavar="MODEL.onnx",
                         help="a model written by export.py, run with ONNX Runtime (PyTorch not needed)")
     models.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    models.add_argument("--group-people", action="store_true",
+                        help="group the photos into people (no labels) and pool gender and age per group; "
+                             "writes groups.csv beside the submission and measures it on validation first")
+    models.add_argument("--group-size", type=float, default=7.0, metavar="N",
+                        help="photos per person, a hint for the number of groups (default 7)")
     models.add_argument("--pseudo-labels", type=Path, metavar="CSV",
                         help="also write the confident predictions (ImageID,label,probability) here")
     models.add_argument("--min-prob", type=float, default=0.9, metavar="P",
@@ -45,6 +50,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error("give one of --ckpt (one or more), --ensemble or --onnx")
     if args.weights is not None and args.ckpt is None:
         parser.error("--weights go with --ckpt (an ensemble file holds its own; an ONNX model is one graph)")
+    if args.group_size < 1:
+        parser.error(f"--group-size {args.group_size:g}: must be at least 1")
+    if args.onnx is not None and args.group_people:
+        parser.error("--group-people needs the network's embeddings: use --ckpt or --ensemble")
     if args.onnx is not None and args.config is not None:
         parser.error("--onnx takes its preprocessing from the model's .json file: use --data for the photos")
     if not 0.0 < args.min_prob <= 1.0:
@@ -91,6 +100,27 @@ def predict_onnx(args: argparse.Namespace) -> Path:
     return out
 
 
+def group_people(args: argparse.Namespace, table, probs, scores, *, first: Path, groups_csv: Path, **common):
+    """--group-people: measured on the first checkpoint's validation people, then the eval photos grouped
+    (that checkpoint's embeddings) and the prediction pooled per group; an ensemble's class offsets are
+    added back to the pooled log-probabilities. Returns (probabilities, scores)."""
+    import numpy as np
+
+    from predict.fitted_ensemble import EPS, load_ensemble
+    from predict.grouped_prediction import group_eval, log_validation, validation_report, write_groups
+
+    options = {k: common[k] for k in ("device", "tta", "batch_size", "num_workers")}
+    log_validation(validation_report(first, group_size=args.group_size, **options), first)
+    pooled, groups = group_eval(first, table, probs, group_size=args.group_size, eval_dir=common["eval_dir"],
+                                **options)
+    write_groups(table, groups, groups_csv)
+    LOG.info("--group-people: %d eval photos in %d groups (%s)", len(table), len(set(groups)), groups_csv)
+    if args.ensemble is None:
+        return pooled, pooled
+    offsets = np.asarray(load_ensemble(args.ensemble)["offsets"], dtype=np.float64)
+    return pooled, np.log(pooled + EPS) + offsets
+
+
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parse_args(argv)
@@ -116,7 +146,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     eval_dir = eval_dir_of(runs, eval_dir)
     out = args.out or (args.ensemble.with_name("submission.csv") if args.ensemble is not None
                        else default_output(args.ckpt[0]))
-    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels},
+    groups_csv = out.with_name("groups.csv") if args.group_people else None
+    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels, "the groups file": groups_csv},
                   {"a checkpoint": [p for run in runs for p in expand_checkpoint(run)],
                    "the eval table": [Path(eval_dir) / "info.csv"],
                    "--ensemble": [args.ensemble] if args.ensemble else [],
@@ -130,6 +161,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     else:
         table, probs = ensemble_predict(args.ckpt, weights=args.weights, **common)
         scores = probs
+    if args.group_people:
+        probs, scores = group_people(args, table, probs, scores, first=expand_checkpoint(runs[0])[0],
+                                     groups_csv=groups_csv, **common)
     write_submission(table, scores, out)
     if args.pseudo_labels is not None:
         kept = write_pseudo_labels(table, probs, scores, args.pseudo_labels, min_prob=args.min_prob)

@@ -3,6 +3,9 @@
 Each person is a drawn face with cues a small CNN can learn, plus noise:
 mask state = where the mask sits (over the nose / lowered to the chin / absent),
 gender = hair length (long / short), age group = hair colour and forehead lines.
+Like real photos taken in one sitting, a person's 7 photos share background, clothes, skin and hair
+(`--no-identity` draws background and clothes anew for every photo); eval_truth.csv names each
+photo's person, so grouping photos into people can be measured.
 """
 from __future__ import annotations
 
@@ -96,8 +99,18 @@ def _save(img: Image.Image, path: Path) -> None:
         img.save(path, "JPEG", quality=90)
 
 
-def _train_person(out: Path, seed: int, k: int) -> dict:
+def photo_style(style: dict, identity: bool, rng: np.random.Generator) -> dict:
+    """The style of one photo: the person's, or with `identity` off a new background and shirt (from a
+    stream of its own, so the rest of the data set stays the same)."""
+    if identity:
+        return style
+    return {**style, "background": tuple(int(v) for v in rng.integers(60, 200, 3)),
+            "shirt": tuple(int(v) for v in rng.integers(0, 256, 3))}
+
+
+def _train_person(out: Path, seed: int, k: int, identity: bool = True) -> dict:
     rng = np.random.default_rng([seed, 0, k])
+    drift = np.random.default_rng([seed, 2, k])
     gender, age = int(rng.random() < 0.6), sample_age(rng)
     pid = f"{k + 1:06d}"
     folder = f"{pid}_{GENDER_NAMES[gender]}_Asian_{age}"
@@ -105,54 +118,60 @@ def _train_person(out: Path, seed: int, k: int) -> dict:
     style = _person_style(rng, gender, age)
     for stem, mask in MASK_BY_STEM.items():
         path = out / "images" / folder / f"{stem}{_extension(rng)}"
-        _save(draw_photo(style, mask, rng), path)
+        _save(draw_photo(photo_style(style, identity, drift), mask, rng), path)
         if rng.random() < 0.04:
             (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
     return {"id": pid, "gender": GENDER_NAMES[gender], "race": "Asian", "age": age, "path": folder}
 
 
-def _eval_person(out: Path, seed: int, k: int) -> list[dict]:
+def _eval_person(out: Path, seed: int, k: int, identity: bool = True) -> list[dict]:
     rng = np.random.default_rng([seed, 1, k])
+    drift = np.random.default_rng([seed, 3, k])
     gender, age = int(rng.random() < 0.6), sample_age(rng)
     style = _person_style(rng, gender, age)
     rows = []
     for stem, mask in MASK_BY_STEM.items():
         image_id = hashlib.sha1(f"{seed}/{k}/{stem}".encode()).hexdigest() + ".jpg"
-        _save(draw_photo(style, mask, rng), out / "images" / image_id)
-        rows.append({"ImageID": image_id, "ans": encode(mask, gender, age_group(age))})
+        _save(draw_photo(photo_style(style, identity, drift), mask, rng), out / "images" / image_id)
+        rows.append({"ImageID": image_id, "ans": encode(mask, gender, age_group(age)), "person": k})
     return rows
 
 
-def _map_people(func, out: Path, seed: int, n_people: int, workers: int) -> list:
-    """`func(out, seed, k)` for every person k, in order; each person has its own RNG stream."""
+def _map_people(func, out: Path, seed: int, n_people: int, workers: int, identity: bool = True) -> list:
+    """`func(out, seed, k, identity)` for every person k, in order; each person has its own RNG stream."""
     if workers <= 1:
-        return [func(out, seed, k) for k in range(n_people)]
+        return [func(out, seed, k, identity) for k in range(n_people)]
     with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(func, [out] * n_people, [seed] * n_people, range(n_people), chunksize=8))
+        return list(pool.map(func, [out] * n_people, [seed] * n_people, range(n_people), [identity] * n_people,
+                             chunksize=8))
 
 
-def write_train(out: Path, n_people: int, seed: int, workers: int = 1) -> pd.DataFrame:
+def write_train(out: Path, n_people: int, seed: int, workers: int = 1, identity: bool = True) -> pd.DataFrame:
     """`out/train.csv` and `out/images/<id>_<gender>_Asian_<age>/` with the 7 photos (+ junk)."""
-    table = pd.DataFrame(_map_people(_train_person, out, seed, n_people, workers))
+    table = pd.DataFrame(_map_people(_train_person, out, seed, n_people, workers, identity))
     atomic_write_text(out / "train.csv", table.to_csv(index=False))
     return table
 
 
-def write_eval(out: Path, truth_path: Path, n_people: int, seed: int, workers: int = 1) -> pd.DataFrame:
-    """`out/info.csv` (shuffled, ans=0), hashed `out/images/*.jpg`, and the truth CSV elsewhere."""
+def write_eval(out: Path, truth_path: Path, n_people: int, seed: int, workers: int = 1,
+               identity: bool = True) -> pd.DataFrame:
+    """`out/info.csv` (shuffled, ans=0), hashed `out/images/*.jpg`, and the truth CSV elsewhere (with each
+    photo's `person`)."""
     (out / "images").mkdir(parents=True, exist_ok=True)
-    rows = [row for person in _map_people(_eval_person, out, seed, n_people, workers) for row in person]
-    truth = pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    atomic_write_text(out / "info.csv", truth.assign(ans=0).to_csv(index=False))
+    rows = [row for person in _map_people(_eval_person, out, seed, n_people, workers, identity) for row in person]
+    truth = pd.DataFrame(rows, columns=["ImageID", "ans", "person"]).sample(frac=1.0, random_state=seed)
+    truth = truth.reset_index(drop=True)
+    atomic_write_text(out / "info.csv", truth[["ImageID", "ans"]].assign(ans=0).to_csv(index=False))
     atomic_write_text(truth_path, truth.to_csv(index=False))
     return truth
 
 
-def generate(out: Path, train_people: int, eval_people: int, seed: int, workers: int = 1) -> None:
+def generate(out: Path, train_people: int, eval_people: int, seed: int, workers: int = 1,
+             identity: bool = True) -> None:
     """The whole demo data set under `out` (train/, eval/, eval_truth.csv); same files for any `workers`."""
     out = Path(out)
-    write_train(out / "train", train_people, seed, workers)
-    write_eval(out / "eval", out / "eval_truth.csv", eval_people, seed, workers)
+    write_train(out / "train", train_people, seed, workers, identity)
+    write_eval(out / "eval", out / "eval_truth.csv", eval_people, seed, workers, identity)
 
 
 @cli_main
@@ -163,8 +182,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--eval-people", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
+    parser.add_argument("--no-identity", dest="identity", action="store_false",
+                        help="a new background and shirt for every photo (default: kept per person)")
     args = parser.parse_args(argv)
-    generate(args.out, args.train_people, args.eval_people, args.seed, args.workers)
+    generate(args.out, args.train_people, args.eval_people, args.seed, args.workers, args.identity)
     print(f"demo data written to {args.out} ({args.train_people} train / {args.eval_people} eval people)")
 
 

@@ -61,3 +61,20 @@ def test_quirks_present_in_a_larger_set(tmp_path):
     assert {".jpg", ".jpeg", ".png"} <= suffixes
     ages = pd.read_csv(tmp_path / "train" / "train.csv")["age"]
     assert (ages == 60).any() and (ages < 30).any() and ages.between(30, 59).any()
+
+
+def test_a_person_keeps_background_and_clothes_unless_identity_is_off(tmp_path):
+    from data_loader.images import load_image
+    from predict.group_people import photo_statistics
+
+    def spread(identity):
+        out = tmp_path / str(identity)
+        generate(out, 0, 3, seed=8, identity=identity)
+        truth = pd.read_csv(out / "eval_truth.csv")
+        assert sorted(truth["person"].value_counts().tolist()) == [7, 7, 7]
+        stats = {person: np.stack([photo_statistics(load_image(str(out / "eval" / "images" / i), (96, 128)))
+                                   for i in rows["ImageID"]]) for person, rows in truth.groupby("person")}
+        return max(s[:, :3].std(axis=0).max() for s in stats.values())  # top border (background) colour
+
+    on, off = spread(True), spread(False)  # with identity only the per-photo exposure (±15 %) moves it
+    assert on < 0.1 and off > 2 * on

@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT
 
 LAYERS = {"utils": 0, "data_loader": 1, "model": 2, "trainer": 3, "predict": 4, "experiments": 5, "tools": 6}
-ENTRY_SCRIPTS = ("train", "inference", "tune", "ensemble")
+ENTRY_SCRIPTS = ("train", "inference", "tune", "ensemble", "export")
 ENTRY_RANK = 7
 
 
@@ -35,6 +35,17 @@ def imported_names(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.append(node.module)
             names += [f"{node.module}.{alias.name}" for alias in node.names]
+    return names
+
+
+def top_level_packages(path: Path) -> set[str]:
+    """The top packages a file imports at module level (not inside functions)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
     return names
 
 
@@ -107,6 +118,15 @@ def test_applying_a_fitted_ensemble_imports_no_training():
     training = {"trainer.trainer", "trainer.build", "trainer.lifecycle", "experiments.folds", "experiments.search"}
     for module in ("predict.predictor", "inference"):
         assert not closure(module, graph) & training, module
+
+
+def test_predicting_with_onnx_reaches_no_module_that_imports_torch():
+    graph = import_graph()
+    reached = closure("predict.onnx_model", graph) | {"predict.onnx_model"}
+    # torch at a module's top (a function may import it for a path the ONNX side never takes: DDP, saving)
+    with_torch = {name for name, path in project_modules().items() if "torch" in top_level_packages(path)}
+    assert "predict.predictor" in with_torch and not reached & with_torch, reached & with_torch
+    assert {"data_loader.face_crop", "data_loader.transforms", "data_loader.seeding"} <= reached
 
 
 @pytest.mark.slow  # a subprocess or a worker pool: make test only

@@ -1,0 +1,118 @@
+"""Grouping photos into people and pooling gender and age: against hand-made groups and probabilities."""
+import numpy as np
+import pytest
+
+from predict.group_people import completeness, group_photos, marginals, photo_statistics, pool_groups, purity
+from utils.labels import encode
+
+
+def test_purity_and_completeness_by_hand():
+    people = ["a", "a", "a", "b", "b", "c"]
+    assert purity(np.array([0, 0, 0, 1, 1, 2]), people) == 1.0 and completeness(np.array([0, 0, 0, 1, 1, 2]),
+                                                                                  people) == 1.0
+    merged = np.array([0, 0, 0, 0, 0, 1])  # a and b in one group: 3 of its 5 photos are a's
+    assert purity(merged, people) == pytest.approx((3 + 1) / 6) and completeness(merged, people) == 1.0
+    split = np.array([0, 1, 2, 3, 3, 4])  # a in three groups
+    assert purity(split, people) == 1.0 and completeness(split, people) == pytest.approx((1 + 2 + 1) / 6)
+
+
+def test_marginals_sum_the_classes_of_each_task():
+    probs = np.zeros((1, 18))
+    probs[0, encode(2, 1, 0)] = 0.6
+    probs[0, encode(0, 1, 2)] = 0.4
+    mask, gender, age = marginals(probs)
+    assert mask.tolist() == [[0.4, 0.0, 0.6]] and gender.tolist() == [[0.0, 1.0]]
+    assert age.tolist() == [[0.6, 0.0, 0.4]]
+
+
+def test_pooling_gives_a_group_one_gender_and_age_and_keeps_each_photo_mask():
+    def photo(mask, p_female, p_old):
+        """Independent task probabilities -> 18 class probabilities."""
+        m = np.eye(3)[mask] * 0.9 + 0.1 / 3
+        g = np.array([1 - p_female, p_female])
+        a = np.array([1 - p_old, 0.0, p_old])
+        return np.array([m[c // 6] * g[(c // 3) % 2] * a[c % 3] for c in range(18)])
+
+    # one person, 3 photos: two say female/old weakly, one says male/young strongly
+    probs = np.stack([photo(0, 0.7, 0.7), photo(1, 0.7, 0.7), photo(2, 0.3, 0.45)])
+    pooled = pool_groups(probs, np.array([0, 0, 0]))
+    assert np.allclose(pooled.sum(axis=1), 1.0)
+    # geometric mean of gender: (0.7*0.7*0.3)^(1/3) vs (0.3*0.3*0.7)^(1/3), normalised
+    female = (0.7 * 0.7 * 0.3) ** (1 / 3)
+    male = (0.3 * 0.3 * 0.7) ** (1 / 3)
+    _, gender, age = marginals(pooled)
+    assert np.allclose(gender, [[male / (male + female), female / (male + female)]] * 3)
+    assert len({tuple(a) for a in np.round(age, 6)}) == 1  # one age for the whole group
+    assert [c // 6 for c in pooled.argmax(axis=1)] == [0, 1, 2]  # each photo keeps its own mask state
+    assert all((c // 3) % 2 == 1 for c in pooled.argmax(axis=1))  # and the group's gender
+    # another group is untouched by this one
+    two = pool_groups(np.concatenate([probs, probs[2:]]), np.array([0, 0, 0, 1]))
+    assert np.allclose(two[3], probs[2] / probs[2].sum(), atol=1e-6)
+
+
+def test_a_photo_sure_of_its_gender_or_age_keeps_it():
+    def photo(p_female, p_old):
+        g, a = np.array([1 - p_female, p_female]), np.array([1 - p_old, 0.0, p_old])
+        return np.array([(1.0 if c // 6 == 0 else 0.0) * g[(c // 3) % 2] * a[c % 3] for c in range(18)])
+
+    probs = np.stack([photo(0.95, 0.6), photo(0.1, 0.3), photo(0.1, 0.3)])  # photo 0: sure female, unsure age
+    _, gender, age = marginals(pool_groups(probs, np.zeros(3, dtype=int)))
+    assert np.allclose(gender[0], [0.05, 0.95]) and gender[1].argmax() == 0  # kept; the others pooled
+    assert np.allclose(age[0], age[1]) and age[0].argmax() == 0  # nobody sure of the age: pooled for all
+    _, gender, _ = marginals(pool_groups(probs, np.zeros(3, dtype=int), confident=1.01))
+    assert gender[0].argmax() == 0  # without the gate the group overrules it
+
+
+def test_photo_statistics_read_the_borders_not_the_face():
+    image = np.zeros((100, 80, 3), np.uint8)
+    image[:, :] = (200, 10, 10)
+    with_face = image.copy()
+    with_face[30:70, 25:55] = (0, 255, 0)  # the middle changes: a mask on or off
+    assert np.allclose(photo_statistics(image), photo_statistics(with_face))
+    other_background = image.copy()
+    other_background[:15] = (10, 10, 200)
+    assert not np.allclose(photo_statistics(image), photo_statistics(other_background))
+
+
+def test_grouping_finds_people_from_their_sittings_and_degrades_gracefully():
+    rng = np.random.default_rng(0)
+    sizes = [7] * 10 + [5, 6, 8]  # not every person has exactly 7 photos
+    people = np.repeat(np.arange(len(sizes)), sizes)
+    centres = rng.normal(0, 1, (len(sizes), 24))
+    statistics = centres[people] + rng.normal(0, 0.05, (len(people), 24))
+    attributes = rng.normal(0, 1, (len(sizes), 5))[people] + rng.normal(0, 0.3, (len(people), 5))
+    groups = group_photos(statistics, attributes, group_size=7)
+    assert len(set(groups)) == round(len(people) / 7)
+    assert purity(groups, people) >= 0.9 and completeness(groups, people) >= 0.9
+    assert group_photos(statistics[:5], group_size=7).tolist() == [0] * 5  # fewer photos than a person
+
+
+@pytest.mark.slow  # predicts the eval and validation photos twice
+def test_inference_group_people_writes_groups_and_reports_validation(demo_data, tmp_path, caplog):
+    import pandas as pd
+    import torch
+
+    import inference
+    from helpers import ROOT, tiny_overrides
+    from model.classifier import build_model
+    from trainer.checkpoint import save_checkpoint
+    from utils.config import load_config
+    from utils.labels import class_names
+
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **{"data.val_ratio": 0.5}))
+    torch.manual_seed(0)
+    ckpt = tmp_path / "run" / "best.pth"
+    ckpt.parent.mkdir()
+    save_checkpoint({"config": config.to_dict(), "model": build_model(config.model).state_dict(),
+                     "class_names": class_names(), "epoch": 1}, ckpt)
+    with caplog.at_level("INFO"):
+        out = inference.main(["--ckpt", str(ckpt), "--group-people", "--tta", "--group-size", "7"])
+    groups = pd.read_csv(out.with_name("groups.csv"))
+    info = pd.read_csv(demo_data / "eval" / "info.csv")
+    assert groups["ImageID"].tolist() == info["ImageID"].tolist()
+    assert groups["group"].nunique() == round(len(info) / 7)
+    assert "validation photos of" in caplog.text and "purity" in caplog.text
+    submission = pd.read_csv(out)
+    # pooled: within a group every photo has the same gender and age group
+    merged = submission.merge(groups, on="ImageID")
+    assert (merged.assign(ga=merged["ans"] % 6).groupby("group")["ga"].nunique() == 1).all()
