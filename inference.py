@@ -6,7 +6,7 @@ import argparse
 import logging
 import re
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from utils.errors import UserError, as_script, cli_main
 
@@ -100,7 +100,8 @@ def predict_onnx(args: argparse.Namespace) -> Path:
     return out
 
 
-def group_people(args: argparse.Namespace, table, probs, scores, *, first: Path, groups_csv: Path, **common):
+def group_people(args: argparse.Namespace, table: Any, probs: Any, scores: Any, *, first: Path, groups_csv: Path,
+                 **common: Any) -> tuple[Any, Any]:
     """--group-people: measured on the first checkpoint's validation people, then the eval photos grouped
     (that checkpoint's embeddings) and the prediction pooled per group; an ensemble's class offsets are
     added back to the pooled log-probabilities. Returns (probabilities, scores)."""

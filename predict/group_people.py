@@ -40,7 +40,7 @@ def person_attributes(probs: np.ndarray) -> np.ndarray:
     return np.log(np.concatenate([gender, age], axis=1) + 1e-4)
 
 
-def group_photos(statistics: np.ndarray, attributes: Optional[np.ndarray] = None, group_size: float = 7.0,
+def group_photos(statistics: np.ndarray, attributes: Optional[np.ndarray] = None, *, group_size: float,
                  attribute_weight: float = ATTRIBUTE_WEIGHT) -> np.ndarray:
     """A group id per photo: Ward clustering of the photo statistics and (weighed by `attribute_weight`) the
     network's person attributes, each part standardised, into about len/`group_size` groups. The size is a

@@ -59,7 +59,7 @@ def photo_features(ckpt: Path, paths: Sequence[str], *, device: torch.device, tt
 
 def grouped(probs_for_groups: np.ndarray, statistics: np.ndarray, group_size: float) -> np.ndarray:
     """Group ids from the photo statistics and the person attributes of `probs_for_groups`."""
-    return group_photos(statistics, person_attributes(probs_for_groups), group_size)
+    return group_photos(statistics, person_attributes(probs_for_groups), group_size=group_size)
 
 
 def validation_photos(config: Config) -> tuple[list[str], np.ndarray, np.ndarray]:

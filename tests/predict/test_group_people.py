@@ -116,3 +116,74 @@ def test_inference_group_people_writes_groups_and_reports_validation(demo_data, 
     # pooled: within a group every photo has the same gender and age group
     merged = submission.merge(groups, on="ImageID")
     assert (merged.assign(ga=merged["ans"] % 6).groupby("group")["ga"].nunique() == 1).all()
+
+
+def test_unit_rows_standardise_columns_then_scale_rows_to_length_one():
+    from predict.group_people import unit_rows
+
+    x = np.array([[1.0, 100.0], [3.0, 300.0], [5.0, 600.0]])
+    z = (x - x.mean(axis=0)) / x.std(axis=0)  # by hand: per column
+    expected = z / np.linalg.norm(z, axis=1, keepdims=True)
+    assert np.allclose(unit_rows(x), expected, atol=1e-6)
+    assert np.allclose(np.linalg.norm(unit_rows(x), axis=1), 1.0)
+
+
+def test_person_attributes_are_log_gender_and_age_marginals():
+    from predict.group_people import person_attributes
+
+    probs = np.zeros((2, 18))
+    probs[0, encode(1, 0, 2)] = 1.0
+    probs[1, encode(0, 1, 1)] = 1.0
+    assert person_attributes(probs).shape == (2, 5)
+    assert np.allclose(person_attributes(probs), np.log(np.array([[1, 0, 0, 0, 1], [0, 1, 0, 1, 0]]) + 1e-4))
+
+
+def test_photo_statistics_regions_and_scale():
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:, :] = (0, 255, 0)
+    image[:, :15] = (255, 0, 0)  # left border red, right border blue, the rest green
+    image[:, 85:] = (0, 0, 255)
+    stats = photo_statistics(image).reshape(4, 3)  # top, left, right, bottom
+    assert stats[1].tolist() == [1.0, 0.0, 0.0] and stats[2].tolist() == [0.0, 0.0, 1.0]
+    assert stats[0].tolist() == [0.0, 1.0, 0.0] and stats[3].tolist() == [0.0, 1.0, 0.0]
+    tiny = np.zeros((6, 6, 3), np.uint8)  # a 6-pixel photo still has 1-pixel borders
+    tiny[0] = 255
+    assert photo_statistics(tiny).reshape(4, 3)[0].tolist() == [1.0, 1.0, 1.0]
+    tiny = np.zeros((6, 6, 3), np.uint8)
+    tiny[:, 0] = 255
+    assert photo_statistics(tiny).reshape(4, 3)[1].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_two_people_make_two_integer_groups():
+    statistics = np.repeat(np.array([[0.1] * 12, [0.9] * 12]), 7, axis=0) + np.linspace(0, 0.01, 14)[:, None]
+    groups = group_photos(statistics, group_size=7)
+    assert np.issubdtype(groups.dtype, np.integer) and purity(groups, [0] * 7 + [1] * 7) == 1.0
+    assert len(set(groups)) == 2
+    assert np.issubdtype(group_photos(statistics[:3], group_size=7).dtype, np.integer)
+    assert purity(np.array([0]), ["a"]) == 1.0
+
+
+def test_only_unsure_photos_are_pooled_and_rows_stay_distributions():
+    def photo(p_female):
+        g = np.array([1 - p_female, p_female])
+        return np.array([(1.0 if c // 6 == 0 else 0.0) * g[(c // 3) % 2] * (1.0 if c % 3 == 0 else 0.0)
+                         for c in range(18)])
+
+    # photo 0 is sure it is a man; photo 1 leans female but is unsure; photo 2 leans male
+    probs = np.stack([photo(0.05), photo(0.55), photo(0.3)])
+    _, gender, _ = marginals(pool_groups(probs, np.zeros(3, dtype=int)))
+    assert gender[0].tolist() == [0.95, 0.05] and gender[1].argmax() == 0  # pooled: now male
+    edge = np.zeros((2, 18))
+    edge[0, encode(0, 1, 0)] = 0.9  # exactly 90 % female: sure enough to keep
+    edge[0, encode(0, 0, 0)] = 0.1
+    edge[1, encode(0, 0, 0)] = 0.6
+    edge[1, encode(0, 1, 0)] = 0.4
+    _, gender, _ = marginals(pool_groups(edge, np.zeros(2, dtype=int)))
+    assert np.allclose(gender[0], [0.1, 0.9])
+    # a joint that is not a product of its marginals: pooling reweights it and rows still sum to 1
+    joint = np.zeros((2, 18))
+    joint[0, encode(0, 1, 2)] = joint[0, encode(2, 0, 0)] = 0.5
+    joint[1, encode(1, 0, 0)] = 0.8
+    joint[1, encode(1, 1, 2)] = 0.2
+    pooled = pool_groups(joint, np.zeros(2, dtype=int))
+    assert np.allclose(pooled.sum(axis=1), 1.0) and pooled[0].argmax() == encode(2, 0, 0)
