@@ -21,6 +21,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     models.add_argument("--ckpt", type=Path, action="append", metavar="RUN_OR_PTH",
                         help="checkpoint file, run directory (its best.pth) or K-fold run (every fold); "
                              "repeat to soft-vote")
+    models.add_argument("--which", choices=("best", "swa"),
+                        help="which weights of a run directory (and of each fold) to use: best.pth or swa.pth "
+                             "(default: swa.pth where the run's config sets trainer.swa.use, else best.pth)")
     models.add_argument("--weights", type=float, nargs="+", metavar="W", help="soft-vote weight per --ckpt")
     models.add_argument("--ensemble", type=Path, metavar="YAML",
                         help="an ensemble fitted by ensemble.py (its runs, weights and class offsets)")
@@ -48,6 +51,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
     if sum(x is not None for x in (args.ckpt, args.ensemble, args.onnx)) != 1:
         parser.error("give one of --ckpt (one or more), --ensemble or --onnx")
+    if args.which is not None and args.ckpt is None:
+        parser.error("--which picks the weights of --ckpt runs (an ensemble file names its runs, an ONNX model "
+                     "is one graph)")
     if args.weights is not None and args.ckpt is None:
         parser.error("--weights go with --ckpt (an ensemble file holds its own; an ONNX model is one graph)")
     if args.group_size < 1:
@@ -149,21 +155,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
                        else default_output(args.ckpt[0]))
     groups_csv = out.with_name("groups.csv") if args.group_people else None
     check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels, "the groups file": groups_csv},
-                  {"a checkpoint": [p for run in runs for p in expand_checkpoint(run)],
+                  {"a checkpoint": [p for run in runs for p in expand_checkpoint(run, args.which)],
                    "the eval table": [Path(eval_dir) / "info.csv"],
                    "--ensemble": [args.ensemble] if args.ensemble else [],
                    "--config": [args.config] if args.config else []})
     if args.tta:
         LOG.info("TTA on: every image is predicted as it is and flipped horizontally, the two averaged")
     common = {"device": resolve_device(args.device), "eval_dir": eval_dir, "tta": args.tta, "batch_size": batch_size,
-              "num_workers": workers}
+              "num_workers": workers, "which": args.which}
     if args.ensemble is not None:
         table, probs, scores = fitted_ensemble_scores(args.ensemble, **common)
     else:
         table, probs = ensemble_predict(args.ckpt, weights=args.weights, **common)
         scores = probs
     if args.group_people:
-        probs, scores = group_people(args, table, probs, scores, first=expand_checkpoint(runs[0])[0],
+        probs, scores = group_people(args, table, probs, scores, first=expand_checkpoint(runs[0], args.which)[0],
                                      groups_csv=groups_csv, **common)
     write_submission(table, scores, out)
     if args.pseudo_labels is not None:

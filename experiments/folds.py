@@ -38,11 +38,17 @@ def write_oof(run_dir: RunDir, config: Config, frames: Sequence[pd.DataFrame]) -
     score = macro_f1(oof["label"].to_numpy(), oof["pred"].to_numpy())
     per_fold = {int(k): macro_f1(g["label"].to_numpy(), g["pred"].to_numpy()) for k, g in oof.groupby("fold")}
     summary = {"name": config.name, "status": "finished", "n_folds": config.data.n_folds, "oof_f1": score,
+               "weights": run_weights(config),
                "fold_f1": per_fold, "oof_images": len(oof)}
     atomic_write_text(run_dir.folds_summary, json.dumps(summary, indent=2))
     LOG.info("out-of-fold macro-F1 %.4f over %d images (folds: %s); %s", score, len(oof),
              ", ".join(f"{v:.4f}" for v in per_fold.values()), run_dir.oof)
     return {**summary, "mean_fold_f1": float(np.mean(list(per_fold.values())))}
+
+
+def run_weights(config: Config) -> str:
+    """Which checkpoint is a run's model: "swa" with `trainer.swa.use`, else "best"."""
+    return "swa" if config.trainer.swa is not None and config.trainer.swa.use else "best"
 
 
 def run_all_folds(config: Config, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -61,7 +67,12 @@ def run_all_folds(config: Config, overrides: Sequence[str] = ()) -> dict[str, An
         LOG.info("fold %d/%d: %s", fold + 1, cfg.data.n_folds, run_dir.fold(fold))
         _, trainer = run_training(cfg, overrides=[*overrides, f"data.fold={fold}"], run_dir=run_dir.fold(fold),
                                   parts=parts if fold == 0 else None)
-        frames.append(oof_frame(evaluate_best(trainer), fold))
+        which = run_weights(cfg)
+        if which == "swa" and not trainer.run_dir.swa.is_file():
+            LOG.warning("fold %d: no swa.pth (stopped before its first averaged epoch); oof.csv uses its best.pth",
+                        fold)
+            which = "best"
+        frames.append(oof_frame(evaluate_best(trainer, which=which), fold))
     if not parts.dist_info.is_main:
         return {"run_dir": str(run_dir)}
     return {**write_oof(run_dir, config, frames), "run_dir": str(run_dir)}

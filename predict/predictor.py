@@ -70,23 +70,49 @@ def soft_vote(probs: Sequence[np.ndarray], weights: Optional[Sequence[float]] = 
     return np.tensordot(w / w.sum(), np.stack(probs), axes=1)
 
 
-def expand_checkpoint(path: Path | str) -> list[Path]:
-    """A checkpoint file; a run directory (its best.pth); or a folds directory / a run with folds
-    (each `fold_k/best.pth`)."""
+def expand_checkpoint(path: Path | str, which: Optional[str] = None) -> list[Path]:
+    """A checkpoint file; a run directory (its model: `best.pth`, or `swa.pth` when `which` says so or, by
+    default, its config's `trainer.swa.use`); or a folds directory / a run with folds (each fold's)."""
     path = Path(path)
     run = RunDir(path)
+    if path.is_file():
+        return [path]
     if path.is_dir() and not run.best.is_file():
         parent = RunDir(path.parent)
         top = parent if not run.folds_dir.is_dir() and parent.folds_dir == path else run
-        folds = kfold_members(top)
+        folds = kfold_members(top, which or run_weights(top))
         if folds:
             return folds
+    if path.is_dir() and (which or run_weights(run)) == "swa":
+        return [swa_or_best(run, explicit=which == "swa")]
     return [resolve_checkpoint(path, "best")]
 
 
-def kfold_members(run: RunDir) -> list[Path]:
-    """`best.pth` of each fold of a K-fold run: `fold_0 .. fold_{n-1}` for the run's `data.n_folds`; other
-    entries of `folds/` (backups, copies, extra folds) are named in a warning and left out."""
+def run_weights(run: RunDir) -> str:
+    """"swa" when the run's config.yaml sets `trainer.swa.use`, else "best" (read without torch)."""
+    try:
+        swa = ((yaml.safe_load(run.config.read_text()) or {}).get("trainer") or {}).get("swa")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return "best"
+    return "swa" if isinstance(swa, dict) and swa.get("use") else "best"
+
+
+def swa_or_best(run: RunDir, explicit: bool) -> Path:
+    """The run's `swa.pth`; when it has none (the run stopped before its first averaged epoch), one line if
+    it was asked for by name, else its `best.pth` with a warning."""
+    if run.swa.is_file():
+        return run.swa
+    if explicit or not run.best.is_file():
+        raise UserError(f"{run.swa}: not found (a run writes it with trainer.swa, unless it stopped before its "
+                        "first averaged epoch); use --which best")
+    LOG.warning("%s: no swa.pth (stopped before its first averaged epoch); using %s", run.path, run.best.name)
+    return run.best
+
+
+def kfold_members(run: RunDir, which: str = "best") -> list[Path]:
+    """Each fold's model (`best.pth`, or with `which="swa"` its `swa.pth`) of a K-fold run: `fold_0 ..
+    fold_{n-1}` for the run's `data.n_folds`; other entries of `folds/` (backups, copies, extra folds) are
+    named in a warning and left out."""
     n_folds = None
     if run.config.is_file():
         try:
@@ -97,7 +123,7 @@ def kfold_members(run: RunDir) -> list[Path]:
     for fold in run.folds():
         k = int(FOLD_NAME.fullmatch(fold.path.name).group(1))
         if fold.best.is_file() and (n_folds is None or k < n_folds):
-            kept.append(fold.best)
+            kept.append(swa_or_best(fold, explicit=False) if which == "swa" else fold.best)
         else:
             left_out.append(fold.path.name)
     if left_out and kept:
@@ -118,11 +144,12 @@ def eval_dir_of(ckpts: Sequence[Path | str], eval_dir: Optional[Path] = None) ->
 
 def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_dir: Optional[Path] = None,
                    tta: bool = False, batch_size: Optional[int] = None, num_workers: Optional[int] = None,
-                   ) -> tuple[pd.DataFrame, list[np.ndarray], list[int]]:
+                   which: Optional[str] = None) -> tuple[pd.DataFrame, list[np.ndarray], list[int]]:
     """(eval table, probabilities per entry of `ckpts`, checkpoints per entry) for `eval_dir` (default:
-    the first checkpoint's): an entry that is a folds directory is its folds soft-voted. The eval table,
+    the first checkpoint's): an entry that is a folds directory is its folds soft-voted (`which`: see
+    `expand_checkpoint`). The eval table,
     its image checks and the face boxes are read once for all entries."""
-    groups = [expand_checkpoint(c) for c in ckpts]
+    groups = [expand_checkpoint(c, which) for c in ckpts]
     table, crops, logged, per_group = None, {}, set(), []
     for group in groups:
         probs = []

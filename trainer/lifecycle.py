@@ -215,10 +215,11 @@ def log_replicas(trainer: Trainer) -> None:
                                                                         for r, d in enumerate(digests)))
 
 
-def evaluate_best(trainer: Trainer) -> EvalResult:
-    """Validation predictions of the run's `best.pth` weights (EMA or raw, as its monitor chose),
-    on every rank: rank 0 reads the file and sends the weights to the others."""
-    state = load_checkpoint(trainer.run_dir.best) if trainer.dist.is_main else None
+def evaluate_best(trainer: Trainer, which: str = "best") -> EvalResult:
+    """Validation predictions of the run's `best.pth` weights (EMA or raw, as its monitor chose), or with
+    `which="swa"` of its `swa.pth`, on every rank: rank 0 reads the file and sends the weights to the others."""
+    path = trainer.run_dir.swa if which == "swa" else trainer.run_dir.best
+    state = load_checkpoint(path) if trainer.dist.is_main else None
     key = broadcast_object(best_weights_key(state) if state is not None else None, trainer.dist)
     model = trainer.ema.module if key == "ema" else trainer.model
     if state is not None:

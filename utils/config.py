@@ -402,6 +402,9 @@ class SwaConfig(_Section):
     """how many of the last epochs to average (their end-of-epoch weights, equally)"""
     bn_update: bool = True
     """recompute BatchNorm statistics of the averaged weights over one pass of the training data"""
+    use: bool = False
+    """`swa.pth` is the run's model: `--all-folds` writes `oof.csv` from each fold's `swa.pth`, and prediction
+    from the run (or each of its folds) uses it instead of `best.pth` (`inference.py --which` overrides)"""
 
 
 class TrainerConfig(_Section):
