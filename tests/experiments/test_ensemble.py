@@ -101,7 +101,8 @@ def test_runs_over_other_images_are_refused(tmp_path):
     labels = rng.integers(0, NUM_CLASSES, 50)
     a = write_oof(tmp_path / "a", noisy_probs(labels, rng, 0.3), labels, np.arange(50) % 2)
     b = write_oof(tmp_path / "b", noisy_probs(labels[:40], rng, 0.3), labels[:40], np.arange(40) % 2)
-    with pytest.raises(DataError, match="other images"):
+    with pytest.raises(DataError, match=f"^{b}: its oof.csv covers other images than {a} \\(train every run on "
+                                        "the same data\\)$"):
         read_oof([a, b])
 
 
@@ -264,3 +265,126 @@ def test_a_run_may_weigh_zero_and_offsets_come_back_as_numbers(tmp_path):
     probs[:, 0, 3] = 1.0  # every other class has probability 0: its score must stay finite
     mixed, scores = decision_scores(probs, loaded["weights"], loaded["offsets"])
     assert np.isfinite(scores).all() and scores.argmax() == 3
+
+
+def test_fast_macro_f1_counts_only_classes_in_truth_or_prediction():
+    y, p = np.array([0, 0, 1, 2]), np.array([0, 1, 1, 3])  # class 2 once in truth, 3 once predicted
+    assert fast_macro_f1(y, p) == pytest.approx(macro_f1(y, p)) == pytest.approx((2 / 3 + 2 / 3 + 0 + 0) / 4)
+    assert fast_macro_f1(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
+
+
+def rule(probs, weights, offsets):
+    """The inference rule, written out: argmax of log(weighted mean) + offsets."""
+    return (np.log(np.tensordot(weights, probs, axes=1) + 1e-7) + offsets).argmax(axis=1)
+
+
+def test_fitted_weights_equal_an_independent_coordinate_ascent():
+    from experiments.ensemble import WEIGHT_GRID
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, NUM_CLASSES, 400)
+        probs = np.stack([noisy_probs(labels, rng, s) for s in (0.06, 0.04, 0.05)])
+        got = fit_weights(probs, labels)
+        expected = ascent_weights(probs, labels, WEIGHT_GRID)
+        assert np.allclose(got, expected) and got.sum() == pytest.approx(1.0), seed
+
+
+def ascent_weights(probs, labels, grid, passes=3):
+    n = len(probs)
+    weights, zero = np.full(n, 1 / n), np.zeros(NUM_CLASSES)
+    best = fast_macro_f1(labels, rule(probs, weights, zero))
+    for _ in range(passes):
+        changed = False
+        for r in range(n):
+            for value in grid:
+                others = [w for i, w in enumerate(weights) if i != r]
+                total = sum(others)
+                spread = [w / total * (1 - value) for w in others] if total > 0 else [(1 - value) / (n - 1)] * (n - 1)
+                trial = np.array(spread[:r] + [value] + spread[r:])
+                score = fast_macro_f1(labels, rule(probs, trial, zero))
+                if score > best + 1e-12:
+                    best, weights, changed = score, trial, True
+        if not changed:
+            break
+    return weights
+
+
+def ascent_offsets(probs, weights, labels, grid, passes=3):
+    offsets = np.zeros(NUM_CLASSES)
+    best = fast_macro_f1(labels, rule(probs, weights, offsets))
+    for _ in range(passes):
+        changed = False
+        for c in range(NUM_CLASSES):
+            for value in grid:
+                trial = offsets.copy()
+                trial[c] = value
+                score = fast_macro_f1(labels, rule(probs, weights, trial))
+                if score > best + 1e-12:
+                    best, offsets, changed = score, trial, True
+        if not changed:
+            break
+    return offsets
+
+
+def test_fitted_offsets_equal_an_independent_coordinate_ascent():
+    from experiments.ensemble import OFFSET_GRID
+
+    for seed in range(3):
+        rng = np.random.default_rng(10 + seed)
+        labels = rng.integers(0, NUM_CLASSES, 300)
+        probs = np.stack([noisy_probs(labels, rng, 0.05), noisy_probs(labels, rng, 0.04)])
+        weights = np.array([0.6, 0.4])
+        assert np.allclose(fit_offsets(probs, weights, labels), ascent_offsets(probs, weights, labels, OFFSET_GRID))
+
+
+def test_ties_keep_equal_weights_and_zero_offsets():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, NUM_CLASSES, 200)
+    one = noisy_probs(labels, rng, 0.5)  # right on every photo: every rule ties at macro-F1 1.0
+    probs = np.stack([one, one, one])
+    assert np.allclose(fit_weights(probs, labels), [1 / 3] * 3)
+    assert np.allclose(fit_offsets(probs, np.full(3, 1 / 3), labels), 0.0)
+
+
+def test_a_run_at_weight_one_shares_the_rest_evenly_when_its_partners_have_none():
+    """From weights (1, 0, 0) a lower value for run 0 gives the rest to runs 1 and 2 in equal parts."""
+    from experiments.ensemble import WEIGHT_GRID
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, NUM_CLASSES, 500)
+    strong = noisy_probs(labels, rng, 0.08)
+    helpers = [noisy_probs(labels, rng, 0.03) for _ in range(2)]
+    probs = np.stack([strong, *helpers])
+    assert np.allclose(fit_weights(probs, labels, passes=5), ascent_weights(probs, labels, WEIGHT_GRID, passes=5))
+
+
+@pytest.mark.parametrize("chosen", ["raw", "weighted", "weighted_offsets"])
+def test_the_chosen_step_decides_weights_offsets_and_the_warning(tmp_path, monkeypatch, caplog, chosen):
+    """Weights only when the weighted step (or the next) wins on unseen folds, offsets only when weighted +
+    offsets wins, and a warning naming the step used otherwise."""
+    import experiments.ensemble as ensemble
+
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, NUM_CLASSES, 600)
+    folds = np.arange(600) % 3
+    runs = [write_oof(tmp_path / name, noisy_probs(labels, rng, skill), labels, folds)
+            for name, skill in (("a", 0.08), ("b", 0.03), ("c", 0.05))]
+    honest = {"raw": 0.5, "weighted": 0.5, "weighted_offsets": 0.5, chosen: 0.6}
+    monkeypatch.setattr(ensemble, "nested_estimates", lambda oof: dict(honest))
+    oof = read_oof(runs)
+    weights = fit_weights(oof.probs, oof.labels)
+    offsets = fit_offsets(oof.probs, weights, oof.labels)
+    assert np.abs(offsets).max() > 0 and not np.allclose(weights, 1 / 3)  # the fit itself moves both
+    with caplog.at_level("WARNING"):
+        spec = fit_ensemble(runs)
+    assert spec["use"] == chosen
+    expected_weights = [round(1 / 3, 6)] * 3 if chosen == "raw" else [round(float(w), 6) for w in weights]
+    assert spec["weights"] == expected_weights
+    expected_offsets = [round(float(o), 4) for o in offsets] if chosen == "weighted_offsets" else [0.0] * NUM_CLASSES
+    assert spec["offsets"] == expected_offsets
+    if chosen == "weighted_offsets":
+        assert "honest estimate" not in caplog.text
+    else:
+        assert (f"honest estimate of weighted + offsets (0.5000) is not above {chosen} (0.6000): the fit does not "
+                f"carry to unseen folds, so inference uses {chosen.replace('_', ' + ')}") in caplog.text
