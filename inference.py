@@ -77,11 +77,23 @@ def default_output(ckpt: Path) -> Path:
     return RunDir(expand_checkpoint(ckpt)[0].parent).top.submission
 
 
+def write_results(args: argparse.Namespace, table: Any, probs: Any, scores: Any, out: Path) -> Path:
+    """submission.csv (argmax of `scores`) and, with --pseudo-labels, the confident rows."""
+    from predict.submission import write_pseudo_labels, write_submission
+
+    write_submission(table, scores, out)
+    if args.pseudo_labels is not None:
+        kept = write_pseudo_labels(table, probs, scores, args.pseudo_labels, min_prob=args.min_prob)
+        LOG.info("wrote %s (%d of %d images at probability >= %.2f)", args.pseudo_labels, kept, len(table),
+                 args.min_prob)
+    LOG.info("wrote %s (%d rows)", out, len(table))
+    return out
+
+
 def predict_onnx(args: argparse.Namespace) -> Path:
     """--onnx: the exported graph and its preprocessing file, ONNX Runtime, no torch imported."""
     from data_loader.eval_table import read_eval_table
     from predict.onnx_model import OnnxModel, read_sidecar, sidecar_path
-    from predict.submission import write_pseudo_labels, write_submission
     from utils.outputs import check_outputs
 
     spec = read_sidecar(args.onnx)
@@ -97,13 +109,7 @@ def predict_onnx(args: argparse.Namespace) -> Path:
         LOG.info("TTA on: every image is predicted as it is and flipped horizontally, the two averaged")
     LOG.info("predicting %d images with %s (ONNX Runtime)", len(table), args.onnx)
     probs = model.probabilities(table["path"].tolist(), tta=args.tta)
-    write_submission(table, probs, out)
-    if args.pseudo_labels is not None:
-        kept = write_pseudo_labels(table, probs, probs, args.pseudo_labels, min_prob=args.min_prob)
-        LOG.info("wrote %s (%d of %d images at probability >= %.2f)", args.pseudo_labels, kept, len(table),
-                 args.min_prob)
-    LOG.info("wrote %s (%d rows)", out, len(table))
-    return out
+    return write_results(args, table, probs, probs, out)
 
 
 def group_people(args: argparse.Namespace, table: Any, probs: Any, scores: Any, *, first: Path, groups_csv: Path,
@@ -118,8 +124,7 @@ def group_people(args: argparse.Namespace, table: Any, probs: Any, scores: Any, 
 
     options = {k: common[k] for k in ("device", "tta", "batch_size", "num_workers")}
     log_validation(validation_report(first, group_size=args.group_size, **options), first)
-    pooled, groups = group_eval(first, table, probs, group_size=args.group_size, eval_dir=common["eval_dir"],
-                                **options)
+    pooled, groups = group_eval(table, probs, group_size=args.group_size)
     write_groups(table, groups, groups_csv)
     LOG.info("--group-people: %d eval photos in %d groups (%s)", len(table), len(set(groups)), groups_csv)
     if args.ensemble is None:
@@ -140,7 +145,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
         expand_checkpoint,
         fitted_ensemble_scores,
     )
-    from predict.submission import write_pseudo_labels, write_submission
     from utils.config import load_config
     from utils.device import resolve_device
     from utils.outputs import check_outputs
@@ -171,13 +175,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     if args.group_people:
         probs, scores = group_people(args, table, probs, scores, first=expand_checkpoint(runs[0], args.which)[0],
                                      groups_csv=groups_csv, **common)
-    write_submission(table, scores, out)
-    if args.pseudo_labels is not None:
-        kept = write_pseudo_labels(table, probs, scores, args.pseudo_labels, min_prob=args.min_prob)
-        LOG.info("wrote %s (%d of %d images at probability >= %.2f)", args.pseudo_labels, kept, len(table),
-                 args.min_prob)
-    LOG.info("wrote %s (%d rows)", out, len(table))
-    return out
+    return write_results(args, table, probs, scores, out)
 
 
 script = as_script(main)

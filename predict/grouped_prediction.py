@@ -4,18 +4,14 @@ identities are known (grouping purity, macro-F1 with and without pooling)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from data_loader.datasets import build_dataset
 from data_loader.images import load_image
-from data_loader.loaders import build_loader
-from data_loader.pipeline import build_pipeline
 from predict.group_people import (
     completeness,
     group_photos,
@@ -24,7 +20,7 @@ from predict.group_people import (
     pool_groups,
     purity,
 )
-from predict.predictor import model_from_checkpoint, predict_probs
+from predict.predictor import model_from_checkpoint, predict_paths
 from trainer.checkpoint import load_checkpoint
 from utils.config import Config
 from utils.io import atomic_write_text
@@ -34,27 +30,9 @@ LOG = logging.getLogger(__name__)
 STATS_SIZE = (96, 128)  # (w, h) JPEG draft decode for the photo statistics
 
 
-@dataclass(frozen=True)
-class PhotoFeatures:
-    """What grouping reads of a set of photos, in their order."""
-
-    probs: np.ndarray
-    statistics: np.ndarray
-
-
-def photo_features(ckpt: Path, paths: Sequence[str], *, device: torch.device, tta: bool = False,
-                   batch_size: Optional[int] = None, num_workers: Optional[int] = None,
-                   eval_dir: Optional[Path] = None) -> PhotoFeatures:
-    """Class probabilities of `paths` under checkpoint `ckpt` (its own evaluation pipeline) and each photo's
-    border statistics."""
-    model, config = model_from_checkpoint(load_checkpoint(str(ckpt)), str(ckpt))
-    pipeline = build_pipeline(config, [eval_dir] if eval_dir else [Path(paths[0]).parent])
-    loader = build_loader(pipeline.eval_dataset(list(paths), seed=config.seed), batch_size=batch_size or
-                          config.data.batch_size, train=False, seed=config.seed,
-                          num_workers=config.data.num_workers if num_workers is None else num_workers)
-    probs = predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta)
-    statistics = np.stack([photo_statistics(load_image(p, STATS_SIZE)) for p in paths])
-    return PhotoFeatures(probs, statistics)
+def photo_statistics_of(paths: Sequence[str]) -> np.ndarray:
+    """Each photo's border statistics (`photo_statistics`), from a small JPEG draft decode."""
+    return np.stack([photo_statistics(load_image(p, STATS_SIZE)) for p in paths])
 
 
 def grouped(probs_for_groups: np.ndarray, statistics: np.ndarray, group_size: float) -> np.ndarray:
@@ -71,19 +49,19 @@ def validation_photos(config: Config) -> tuple[list[str], np.ndarray, np.ndarray
     return [dataset.paths[i] for i in rows], dataset.eval_labels[rows], people[rows]
 
 
-def validation_report(ckpt: Path, *, group_size: float, **kwargs) -> Optional[dict[str, float]]:
+def validation_report(ckpt: Path, *, group_size: float, **predict_kwargs: Any) -> Optional[dict[str, float]]:
     """Grouping purity and completeness, and macro-F1 without and with pooling, on the validation people of
-    `ckpt`'s own split (None when it has none)."""
-    config = model_from_checkpoint(load_checkpoint(str(ckpt)), str(ckpt))[1]
+    `ckpt`'s own split (None when it has none); `predict_kwargs` as for `predict_paths`."""
+    model, config = model_from_checkpoint(load_checkpoint(str(ckpt)), str(ckpt))
     paths, labels, people = validation_photos(config)
     if not paths:
         return None
-    features = photo_features(ckpt, paths, **{**kwargs, "eval_dir": Path(config.data.train_dir)})
-    groups = grouped(features.probs, features.statistics, group_size)
-    pooled = pool_groups(features.probs, groups)
+    probs = predict_paths(model, config, paths, [Path(config.data.train_dir)], source=str(ckpt), **predict_kwargs)
+    groups = grouped(probs, photo_statistics_of(paths), group_size)
+    pooled = pool_groups(probs, groups)
     return {"photos": len(paths), "people": int(len(set(people))), "groups": int(len(set(groups))),
             "purity": purity(groups, people), "completeness": completeness(groups, people),
-            "f1": macro_f1(labels, features.probs.argmax(1)), "f1_pooled": macro_f1(labels, pooled.argmax(1))}
+            "f1": macro_f1(labels, probs.argmax(1)), "f1_pooled": macro_f1(labels, pooled.argmax(1))}
 
 
 def log_validation(report: Optional[dict[str, float]], ckpt: Path) -> None:
@@ -100,12 +78,10 @@ def log_validation(report: Optional[dict[str, float]], ckpt: Path) -> None:
                     "submission is pooled as asked", report["f1_pooled"], report["f1"])
 
 
-def group_eval(ckpt: Path, table: pd.DataFrame, probs: np.ndarray, *, group_size: float,
-               **kwargs) -> tuple[np.ndarray, np.ndarray]:
+def group_eval(table: pd.DataFrame, probs: np.ndarray, *, group_size: float) -> tuple[np.ndarray, np.ndarray]:
     """(pooled probabilities, group ids) of the eval photos in `table`, `probs` being the prediction to pool
     (one checkpoint's or an ensemble's; its gender and age outputs help the photos' statistics group them)."""
-    features = photo_features(ckpt, table["path"].tolist(), **kwargs)
-    groups = grouped(probs, features.statistics, group_size)
+    groups = grouped(probs, photo_statistics_of(table["path"].tolist()), group_size)
     return pool_groups(probs, groups), groups
 
 

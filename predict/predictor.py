@@ -161,18 +161,30 @@ def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_di
                 if eval_dir is None:
                     raise UserError("no eval directory: pass --data or set data.eval_dir")
                 table = read_eval_table(Path(eval_dir))
-            pipeline = build_pipeline(config, [eval_dir], crops=crops)
-            if pipeline.crop is not None and id(pipeline.crop) not in logged:
-                logged.add(id(pipeline.crop))
-                LOG.info(pipeline.crop.summary())
-            dataset = pipeline.eval_dataset(table["path"].tolist(), seed=config.seed)
-            loader = build_loader(dataset, batch_size=batch_size or config.data.batch_size, train=False,
-                                  seed=config.seed, num_workers=config.data.num_workers if num_workers is None
-                                  else num_workers, pin_memory=device.type == "cuda")
-            LOG.info("predicting %d images with %s", len(dataset), source)
-            probs.append(predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta))
+            probs.append(predict_paths(model, config, table["path"].tolist(), [eval_dir], source=source,
+                                       device=device, tta=tta, batch_size=batch_size, num_workers=num_workers,
+                                       crops=crops, logged=logged))
         per_group.append(soft_vote(probs))
     return table, per_group, [len(g) for g in groups]
+
+
+def predict_paths(model: nn.Module, config: Config, paths: Sequence[str], photo_dirs: Sequence[Optional[Path]], *,
+                  source: str, device: torch.device, tta: bool = False, batch_size: Optional[int] = None,
+                  num_workers: Optional[int] = None, crops: Optional[dict] = None,
+                  logged: Optional[set[int]] = None) -> np.ndarray:
+    """Probabilities of `paths` under `model` through its config's evaluation pipeline (face boxes found
+    under `photo_dirs`; `crops` memoises face crops, `logged` the ones whose summary is in the log)."""
+    pipeline = build_pipeline(config, photo_dirs, crops=crops)
+    logged = set() if logged is None else logged
+    if pipeline.crop is not None and id(pipeline.crop) not in logged:
+        logged.add(id(pipeline.crop))
+        LOG.info(pipeline.crop.summary())
+    dataset = pipeline.eval_dataset(list(paths), seed=config.seed)
+    loader = build_loader(dataset, batch_size=batch_size or config.data.batch_size, train=False, seed=config.seed,
+                          num_workers=config.data.num_workers if num_workers is None else num_workers,
+                          pin_memory=device.type == "cuda")
+    LOG.info("predicting %d images with %s", len(dataset), source)
+    return predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta)
 
 
 def ensemble_predict(ckpts: Sequence[Path | str], *, weights: Optional[Sequence[float]] = None,

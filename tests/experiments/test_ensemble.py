@@ -290,41 +290,46 @@ def test_fitted_weights_equal_an_independent_coordinate_ascent():
         assert np.allclose(got, expected) and got.sum() == pytest.approx(1.0), seed
 
 
-def ascent_weights(probs, labels, grid, passes=3):
-    n = len(probs)
-    weights, zero = np.full(n, 1 / n), np.zeros(NUM_CLASSES)
-    best = fast_macro_f1(labels, rule(probs, weights, zero))
+def ascent(score, start, coordinates, grid, move, passes=3):
+    """Coordinate ascent written out independently: for each coordinate and grid value, `move(current,
+    coordinate, value)` is a candidate, kept only if it scores strictly higher; stop after a pass without a
+    change."""
+    current, best = start, score(start)
     for _ in range(passes):
         changed = False
-        for r in range(n):
+        for k in range(coordinates):
             for value in grid:
-                others = [w for i, w in enumerate(weights) if i != r]
-                total = sum(others)
-                spread = [w / total * (1 - value) for w in others] if total > 0 else [(1 - value) / (n - 1)] * (n - 1)
-                trial = np.array(spread[:r] + [value] + spread[r:])
-                score = fast_macro_f1(labels, rule(probs, trial, zero))
-                if score > best + 1e-12:
-                    best, weights, changed = score, trial, True
+                trial = move(current, k, value)
+                if score(trial) > best + 1e-12:
+                    best, current, changed = score(trial), trial, True
         if not changed:
             break
-    return weights
+    return current
+
+
+def with_weight(weights, r, value):
+    """Run `r` at `value`, the others keeping their proportions in the rest (evenly when they have none)."""
+    others = [w for i, w in enumerate(weights) if i != r]
+    total, n = sum(others), len(weights)
+    spread = [w / total * (1 - value) for w in others] if total > 0 else [(1 - value) / (n - 1)] * (n - 1)
+    return np.array(spread[:r] + [value] + spread[r:])
+
+
+def with_offset(offsets, c, value):
+    trial = offsets.copy()
+    trial[c] = value
+    return trial
+
+
+def ascent_weights(probs, labels, grid, passes=3):
+    zero = np.zeros(NUM_CLASSES)
+    return ascent(lambda w: fast_macro_f1(labels, rule(probs, w, zero)), np.full(len(probs), 1 / len(probs)),
+                  len(probs), grid, with_weight, passes)
 
 
 def ascent_offsets(probs, weights, labels, grid, passes=3):
-    offsets = np.zeros(NUM_CLASSES)
-    best = fast_macro_f1(labels, rule(probs, weights, offsets))
-    for _ in range(passes):
-        changed = False
-        for c in range(NUM_CLASSES):
-            for value in grid:
-                trial = offsets.copy()
-                trial[c] = value
-                score = fast_macro_f1(labels, rule(probs, weights, trial))
-                if score > best + 1e-12:
-                    best, offsets, changed = score, trial, True
-        if not changed:
-            break
-    return offsets
+    return ascent(lambda o: fast_macro_f1(labels, rule(probs, weights, o)), np.zeros(NUM_CLASSES), NUM_CLASSES,
+                  grid, with_offset, passes)
 
 
 def test_fitted_offsets_equal_an_independent_coordinate_ascent():
