@@ -74,11 +74,13 @@ class PlainDataset(Dataset):
 
 def reference_rate(config: Config, trainer: Trainer) -> float:
     """(d) a bare loop: timm model + head, AdamW, cross-entropy, a plain shuffled DataLoader. One untimed
-    epoch first, as the framework's loop is warm when timed (workers started, kernels chosen, memory pooled)."""
+    epoch first, as the framework's loop is warm when timed (workers started, kernels chosen, memory pooled).
+    The backbone gets the recipe's dropout and stochastic depth, so the ratio measures the loop, not them."""
     import timm
 
     device = trainer.device
-    backbone = timm.create_model(config.model.backbone, num_classes=0)
+    backbone = timm.create_model(config.model.backbone, num_classes=0, drop_rate=config.model.drop_rate,
+                                 drop_path_rate=config.model.drop_path_rate)
     model = torch.nn.Sequential(backbone, torch.nn.Linear(feature_dim(backbone), 18)).to(device)
     if config.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
