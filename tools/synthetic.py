@@ -5,7 +5,8 @@ mask state = where the mask sits (over the nose / lowered to the chin / absent),
 gender = hair length (long / short), age group = hair colour and forehead lines.
 Like real photos taken in one sitting, a person's 7 photos share background, clothes, skin and hair
 (`--no-identity` draws background and clothes anew for every photo); eval_truth.csv names each
-photo's person, so grouping photos into people can be measured.
+photo's person, so grouping photos into people can be measured. `--style b` draws the same layout in a
+second, independent style (tools/synthetic_b.py) to judge recipes on data they were not chosen on.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from tools import synthetic_b
 from utils.errors import as_script, cli_main
 from utils.io import atomic_write_text
 from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode
@@ -108,57 +110,71 @@ def photo_style(style: dict, identity: bool, rng: np.random.Generator) -> dict:
             "shirt": tuple(int(v) for v in rng.integers(0, 256, 3))}
 
 
-def _train_person(out: Path, seed: int, k: int, identity: bool = True) -> dict:
+def _styles() -> dict:
+    """style name -> (person style, photo drawer)."""
+    return {"a": (_person_style, draw_photo), "b": (synthetic_b.person_style, synthetic_b.draw_photo)}
+
+
+STYLES = ("a", "b")
+
+
+def _train_person(out: Path, seed: int, k: int, identity: bool = True, style_name: str = "a") -> dict:
+    person_style, draw = _styles()[style_name]
     rng = np.random.default_rng([seed, 0, k])
     drift = np.random.default_rng([seed, 2, k])
     gender, age = int(rng.random() < 0.6), sample_age(rng)
     pid = f"{k + 1:06d}"
     folder = f"{pid}_{GENDER_NAMES[gender]}_Asian_{age}"
     (out / "images" / folder).mkdir(parents=True, exist_ok=True)
-    style = _person_style(rng, gender, age)
+    style = person_style(rng, gender, age)
     for stem, mask in MASK_BY_STEM.items():
         path = out / "images" / folder / f"{stem}{_extension(rng)}"
-        _save(draw_photo(photo_style(style, identity, drift), mask, rng), path)
+        _save(draw(photo_style(style, identity, drift), mask, rng), path)
         if rng.random() < 0.04:
             (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
     return {"id": pid, "gender": GENDER_NAMES[gender], "race": "Asian", "age": age, "path": folder}
 
 
-def _eval_person(out: Path, seed: int, k: int, identity: bool = True) -> list[dict]:
+def _eval_person(out: Path, seed: int, k: int, identity: bool = True, style_name: str = "a") -> list[dict]:
+    person_style, draw = _styles()[style_name]
     rng = np.random.default_rng([seed, 1, k])
     drift = np.random.default_rng([seed, 3, k])
     gender, age = int(rng.random() < 0.6), sample_age(rng)
-    style = _person_style(rng, gender, age)
+    style = person_style(rng, gender, age)
     rows = []
     for stem, mask in MASK_BY_STEM.items():
         image_id = hashlib.sha1(f"{seed}/{k}/{stem}".encode()).hexdigest() + ".jpg"
-        _save(draw_photo(photo_style(style, identity, drift), mask, rng), out / "images" / image_id)
+        _save(draw(photo_style(style, identity, drift), mask, rng), out / "images" / image_id)
         rows.append({"ImageID": image_id, "ans": encode(mask, gender, age_group(age)), "person": k})
     return rows
 
 
-def _map_people(func, out: Path, seed: int, n_people: int, workers: int, identity: bool = True) -> list:
-    """`func(out, seed, k, identity)` for every person k, in order; each person has its own RNG stream."""
+def _map_people(func, out: Path, seed: int, n_people: int, workers: int, identity: bool = True,
+                style: str = "a") -> list:
+    """`func(out, seed, k, identity, style)` for every person k, in order; each person has its own RNG
+    stream."""
     if workers <= 1:
-        return [func(out, seed, k, identity) for k in range(n_people)]
+        return [func(out, seed, k, identity, style) for k in range(n_people)]
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(func, [out] * n_people, [seed] * n_people, range(n_people), [identity] * n_people,
-                             chunksize=8))
+                             [style] * n_people, chunksize=8))
 
 
-def write_train(out: Path, n_people: int, seed: int, workers: int = 1, identity: bool = True) -> pd.DataFrame:
+def write_train(out: Path, n_people: int, seed: int, workers: int = 1, identity: bool = True,
+                style: str = "a") -> pd.DataFrame:
     """`out/train.csv` and `out/images/<id>_<gender>_Asian_<age>/` with the 7 photos (+ junk)."""
-    table = pd.DataFrame(_map_people(_train_person, out, seed, n_people, workers, identity))
+    table = pd.DataFrame(_map_people(_train_person, out, seed, n_people, workers, identity, style))
     atomic_write_text(out / "train.csv", table.to_csv(index=False))
     return table
 
 
 def write_eval(out: Path, truth_path: Path, n_people: int, seed: int, workers: int = 1,
-               identity: bool = True) -> pd.DataFrame:
+               identity: bool = True, style: str = "a") -> pd.DataFrame:
     """`out/info.csv` (shuffled, ans=0), hashed `out/images/*.jpg`, and the truth CSV elsewhere (with each
     photo's `person`)."""
     (out / "images").mkdir(parents=True, exist_ok=True)
-    rows = [row for person in _map_people(_eval_person, out, seed, n_people, workers, identity) for row in person]
+    rows = [row for person in _map_people(_eval_person, out, seed, n_people, workers, identity, style)
+            for row in person]
     truth = pd.DataFrame(rows, columns=["ImageID", "ans", "person"]).sample(frac=1.0, random_state=seed)
     truth = truth.reset_index(drop=True)
     atomic_write_text(out / "info.csv", truth[["ImageID", "ans"]].assign(ans=0).to_csv(index=False))
@@ -167,11 +183,11 @@ def write_eval(out: Path, truth_path: Path, n_people: int, seed: int, workers: i
 
 
 def generate(out: Path, train_people: int, eval_people: int, seed: int, workers: int = 1,
-             identity: bool = True) -> None:
+             identity: bool = True, style: str = "a") -> None:
     """The whole demo data set under `out` (train/, eval/, eval_truth.csv); same files for any `workers`."""
     out = Path(out)
-    write_train(out / "train", train_people, seed, workers, identity)
-    write_eval(out / "eval", out / "eval_truth.csv", eval_people, seed, workers, identity)
+    write_train(out / "train", train_people, seed, workers, identity, style)
+    write_eval(out / "eval", out / "eval_truth.csv", eval_people, seed, workers, identity, style)
 
 
 @cli_main
@@ -184,8 +200,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
     parser.add_argument("--no-identity", dest="identity", action="store_false",
                         help="a new background and shirt for every photo (default: kept per person)")
+    parser.add_argument("--style", choices=STYLES, default="a",
+                        help="a: the demo drawings; b: other cues and noise (tools/synthetic_b.py)")
     args = parser.parse_args(argv)
-    generate(args.out, args.train_people, args.eval_people, args.seed, args.workers, args.identity)
+    generate(args.out, args.train_people, args.eval_people, args.seed, args.workers, args.identity, args.style)
     print(f"demo data written to {args.out} ({args.train_people} train / {args.eval_people} eval people)")
 
 

@@ -1,3 +1,4 @@
+import pandas as pd
 
 from data_loader.datasets import MaskBaseDataset, MaskSplitByProfileDataset
 from data_loader.people import list_train_images
@@ -12,10 +13,22 @@ def test_no_person_on_both_sides():
     assert set(train) | set(val) == set(images["person_id"])
 
 
+def by_hand_strata(images):
+    """person -> (gender, age group), computed without `person_strata`."""
+    return {pid: (rows["gender"].iloc[0], rows["age_group"].iloc[0]) for pid, rows in images.groupby("person_id")}
+
+
+def test_person_strata_written_out():
+    rows = [("a", 0, 0), ("b", 1, 2), ("c", 0, 2), ("d", 1, 0), ("e", 1, 1), ("f", 0, 1)]
+    images = pd.DataFrame([r for r in rows for _ in range(7)], columns=["person_id", "gender", "age_group"])
+    assert person_strata(images).to_dict() == {"a": 0, "b": 5, "c": 2, "d": 3, "e": 4, "f": 1}
+
+
 def test_each_stratum_split_in_ratio():
     images = fake_images(1000)
     _, val = stratified_person_split(images, 0.2, seed=1)
-    strata = person_strata(images)
+    strata = pd.Series(by_hand_strata(images))
+    assert strata.nunique() == 6
     for stratum, members in strata.groupby(strata):
         n_val = members.index.isin(val).sum()
         assert abs(n_val - 0.2 * len(members)) <= 0.5 + 1e-9, stratum
@@ -57,3 +70,19 @@ def test_the_image_split_of_the_leaky_dataset_is_seeded_and_in_ratio():
     again, _ = random_image_split(images, 0.25, seed=3)
     other, _ = random_image_split(images, 0.25, seed=4)
     assert list(again) == list(train) and list(other) != list(train)
+
+
+def test_fold_k_validates_exactly_the_people_dealt_to_fold_k(demo_data):
+    from data_loader.split import stratified_person_folds
+    from utils.config import DataConfig
+
+    dataset = MaskSplitByProfileDataset.from_config(DataConfig(train_dir=demo_data / "train", group_duplicates=False))
+    people = dataset.images["person_id"].to_numpy()
+    dealt = stratified_person_folds(dataset.split_units(), 3, seed=4)
+    seen = []
+    for k in range(3):
+        train_rows, val_rows = dataset.split_indices(0.0, 4, n_folds=3, fold=k)
+        assert set(people[val_rows]) == {p for p, f in dealt.items() if f == k}
+        assert set(people[train_rows]) == {p for p, f in dealt.items() if f != k}
+        seen += list(val_rows)
+    assert sorted(seen) == list(range(len(people)))  # every image validated exactly once

@@ -3,7 +3,7 @@ import pytest
 
 import inference
 import train
-from data_loader.split import person_strata, stratified_person_folds
+from data_loader.split import stratified_person_folds
 from helpers import ROOT, fake_images, tiny_overrides
 from utils.metrics import macro_f1
 
@@ -12,7 +12,8 @@ def test_person_folds_partition_and_stratify():
     images = fake_images(500)
     folds = stratified_person_folds(images, 5, seed=0)
     assert set(folds) == set(images["person_id"]) and set(folds.values()) == set(range(5))
-    strata = person_strata(images)
+    strata = pd.Series({pid: (rows["gender"].iloc[0], rows["age_group"].iloc[0])  # not person_strata
+                        for pid, rows in images.groupby("person_id")})
     for _, members in strata.groupby(strata):
         per_fold = pd.Series([folds[p] for p in members.index]).value_counts().reindex(range(5), fill_value=0)
         assert per_fold.max() - per_fold.min() <= 1
@@ -86,3 +87,96 @@ def test_every_fold_starts_from_the_weights_its_seed_gives(demo_data, tmp_path, 
         folds.run_all_folds(config)
     alone = seeded_parts(folds.fold_config(config, 0)).model.state_dict()
     assert all(torch.equal(alone[k], started[0][k]) for k in alone)
+
+
+def fold_result(labels, preds, fold):
+    """An EvalResult whose argmax is `preds` (probabilities 0.6 / 0.4 / 17)."""
+    import numpy as np
+
+    from trainer.trainer import EvalResult
+
+    probs = np.full((len(labels), 18), 0.4 / 17)
+    probs[np.arange(len(preds)), preds] = 0.6
+    return EvalResult(metrics={}, y_true=np.asarray(labels), probs=probs,
+                      paths=[f"f{fold}/img{i}.jpg" for i in range(len(labels))])
+
+
+def test_fold_config_changes_the_fold_and_nothing_else():
+    from experiments.folds import fold_config
+    from utils.config import load_config
+
+    config = load_config(ROOT / "configs/demo.yaml", ["data.n_folds=4"])
+    moved = fold_config(config, 3)
+    assert moved.data.fold == 3 and config.data.fold == 0
+    assert moved.model_dump() == {**config.model_dump(), "data": {**config.data.model_dump(), "fold": 3}}
+
+
+def test_oof_frame_and_scores_against_sklearn(tmp_path):
+    import json
+
+    from sklearn.metrics import f1_score
+
+    from experiments.folds import oof_frame, write_oof
+    from utils.config import load_config
+    from utils.run_dir import PROB_COLUMNS, RunDir
+
+    labels = [[0, 1, 2, 2, 7], [7, 7, 1, 0]]
+    preds = [[0, 1, 1, 2, 7], [7, 0, 1, 0]]
+    frames = [oof_frame(fold_result(y, p, k), k) for k, (y, p) in enumerate(zip(labels, preds))]
+    assert list(frames[1].columns) == ["path", "fold", "label", "pred", *PROB_COLUMNS]
+    assert frames[1]["pred"].tolist() == preds[1] and (frames[1]["fold"] == 1).all()
+    assert frames[0]["path"].tolist()[:2] == ["f0/img0.jpg", "f0/img1.jpg"]
+    config = load_config(ROOT / "configs/demo.yaml", ["data.n_folds=2", "name=oofs"])
+    run_dir = RunDir(tmp_path)
+    out = write_oof(run_dir, config, frames)
+    written = pd.read_csv(run_dir.oof)
+    assert written["label"].tolist() == labels[0] + labels[1] and len(written) == 9
+    pooled = f1_score(labels[0] + labels[1], preds[0] + preds[1], average="macro")
+    per_fold = [f1_score(y, p, average="macro") for y, p in zip(labels, preds)]
+    summary = json.loads(run_dir.folds_summary.read_text())
+    assert summary["oof_f1"] == pytest.approx(pooled) and summary["oof_images"] == 9
+    assert [summary["fold_f1"][k] for k in ("0", "1")] == pytest.approx(per_fold)
+    assert summary["weights"] == "best" and summary["n_folds"] == 2 and summary["status"] == "finished"
+    assert out["mean_fold_f1"] == pytest.approx(sum(per_fold) / 2)
+
+
+def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypatch, caplog):
+    """The loop's glue without training: fold k gets data.fold=k, its own folder, fold 0's prebuilt
+    parts only; a fold without swa.pth falls back to best.pth; oof.csv pools the folds in order."""
+    from types import SimpleNamespace
+
+    from experiments import folds
+    from utils.config import load_config
+    from utils.dist_info import DistInfo
+    from utils.errors import ConfigError
+
+    config = load_config(ROOT / "configs/demo.yaml", [f"save_dir={tmp_path}", "name=f", "data.n_folds=3",
+                                                      "trainer.swa.use=true", "trainer.swa.epochs=1"])
+    prebuilt = SimpleNamespace(dist_info=DistInfo())
+    monkeypatch.setattr(folds, "seeded_parts", lambda cfg: prebuilt)
+    calls = []
+
+    def run_training(cfg, *, overrides, run_dir, parts):
+        calls.append((cfg.data.fold, list(overrides), run_dir.path, parts))
+        if cfg.data.fold != 1:
+            run_dir.path.mkdir(parents=True, exist_ok=True)
+            run_dir.swa.write_bytes(b"")
+        return None, SimpleNamespace(run_dir=run_dir, fold=cfg.data.fold)
+
+    monkeypatch.setattr(folds, "run_training", run_training)
+    monkeypatch.setattr(folds, "evaluate_best",
+                        lambda trainer, which: fold_result([trainer.fold] * 2, [trainer.fold, 5 if which == "swa"
+                                                                                else trainer.fold], trainer.fold))
+    out = folds.run_all_folds(config, overrides=["trainer.epochs=2"])
+    run_dir = folds.RunDir(out["run_dir"])
+    assert [c[0] for c in calls] == [0, 1, 2]
+    assert [c[1] for c in calls] == [["trainer.epochs=2", f"data.fold={k}"] for k in range(3)]
+    assert [c[2] for c in calls] == [run_dir.fold(k).path for k in range(3)]
+    assert calls[0][3] is prebuilt and calls[1][3] is None and calls[2][3] is None
+    oof = pd.read_csv(run_dir.oof)
+    assert oof["fold"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert oof["pred"].tolist() == [0, 5, 1, 1, 2, 5]  # fold 1 had no swa.pth: its best weights
+    assert "fold 1: no swa.pth" in caplog.text
+    assert out["weights"] == "swa" and run_dir.config.is_file()
+    with pytest.raises(ConfigError, match="n_folds >= 2"):
+        folds.run_all_folds(config.model_copy(update={"data": config.data.model_copy(update={"n_folds": 1})}))

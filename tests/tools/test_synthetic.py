@@ -78,3 +78,40 @@ def test_a_person_keeps_background_and_clothes_unless_identity_is_off(tmp_path):
 
     on, off = spread(True), spread(False)  # with identity only the per-photo exposure (±15 %) moves it
     assert on < 0.1 and off > 2 * on
+
+
+def test_style_b_keeps_the_layout_and_draws_other_photos(tmp_path):
+    generate(tmp_path / "a", 3, 2, seed=4, style="a")
+    generate(tmp_path / "b", 3, 2, seed=4, style="b")
+    for name in ("train/train.csv", "eval/info.csv", "eval_truth.csv"):  # same people, labels and ids
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    photos = {s: sorted(p for p in (tmp_path / s / "train" / "images").rglob("*.*")
+                  if not p.name.startswith("._")) for s in ("a", "b")}
+    names = {s: sorted((p.parent.name, p.stem) for p in photos[s]) for s in ("a", "b")}
+    assert names["a"] == names["b"]
+    with Image.open(photos["b"][0]) as img:
+        assert img.size == (384, 512) and img.mode == "RGB"
+    pixels = [np.asarray(Image.open(photos[s][0]), dtype=float) for s in ("a", "b")]  # the same photo's stem
+    assert np.abs(pixels[0] - pixels[1]).mean() > 20
+
+
+def test_style_b_ages_its_people_continuously():
+    from tools import synthetic_b
+
+    def hairline(age):
+        return np.mean([synthetic_b.person_style(np.random.default_rng([age, k]), 0, age)["hairline"]
+                        for k in range(200)])
+
+    lines = [hairline(age) for age in (20, 29, 31, 45, 59, 60)]
+    assert all(a < b for a, b in zip(lines, lines[1:]))  # recedes with every step of age
+    assert lines[2] - lines[1] < 0.1 < lines[4] - lines[0]  # 29 and 31 look alike, 20 and 59 do not
+
+
+def test_style_b_gender_cue_is_jaw_and_earrings():
+    from tools import synthetic_b
+
+    styles = {g: [synthetic_b.person_style(np.random.default_rng([g, k]), g, 40) for k in range(400)]
+              for g in (0, 1)}
+    earrings = {g: np.mean([s["earrings"] for s in styles[g]]) for g in (0, 1)}
+    assert earrings[0] < 0.15 and earrings[1] > 0.85  # 5 % atypical either way
+    assert all(s["earrings"] == (s["jaw"] < 1) for g in (0, 1) for s in styles[g])
