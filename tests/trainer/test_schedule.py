@@ -73,3 +73,16 @@ def test_plateau_run_resumes_from_checkpoint(demo_data, tmp_path):
     done = run(demo_data, tmp_path, **extra)
     state = torch.load(f"{done['run_dir']}/last.pth", weights_only=True)
     assert "plateau" in state["scheduler"] and state["scheduler"]["plateau"]["patience"] == 1
+
+
+def test_plateau_resumed_inside_its_warmup_ends_it_on_the_saved_rates():
+    opt, sched = plateau_setup(2, warmup=3)
+    opt.param_groups[0]["lr"] = 0.2  # the run's rate differs from what the new build starts from
+    sched.base_lrs = [0.2]
+    sched.step(1, 0.3)
+    opt2, sched2 = plateau_setup(2, warmup=3)
+    sched2.load_state_dict(sched.state_dict())
+    sched2.step(2, 0.3)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.01 + (0.2 - 0.01) * 2 / 3)
+    sched2.step(3, 0.3)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.2)
