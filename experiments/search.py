@@ -59,6 +59,19 @@ def tune_root(config: Config) -> Path:
     return Path(config.save_dir) / config.name / "tune"
 
 
+def trial_params(space: SearchSpace, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` as Optuna stores them (list and mapping choices as JSON strings, see `suggest`)."""
+    return {k: json.dumps(v) if isinstance(space.params[k], CategoricalParam) and isinstance(v, (list, dict)) else v
+            for k, v in values.items()}
+
+
+def enqueue_seeds(study: optuna.Study, space: SearchSpace) -> None:
+    """Queue the space's `seed_trials` (known good recipes) before any sampled trial; a study that
+    already holds one (a rerun, another worker) does not get it twice."""
+    for values in space.seed_trials:
+        study.enqueue_trial(trial_params(space, values), skip_if_exists=True)
+
+
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     """One value per parameter of `space` (lists such as image sizes travel as JSON strings)."""
     values: dict[str, Any] = {}
@@ -281,6 +294,7 @@ def run_study(config_path: Optional[Path], space_path: Path, *, trials: int, tim
     if not train_csv.is_file():
         raise DataError(f"data.train_dir: {train_csv} not found (every trial would fail)")
     study = open_study(config, space, storage=storage, study_name=study_name, heartbeat=heartbeat)
+    enqueue_seeds(study, space)
     root = tune_root(config)
     finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     optuna.logging.set_verbosity(optuna.logging.WARNING)

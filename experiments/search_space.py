@@ -3,6 +3,8 @@
 ```yaml
 pruner: {name: median, warmup_epochs: 2, startup_trials: 3}   # median | hyperband | none
 sampler: {name: tpe, seed: null}                                # tpe | random
+seed_trials:                                                    # optional: recipes to try first
+  - {optimizer.lr: 3.0e-3, model.backbone: resnet10t}
 params:
   optimizer.lr: {float: [1.0e-4, 1.0e-2], log: true}
   trainer.epochs: {int: [4, 12], step: 2}
@@ -77,6 +79,17 @@ class SearchSpace(_Strict):
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     params: dict[str, Param] = Field(min_length=1)
+    seed_trials: list[dict[str, Any]] = Field(default_factory=list)  # known good recipes, run first
+
+    def admits(self, key: str, value: Any) -> bool:
+        """Whether `value` is one `key`'s distribution can give."""
+        param = self.params[key]
+        if isinstance(param, CategoricalParam):
+            return value in param.categorical
+        low, high = param.float if isinstance(param, FloatParam) else param.int
+        if isinstance(param, IntParam) and (not isinstance(value, int) or (value - low) % param.step):
+            return False
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
 
     def values(self, key: str) -> list[Any]:
         """Values that bound `key`'s distribution (low/high, or every choice), to validate."""
@@ -137,6 +150,13 @@ def load_space(path: Path, config_path: Optional[Path], overrides: list[str]) ->
         loc = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{path}: {loc}: {msg}") from None
+    for k, seed in enumerate(space.seed_trials):
+        for key, value in seed.items():
+            if key not in space.params:
+                raise ConfigError(f"{path}: seed_trials.{k}.{key}: not a searched parameter (params: "
+                                  f"{', '.join(space.params)})")
+            if not space.admits(key, value):
+                raise ConfigError(f"{path}: seed_trials.{k}.{key}: value {value!r} is outside its distribution")
     base = read_recipe(Path(config_path)) if config_path else {}
     apply_overrides(base, overrides)
     for key in space.params:

@@ -278,3 +278,38 @@ def test_search_plots_name_the_monitor_warn_on_few_trials_and_show_every_trial(t
     assert len(lines) == 1 and len(lines[0].get_paths()) == 4  # every trial drawn, none faded to white
     assert [p.name for p in save_plots(study, tmp_path, "val_f1")] == ["history.png", "importances.png",
                                                                        "parallel_coordinates.png"]
+
+
+@pytest.mark.parametrize("seed, culprit", [
+    ({"optimizer.wd": 0.1}, "seed_trials.0.optimizer.wd: not a searched parameter"),
+    ({"optimizer.lr": 0.5}, "seed_trials.0.optimizer.lr: value 0.5 is outside its distribution"),
+    ({"data.age_bounds": [30, 59]}, "seed_trials.0.data.age_bounds: value [30, 59] is outside"),
+    ({"trainer.epochs": 3}, "seed_trials.0.trainer.epochs: value 3 is outside"),  # off the step
+    ({"trainer.epochs": 2.0}, "seed_trials.0.trainer.epochs: value 2.0 is outside"),
+])
+def test_seed_trials_must_lie_in_the_space(tmp_path, seed, culprit):
+    space = {**SPACE, "params": {**SPACE["params"], "trainer.epochs": {"int": [2, 6], "step": 2}},
+             "seed_trials": [seed]}
+    with pytest.raises(ConfigError) as err:
+        load_space(write_space(tmp_path, space), ROOT / "configs/demo.yaml", [])
+    assert culprit in str(err.value) and "space.yaml" in str(err.value)
+
+
+def test_seed_trials_run_first_and_only_once(tmp_path):
+    from experiments.search import enqueue_seeds, suggest
+
+    seeds = [{"optimizer.lr": 3.0e-3, "data.age_bounds": [30, 58]}, {"optimizer.lr": 1.0e-3}]
+    space = load_space(write_space(tmp_path, {**SPACE, "seed_trials": seeds}), ROOT / "configs/demo.yaml", [])
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    enqueue_seeds(study, space)
+    enqueue_seeds(study, space)  # a second worker joining the study
+    picked = []
+    for _ in range(3):
+        trial = study.ask()
+        picked.append(suggest(trial, space))
+        study.tell(trial, 0.5)
+    assert picked[0] == {"optimizer.lr": 3.0e-3, "data.age_bounds": [30, 58]}
+    assert picked[1]["optimizer.lr"] == 1.0e-3 and picked[1]["data.age_bounds"] in ([30, 60], [30, 58])
+    assert picked[2]["optimizer.lr"] not in (3.0e-3, 1.0e-3)  # sampled: the seeds were queued once
+    enqueue_seeds(study, space)  # a rerun of the finished study queues nothing again
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 0
