@@ -50,3 +50,17 @@ def test_unfreeze_by_patience():
     restored = FreezeSchedule(FreezeConfig(patience=2))
     restored.load_state_dict(copy.deepcopy(schedule.state_dict()))
     assert not restored.frozen
+
+
+def test_the_schedule_resumes_with_when_it_unfroze():
+    schedule = FreezeSchedule(FreezeConfig(epochs=2))
+    restored = FreezeSchedule(FreezeConfig(epochs=2))
+    restored.load_state_dict({"frozen": False, "unfrozen_at": 2})
+    assert (restored.frozen, restored.unfrozen_at) == (False, 2)
+    restored.load_state_dict({"frozen": False, "melted_at": 3})  # written before the rename
+    assert (restored.frozen, restored.unfrozen_at) == (False, 3)
+    restored.load_state_dict(schedule.state_dict())  # still frozen: stays frozen and unfreezes on time
+    assert (restored.frozen, restored.unfrozen_at) == (True, None)
+    model = torch.nn.Module()
+    model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    assert not restored.step(epochs_done=1, bad_epochs=0, model=model) and restored.step(2, 0, model)
