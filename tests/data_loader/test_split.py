@@ -86,3 +86,13 @@ def test_fold_k_validates_exactly_the_people_dealt_to_fold_k(demo_data):
         assert set(people[train_rows]) == {p for p, f in dealt.items() if f != k}
         seen += list(val_rows)
     assert sorted(seen) == list(range(len(people)))  # every image validated exactly once
+
+
+def test_small_strata_continue_the_deal_so_folds_stay_even():
+    from data_loader.split import stratified_person_folds
+
+    rows = [(f"p{k}", k % 2, (k // 2) % 3) for k in range(6)] + [(f"q{k}", k % 2, (k // 2) % 3) for k in range(3)]
+    images = pd.DataFrame(rows, columns=["person_id", "gender", "age_group"])  # six strata of one or two
+    for seed in range(5):
+        sizes = pd.Series(stratified_person_folds(images, 3, seed)).value_counts()
+        assert sorted(sizes.tolist()) == [3, 3, 3], seed
