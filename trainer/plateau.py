@@ -13,7 +13,7 @@ class PlateauScheduler:
     `factor` when the monitored metric has not improved for `patience` epochs (not below `min_lr`)."""
 
     def __init__(self, optimizer: Optimizer, *, mode: str, patience: int, factor: float, min_lr: float,
-                 warmup_epochs: int = 0, warmup_lr: float = 0.0) -> None:
+                 warmup_epochs: int, warmup_lr: float) -> None:
         self.optimizer = optimizer
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.warmup_epochs, self.warmup_lr = warmup_epochs, warmup_lr

@@ -86,3 +86,18 @@ def test_plateau_resumed_inside_its_warmup_ends_it_on_the_saved_rates():
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.01 + (0.2 - 0.01) * 2 / 3)
     sched2.step(3, 0.3)
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.2)
+
+
+def test_plateau_never_decays_below_min_lr():
+    from model.classifier import build_model
+    from trainer.optim import build_optimizer, build_scheduler
+    from utils.config import ModelConfig, OptimizerConfig, SchedulerConfig
+
+    opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1), build_model(ModelConfig(backbone="resnet10t")))
+    cfg = SchedulerConfig(name="plateau", decay_rate=0.1, patience=0, min_lr=0.004)
+    sched = build_scheduler(cfg, opt, epochs=30, updates_per_epoch=4, monitor_mode="max")
+    rates = []
+    for epoch in range(1, 6):
+        sched.step(epoch, 0.5)
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates[:2] == pytest.approx([0.1, 0.01]) and rates[2:] == pytest.approx([0.004] * 3)
