@@ -52,7 +52,7 @@ test-gpu: $(STAMP)
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet "mutmut>=3.3"
 	rm -rf mutants
-	$(PY) -m mutmut run; $(PY) -m mutmut results
+	OMP_NUM_THREADS=1 $(PY) -m mutmut run; $(PY) -m mutmut results
 
 clean-demo:
 	rm -rf $(DEMO_DATA) saved/demo

@@ -27,7 +27,7 @@ def person_style(rng: np.random.Generator, gender: int, age: int) -> dict:
     """What stays the same across one person's photos."""
     feminine = (gender == 1) != (rng.random() < CUE_NOISE)
     years = (age - 18) / 42  # 0 at 18, 1 at 60
-    grey = float(np.clip(years + rng.normal(0, 0.12), 0, 1))
+    grey = float(np.clip(years + rng.normal(0, 0.08), 0, 1))
     base = np.array((40, 30, 25)) + rng.integers(-20, 25, 3)
     hair = base * (1 - grey) + np.array((225, 225, 220)) * grey
     return {
@@ -35,7 +35,7 @@ def person_style(rng: np.random.Generator, gender: int, age: int) -> dict:
         "shirt": _colour(rng), "collar": bool(rng.random() < 0.5),
         "skin": tuple(int(v) for v in np.array((200, 160, 130)) + rng.integers(-60, 45, 3)),
         "hair": tuple(int(v) for v in np.clip(hair, 0, 255)),
-        "hairline": float(np.clip(0.15 + 0.55 * years + rng.normal(0, 0.08), 0.05, 0.8)),
+        "hairline": float(np.clip(0.15 + 0.55 * years + rng.normal(0, 0.05), 0.05, 0.8)),
         "jaw": 0.72 if feminine else 1.0, "earrings": feminine,
         "brow": 3 if feminine else 7,
     }
@@ -61,8 +61,9 @@ def _face(d: ImageDraw.ImageDraw, style: dict, cx: float, cy: float, w: float, h
         d.line([ex - 0.2 * w, cy - 0.3 * h, ex + 0.2 * w, cy - 0.3 * h], fill=(40, 30, 25), width=style["brow"])
         d.rectangle([ex - 0.12 * w, cy - 0.18 * h, ex + 0.12 * w, cy - 0.08 * h], fill=(25, 25, 30))
         if style["earrings"]:
-            d.ellipse([cx + side * w - 6, cy + 0.15 * h, cx + side * w + 6, cy + 0.15 * h + 12], fill=(230, 200, 60))
-    d.line([cx, cy - 0.05 * h, cx, cy + 0.25 * h], fill=(150, 100, 80), width=5)
+            d.ellipse([cx + side * w - 9, cy + 0.1 * h, cx + side * w + 9, cy + 0.1 * h + 26], fill=(230, 200, 60))
+    d.polygon([(cx, cy - 0.05 * h), (cx - 0.16 * w, cy + 0.28 * h), (cx + 0.16 * w, cy + 0.28 * h)],
+              fill=(150, 95, 75))  # a nose that survives downscaling: what an incorrectly worn mask shows
     d.arc([cx - 0.3 * w, cy + 0.35 * h, cx + 0.3 * w, cy + 0.6 * h], 20, 160, fill=(150, 50, 60), width=5)
 
 
