@@ -111,7 +111,7 @@ def test_fold_config_changes_the_fold_and_nothing_else():
     assert moved.model_dump() == {**config.model_dump(), "data": {**config.data.model_dump(), "fold": 3}}
 
 
-def test_oof_frame_and_scores_against_sklearn(tmp_path):
+def test_oof_frame_and_scores_against_sklearn(tmp_path, caplog):
     import json
 
     from sklearn.metrics import f1_score
@@ -126,10 +126,13 @@ def test_oof_frame_and_scores_against_sklearn(tmp_path):
     assert list(frames[1].columns) == ["path", "fold", "label", "pred", *PROB_COLUMNS]
     assert frames[1]["pred"].tolist() == preds[1] and (frames[1]["fold"] == 1).all()
     assert frames[0]["path"].tolist()[:2] == ["f0/img0.jpg", "f0/img1.jpg"]
+    assert frames[1][PROB_COLUMNS].to_numpy() == pytest.approx(fold_result(labels[1], preds[1], 1).probs)
     config = load_config(ROOT / "configs/demo.yaml", ["data.n_folds=2", "name=oofs"])
     run_dir = RunDir(tmp_path)
-    out = write_oof(run_dir, config, frames)
+    with caplog.at_level("INFO", logger="experiments.folds"):
+        out = write_oof(run_dir, config, frames)
     written = pd.read_csv(run_dir.oof)
+    assert list(written.columns) == ["path", "fold", "label", "pred", *PROB_COLUMNS]  # no index column
     assert written["label"].tolist() == labels[0] + labels[1] and len(written) == 9
     pooled = f1_score(labels[0] + labels[1], preds[0] + preds[1], average="macro")
     per_fold = [f1_score(y, p, average="macro") for y, p in zip(labels, preds)]
@@ -137,7 +140,10 @@ def test_oof_frame_and_scores_against_sklearn(tmp_path):
     assert summary["oof_f1"] == pytest.approx(pooled) and summary["oof_images"] == 9
     assert [summary["fold_f1"][k] for k in ("0", "1")] == pytest.approx(per_fold)
     assert summary["weights"] == "best" and summary["n_folds"] == 2 and summary["status"] == "finished"
-    assert out["mean_fold_f1"] == pytest.approx(sum(per_fold) / 2)
+    assert out["mean_fold_f1"] == pytest.approx(sum(per_fold) / 2) and summary["name"] == "oofs"
+    assert run_dir.folds_summary.read_text().count("\n") > 8  # indented: people read it
+    assert (f"out-of-fold macro-F1 {pooled:.4f} over 9 images (folds: {per_fold[0]:.4f}, {per_fold[1]:.4f}); "
+            f"{run_dir.oof}") in caplog.messages
 
 
 def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypatch, caplog):
@@ -153,7 +159,8 @@ def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypat
     config = load_config(ROOT / "configs/demo.yaml", [f"save_dir={tmp_path}", "name=f", "data.n_folds=3",
                                                       "trainer.swa.use=true", "trainer.swa.epochs=1"])
     prebuilt = SimpleNamespace(dist_info=DistInfo())
-    monkeypatch.setattr(folds, "seeded_parts", lambda cfg: prebuilt)
+    built_for = []
+    monkeypatch.setattr(folds, "seeded_parts", lambda cfg: built_for.append(cfg.data.fold) or prebuilt)
     calls = []
 
     def run_training(cfg, *, overrides, run_dir, parts):
@@ -167,16 +174,18 @@ def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypat
     monkeypatch.setattr(folds, "evaluate_best",
                         lambda trainer, which: fold_result([trainer.fold] * 2, [trainer.fold, 5 if which == "swa"
                                                                                 else trainer.fold], trainer.fold))
-    out = folds.run_all_folds(config, overrides=["trainer.epochs=2"])
+    with caplog.at_level("INFO", logger="experiments.folds"):
+        out = folds.run_all_folds(config, overrides=["trainer.epochs=2"])
     run_dir = folds.RunDir(out["run_dir"])
     assert [c[0] for c in calls] == [0, 1, 2]
     assert [c[1] for c in calls] == [["trainer.epochs=2", f"data.fold={k}"] for k in range(3)]
     assert [c[2] for c in calls] == [run_dir.fold(k).path for k in range(3)]
-    assert calls[0][3] is prebuilt and calls[1][3] is None and calls[2][3] is None
+    assert calls[0][3] is prebuilt and calls[1][3] is None and calls[2][3] is None and built_for == [0]
+    assert all(f"fold {k + 1}/3: {run_dir.fold(k)}" in caplog.messages for k in range(3))
     oof = pd.read_csv(run_dir.oof)
     assert oof["fold"].tolist() == [0, 0, 1, 1, 2, 2]
     assert oof["pred"].tolist() == [0, 5, 1, 1, 2, 5]  # fold 1 had no swa.pth: its best weights
     assert "fold 1: no swa.pth" in caplog.text
     assert out["weights"] == "swa" and run_dir.config.is_file()
-    with pytest.raises(ConfigError, match="n_folds >= 2"):
+    with pytest.raises(ConfigError, match=r"^--all-folds needs data.n_folds >= 2 \(e.g. data.n_folds=5\)$"):
         folds.run_all_folds(config.model_copy(update={"data": config.data.model_copy(update={"n_folds": 1})}))
