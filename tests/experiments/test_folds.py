@@ -171,9 +171,11 @@ def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypat
         return None, SimpleNamespace(run_dir=run_dir, fold=cfg.data.fold)
 
     monkeypatch.setattr(folds, "run_training", run_training)
-    monkeypatch.setattr(folds, "evaluate_best",
-                        lambda trainer, which: fold_result([trainer.fold] * 2, [trainer.fold, 5 if which == "swa"
-                                                                                else trainer.fold], trainer.fold))
+    def evaluate_best(trainer, which):
+        assert which in ("best", "swa")
+        return fold_result([trainer.fold] * 2, [trainer.fold, 5 if which == "swa" else trainer.fold], trainer.fold)
+
+    monkeypatch.setattr(folds, "evaluate_best", evaluate_best)
     with caplog.at_level("INFO", logger="experiments.folds"):
         out = folds.run_all_folds(config, overrides=["trainer.epochs=2"])
     run_dir = folds.RunDir(out["run_dir"])
@@ -185,7 +187,28 @@ def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypat
     oof = pd.read_csv(run_dir.oof)
     assert oof["fold"].tolist() == [0, 0, 1, 1, 2, 2]
     assert oof["pred"].tolist() == [0, 5, 1, 1, 2, 5]  # fold 1 had no swa.pth: its best weights
-    assert "fold 1: no swa.pth" in caplog.text
+    assert ("fold 1: no swa.pth (stopped before its first averaged epoch); oof.csv uses its best.pth"
+            in caplog.messages)
     assert out["weights"] == "swa" and run_dir.config.is_file()
     with pytest.raises(ConfigError, match=r"^--all-folds needs data.n_folds >= 2 \(e.g. data.n_folds=5\)$"):
         folds.run_all_folds(config.model_copy(update={"data": config.data.model_copy(update={"n_folds": 1})}))
+
+
+def test_other_ranks_train_every_fold_but_write_no_oof(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from experiments import folds
+    from utils.config import load_config
+    from utils.dist_info import DistInfo
+    from utils.run_dir import RunDir
+
+    config = load_config(ROOT / "configs/demo.yaml", [f"save_dir={tmp_path}", "data.n_folds=2"])
+    shared = RunDir(tmp_path / "shared")
+    monkeypatch.setattr(folds, "seeded_parts", lambda cfg: SimpleNamespace(dist_info=DistInfo(rank=1, world_size=2)))
+    monkeypatch.setattr(folds, "shared_run_dir", lambda cfg, info: shared)
+    trained = []
+    monkeypatch.setattr(folds, "run_training", lambda cfg, **kw: (trained.append(cfg.data.fold), SimpleNamespace(
+        run_dir=kw["run_dir"], fold=cfg.data.fold)))
+    monkeypatch.setattr(folds, "evaluate_best", lambda trainer, which: fold_result([0, 1], [0, 1], trainer.fold))
+    assert folds.run_all_folds(config) == {"run_dir": str(shared)}
+    assert trained == [0, 1] and not shared.oof.exists() and not shared.config.exists()

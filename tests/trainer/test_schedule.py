@@ -101,3 +101,10 @@ def test_plateau_never_decays_below_min_lr():
         sched.step(epoch, 0.5)
         rates.append(opt.param_groups[0]["lr"])
     assert rates[:2] == pytest.approx([0.1, 0.01]) and rates[2:] == pytest.approx([0.004] * 3)
+
+
+def test_a_one_epoch_plateau_warmup_ends_after_epoch_one():
+    opt, sched = plateau_setup(2, warmup=1)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    sched.step(1, 0.1)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
