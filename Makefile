@@ -48,7 +48,8 @@ test-fast: $(STAMP)
 test-gpu: $(STAMP)
 	$(PY) -m pytest -q -m gpu tests
 
-# mutation testing of the core modules (mutmut; minutes to an hour, not in CI); survivors: docs/mutation.md
+# mutation testing of the core modules (mutmut; hours on 2 cores, not in CI; `mutmut run "NAME*"` for some);
+# survivors and scores: docs/mutation.md
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet "mutmut>=3.3"
 	rm -rf mutants
