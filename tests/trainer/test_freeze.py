@@ -59,8 +59,13 @@ def test_the_schedule_resumes_with_when_it_unfroze():
     assert (restored.frozen, restored.unfrozen_at) == (False, 2)
     restored.load_state_dict({"frozen": False, "melted_at": 3})  # written before the rename
     assert (restored.frozen, restored.unfrozen_at) == (False, 3)
-    restored.load_state_dict(schedule.state_dict())  # still frozen: stays frozen and unfreezes on time
-    assert (restored.frozen, restored.unfrozen_at) == (True, None)
+    melted = FreezeSchedule(FreezeConfig(epochs=2))
     model = torch.nn.Module()
     model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    melted.step(epochs_done=2, bad_epochs=0, model=model)
+    restored.load_state_dict(melted.state_dict())  # a round trip keeps when it unfroze
+    assert (restored.frozen, restored.unfrozen_at) == (False, 2)
+    restored = FreezeSchedule(FreezeConfig(epochs=2))
+    restored.load_state_dict(schedule.state_dict())  # still frozen: stays frozen and unfreezes on time
+    assert (restored.frozen, restored.unfrozen_at) == (True, None)
     assert not restored.step(epochs_done=1, bad_epochs=0, model=model) and restored.step(2, 0, model)
