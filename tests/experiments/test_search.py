@@ -313,3 +313,37 @@ def test_seed_trials_run_first_and_only_once(tmp_path):
     assert picked[2]["optimizer.lr"] not in (3.0e-3, 1.0e-3)  # sampled: the seeds were queued once
     enqueue_seeds(study, space)  # a rerun of the finished study queues nothing again
     assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 0
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"pruner": {"name": "asha"}}, "space.yaml: pruner.name: Input should be 'median', 'hyperband' or 'none'"),
+    ({"sampler": {"name": "tpe", "seeds": 1}}, "space.yaml: sampler.seeds: unknown key"),
+    ({"params": []}, "space.yaml: params: a mapping of config keys to distributions is required"),
+    ({"params": {"optimizer.lr": {"float": [0.1, 0.1]}}}, "space.yaml: params.optimizer.lr: needs low < high, got [0.1, 0.1]"),
+    ({"params": {"optimizer.lr": {"float": [0.0, 0.1], "log": True}}},
+     "space.yaml: params.optimizer.lr: needs low < high and low > 0 (log), got [0.0, 0.1]"),
+    ({"params": {"trainer.epochs": {"int": [2, 6], "step": 0}}},
+     "space.yaml: params.trainer.epochs.step: Input should be greater than 0"),
+])
+def test_space_file_errors_are_one_exact_line(tmp_path, change, message):
+    with pytest.raises(ConfigError) as err:
+        load_space(write_space(tmp_path, {**SPACE, **change}), ROOT / "configs/demo.yaml", [])
+    assert str(err.value) == f"{tmp_path / 'space.yaml'}{message.removeprefix('space.yaml')}"
+
+
+def test_int_seeds_must_sit_on_the_step_grid_from_low(tmp_path):
+    space = {**SPACE, "params": {"trainer.epochs": {"int": [3, 11], "step": 4}}}
+    loaded = load_space(write_space(tmp_path, space), ROOT / "configs/demo.yaml", [])
+    assert [e for e in range(1, 14) if loaded.admits("trainer.epochs", e)] == [3, 7, 11]
+
+
+def test_trial_values_become_overrides_that_parse_back():
+    from experiments.search_space import overrides_for
+    from utils.config import load_config
+
+    values = {"augment.image_size": [128, 96], "model.backbone": "resnet10t", "optimizer.lr": 0.003,
+              "augment.train": [{"name": "HorizontalFlip", "args": {"p": 0.5}}]}
+    out = overrides_for(values)
+    assert out[:3] == ["augment.image_size=[128, 96]", "model.backbone=resnet10t", "optimizer.lr=0.003"]
+    config = load_config(ROOT / "configs/demo.yaml", out)
+    assert list(config.augment.image_size) == [128, 96] and config.augment.train[0].args == {"p": 0.5}
