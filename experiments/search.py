@@ -59,10 +59,15 @@ def tune_root(config: Config) -> Path:
     return Path(config.save_dir) / config.name / "tune"
 
 
+def stored_choice(value: Any) -> Any:
+    """A categorical choice as Optuna stores it: lists and mappings (image sizes, augmentation lists) as JSON
+    strings, since its distributions hold only scalars."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
 def trial_params(space: SearchSpace, values: dict[str, Any]) -> dict[str, Any]:
-    """`values` as Optuna stores them (list and mapping choices as JSON strings, see `suggest`)."""
-    return {k: json.dumps(v) if isinstance(space.params[k], CategoricalParam) and isinstance(v, (list, dict)) else v
-            for k, v in values.items()}
+    """`values` as Optuna stores them (see `stored_choice`)."""
+    return {k: stored_choice(v) if isinstance(space.params[k], CategoricalParam) else v for k, v in values.items()}
 
 
 def enqueue_seeds(study: optuna.Study, space: SearchSpace) -> None:
@@ -77,7 +82,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, param in space.params.items():
         if isinstance(param, CategoricalParam):
-            choices = [json.dumps(c) if isinstance(c, (list, dict)) else c for c in param.categorical]
+            choices = [stored_choice(c) for c in param.categorical]
             picked = trial.suggest_categorical(key, choices)
             values[key] = json.loads(picked) if isinstance(picked, str) and picked[:1] in "[{" else picked
         elif isinstance(param, FloatParam):

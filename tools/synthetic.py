@@ -110,16 +110,12 @@ def photo_style(style: dict, identity: bool, rng: np.random.Generator) -> dict:
             "shirt": tuple(int(v) for v in rng.integers(0, 256, 3))}
 
 
-def _styles() -> dict:
-    """style name -> (person style, photo drawer)."""
-    return {"a": (_person_style, draw_photo), "b": (synthetic_b.person_style, synthetic_b.draw_photo)}
-
-
-STYLES = ("a", "b")
+STYLES = {"a": (_person_style, draw_photo), "b": (synthetic_b.person_style, synthetic_b.draw_photo)}
+"""style name -> (person style, photo drawer)"""
 
 
 def _train_person(out: Path, seed: int, k: int, identity: bool = True, style_name: str = "a") -> dict:
-    person_style, draw = _styles()[style_name]
+    person_style, draw = STYLES[style_name]
     rng = np.random.default_rng([seed, 0, k])
     drift = np.random.default_rng([seed, 2, k])
     gender, age = int(rng.random() < 0.6), sample_age(rng)
@@ -136,7 +132,7 @@ def _train_person(out: Path, seed: int, k: int, identity: bool = True, style_nam
 
 
 def _eval_person(out: Path, seed: int, k: int, identity: bool = True, style_name: str = "a") -> list[dict]:
-    person_style, draw = _styles()[style_name]
+    person_style, draw = STYLES[style_name]
     rng = np.random.default_rng([seed, 1, k])
     drift = np.random.default_rng([seed, 3, k])
     gender, age = int(rng.random() < 0.6), sample_age(rng)
