@@ -23,6 +23,13 @@ def fake_images(n_people: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["person_id", "gender", "age_group", "mask"])
 
 
+def hand_strata(images: pd.DataFrame) -> pd.Series:
+    """person -> (gender, age group), worked out without `person_strata` so that tests of the split can use
+    it as an independent reference."""
+    return pd.Series({pid: (rows["gender"].iloc[0], rows["age_group"].iloc[0])
+                      for pid, rows in images.groupby("person_id")})
+
+
 def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
     """Overrides that make any config tiny and fast on CPU."""
     base = {

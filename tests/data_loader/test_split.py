@@ -3,7 +3,7 @@ import pandas as pd
 from data_loader.datasets import MaskBaseDataset, MaskSplitByProfileDataset
 from data_loader.people import list_train_images
 from data_loader.split import person_strata, stratified_person_split
-from helpers import fake_images
+from helpers import fake_images, hand_strata
 
 
 def test_no_person_on_both_sides():
@@ -11,11 +11,6 @@ def test_no_person_on_both_sides():
     train, val = stratified_person_split(images, 0.2, seed=1)
     assert not set(train) & set(val)
     assert set(train) | set(val) == set(images["person_id"])
-
-
-def by_hand_strata(images):
-    """person -> (gender, age group), computed without `person_strata`."""
-    return {pid: (rows["gender"].iloc[0], rows["age_group"].iloc[0]) for pid, rows in images.groupby("person_id")}
 
 
 def test_person_strata_written_out():
@@ -27,7 +22,7 @@ def test_person_strata_written_out():
 def test_each_stratum_split_in_ratio():
     images = fake_images(1000)
     _, val = stratified_person_split(images, 0.2, seed=1)
-    strata = pd.Series(by_hand_strata(images))
+    strata = hand_strata(images)
     assert strata.nunique() == 6
     for stratum, members in strata.groupby(strata):
         n_val = members.index.isin(val).sum()

@@ -4,7 +4,7 @@ import pytest
 import inference
 import train
 from data_loader.split import stratified_person_folds
-from helpers import ROOT, fake_images, tiny_overrides
+from helpers import ROOT, fake_images, hand_strata, tiny_overrides
 from utils.metrics import macro_f1
 
 
@@ -12,8 +12,7 @@ def test_person_folds_partition_and_stratify():
     images = fake_images(500)
     folds = stratified_person_folds(images, 5, seed=0)
     assert set(folds) == set(images["person_id"]) and set(folds.values()) == set(range(5))
-    strata = pd.Series({pid: (rows["gender"].iloc[0], rows["age_group"].iloc[0])  # not person_strata
-                        for pid, rows in images.groupby("person_id")})
+    strata = hand_strata(images)  # not person_strata
     for _, members in strata.groupby(strata):
         per_fold = pd.Series([folds[p] for p in members.index]).value_counts().reindex(range(5), fill_value=0)
         assert per_fold.max() - per_fold.min() <= 1
