@@ -121,10 +121,15 @@ def _param(path: Path, key: str, spec: Any) -> Param:
     try:
         return KINDS[kinds[0]].model_validate(spec)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        where, msg = first_error(exc)
         raise ConfigError(f"{path}: params.{key}{'.' + where if where else ''}: {msg}") from None
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """Where (dotted) and what of a validation error's first problem, in the words of a config error."""
+    err = exc.errors()[0]
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return ".".join(str(p) for p in err["loc"]), msg
 
 
 def overrides_for(values: dict[str, Any]) -> list[str]:
@@ -146,10 +151,8 @@ def load_space(path: Path, config_path: Optional[Path], overrides: list[str]) ->
     try:
         space = SearchSpace.model_validate({**raw, "params": parsed})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}: {loc}: {msg}") from None
+        where, msg = first_error(exc)
+        raise ConfigError(f"{path}: {where}: {msg}") from None
     for k, seed in enumerate(space.seed_trials):
         for key, value in seed.items():
             if key not in space.params:

@@ -319,6 +319,14 @@ def test_seed_trials_run_first_and_only_once(tmp_path):
     ({"pruner": {"name": "asha"}}, "space.yaml: pruner.name: Input should be 'median', 'hyperband' or 'none'"),
     ({"sampler": {"name": "tpe", "seeds": 1}}, "space.yaml: sampler.seeds: unknown key"),
     ({"params": []}, "space.yaml: params: a mapping of config keys to distributions is required"),
+    ({"params": ["optimizer.lr"]}, "space.yaml: params: a mapping of config keys to distributions is required"),
+    ({"params": {"optimizer.lr": {"float": ["a", 0.1]}}},
+     "space.yaml: params.optimizer.lr.float.0: Input should be a valid number, unable to parse string as a number"),
+    ({"seed_trials": [{"optimizer.wd": 0.1}]},
+     "space.yaml: seed_trials.0.optimizer.wd: not a searched parameter (params: optimizer.lr, data.age_bounds)"),
+    ({"params": {"trainer.epochs": {"categorical": [2, 0]}}},
+     "space.yaml: params.trainer.epochs: value 0 gives an invalid config "
+     "(trainer.epochs: Input should be greater than 0 (got 0))"),
     ({"params": {"optimizer.lr": {"float": [0.1, 0.1]}}},
      "space.yaml: params.optimizer.lr: needs low < high, got [0.1, 0.1]"),
     ({"params": {"optimizer.lr": {"float": [0.0, 0.1], "log": True}}},
@@ -327,8 +335,10 @@ def test_seed_trials_run_first_and_only_once(tmp_path):
      "space.yaml: params.trainer.epochs.step: Input should be greater than 0"),
 ])
 def test_space_file_errors_are_one_exact_line(tmp_path, change, message):
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({**SPACE, **change}, sort_keys=False))
     with pytest.raises(ConfigError) as err:
-        load_space(write_space(tmp_path, {**SPACE, **change}), ROOT / "configs/demo.yaml", [])
+        load_space(path, ROOT / "configs/demo.yaml", [])
     assert str(err.value) == f"{tmp_path / 'space.yaml'}{message.removeprefix('space.yaml')}"
 
 
@@ -345,6 +355,33 @@ def test_trial_values_become_overrides_that_parse_back():
     values = {"augment.image_size": [128, 96], "model.backbone": "resnet10t", "optimizer.lr": 0.003,
               "augment.train": [{"name": "HorizontalFlip", "args": {"p": 0.5}}]}
     out = overrides_for(values)
-    assert out[:3] == ["augment.image_size=[128, 96]", "model.backbone=resnet10t", "optimizer.lr=0.003"]
+    assert out == ["augment.image_size=[128, 96]", "model.backbone=resnet10t", "optimizer.lr=0.003",
+                   "augment.train=[{args: {p: 0.5}, name: HorizontalFlip}]"]  # one line each
     config = load_config(ROOT / "configs/demo.yaml", out)
     assert list(config.augment.image_size) == [128, 96] and config.augment.train[0].args == {"p": 0.5}
+
+
+def recipe_with(tmp_path, **data) -> str:
+    """configs/demo.yaml with some `data` keys changed, as a file of its own."""
+    raw = yaml.safe_load((ROOT / "configs/demo.yaml").read_text())
+    raw["data"].update(data)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_space_values_are_checked_against_the_base_config(tmp_path):
+    space = write_space(tmp_path, {"params": {"data.fold": {"int": [0, 4]}}})
+    assert load_space(space, ROOT / "configs/demo.yaml", [])  # no folds in the demo recipe: any fold is fine
+    with pytest.raises(ConfigError) as err:
+        load_space(space, recipe_with(tmp_path, n_folds=3), [])
+    assert str(err.value) == (f"{space}: params.data.fold: value 4 gives an invalid config (data: need n_folds >= 2 "
+                              "and 0 <= fold < n_folds, got n_folds=3, fold=4)")
+    assert load_space(write_space(tmp_path, {"params": {"optimizer.lr": {"float": [0.1, 0.2]}}}), None, [])
+
+
+def test_each_value_is_checked_against_the_base_not_the_previous_value(tmp_path):
+    space = tmp_path / "space.yaml"  # n_folds first: its last value (2) must not stay for data.fold's check
+    space.write_text("params:\n  data.n_folds: {categorical: [5, 2]}\n  data.fold: {int: [0, 3]}\n")
+    loaded = load_space(space, recipe_with(tmp_path, n_folds=5), [])
+    assert list(loaded.params) == ["data.n_folds", "data.fold"]

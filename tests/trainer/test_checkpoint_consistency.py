@@ -130,3 +130,45 @@ def test_messages_name_only_files_that_exist(tmp_path, capsys):
         train.main(["--resume", str(tmp_path / "empty_run")])
     err = capsys.readouterr().err
     assert "holds no last.pth" in err and os.path.join("empty_run", "last.pth") not in err
+
+
+def fake_checkpoints(run: RunDir, last_epoch: int, best_epoch: int, best_held: int | None) -> None:
+    """last.pth at `last_epoch` naming `best_epoch` as the best; best.pth at `best_held` (None: absent)."""
+    from trainer.checkpoint import CONFIG_SECTIONS, save_checkpoint
+
+    run.path.mkdir(parents=True, exist_ok=True)
+    common = {"model": {}, "config": {s: {} for s in CONFIG_SECTIONS}, "class_names": ["a"]}
+    save_checkpoint({**common, "epoch": last_epoch, "monitor": {"best_epoch": best_epoch}, "tag": "last"}, run.last)
+    if best_held is not None:
+        save_checkpoint({**common, "epoch": best_held, "monitor": {"best_epoch": best_held}, "tag": "best"}, run.best)
+
+
+@pytest.mark.parametrize("last_epoch, best_epoch, best_held", [(3, 0, None), (3, 2, 2), (3, 2, 3)])
+def test_reconcile_leaves_agreeing_checkpoints_alone(tmp_path, last_epoch, best_epoch, best_held):
+    run = RunDir(tmp_path / "run")
+    fake_checkpoints(run, last_epoch, best_epoch, best_held)
+    assert reconcile(run) is None
+    assert run.best.is_file() == (best_held is not None)
+    assert best_held is None or state(run.best)["tag"] == "best"
+
+
+@pytest.mark.parametrize("best_held", [None, 1])
+def test_reconcile_restores_the_last_epoch_when_it_was_the_best(tmp_path, best_held):
+    run = RunDir(tmp_path / "run")
+    fake_checkpoints(run, last_epoch=2 if best_held else 1, best_epoch=2 if best_held else 1, best_held=best_held)
+    message = reconcile(run)
+    assert message == f"{run.best} restored from {run.last} (epoch {2 if best_held else 1})"
+    assert state(run.best)["tag"] == "last" and not run.best.with_suffix(".pth.repair").exists()
+
+
+def test_reconcile_says_when_the_best_weights_are_lost(tmp_path):
+    run = RunDir(tmp_path / "run")
+    fake_checkpoints(run, last_epoch=4, best_epoch=3, best_held=2)
+    assert reconcile(run).startswith(f"{run.best} holds epoch 2 but the best epoch was 3; its weights are lost")
+    assert state(run.best)["tag"] == "best"
+
+
+def test_reconcile_without_last_does_nothing(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    assert reconcile(run) is None and not run.best.exists()
