@@ -132,3 +132,29 @@ def test_validation_and_prediction_see_the_same_pixels(demo_data, tmp_path):
             assert torch.equal(val[k][0], predicted[k][0])
         assert (val.crop is None) == (predicted.crop is None) == ("augment.face_crop.margin" not in extra)
         assert (val.cache is None) == (extra["data.cache"] == "none") and predicted.cache is None
+
+
+def test_pseudo_labels_join_training_with_their_weight_and_read_their_files(demo_data):
+    import pandas as pd
+
+    from data_loader.datasets import with_pseudo_labels
+
+    train_paths = sorted(str(p) for p in (demo_data / "train" / "images").glob("*/mask1.jpg"))[:3]
+    eval_paths = sorted(str(p) for p in (demo_data / "eval" / "images").glob("*.jpg"))[:2]
+    cache = np.stack([np.full((8, 6, 3), 10 * (k + 1), dtype=np.uint8) for k in range(4)])
+    train_tf, _ = pipelines()
+
+    def crop(path: str) -> np.ndarray:
+        return np.full((8, 6, 3), 99 if path == eval_paths[1] else 0, dtype=np.uint8)
+
+    train_set = ImageDataset(train_paths, [1, 2, 3], transform=train_tf, draft_size=(6, 8), seed=5, cache=cache,
+                             cache_rows=[3, 0, 1], crop=crop)
+    merged = with_pseudo_labels(train_set, pd.DataFrame({"path": eval_paths, "label": [7, 17]}), weight=0.25)
+    assert merged.paths == [*train_paths, *eval_paths] and merged.labels.tolist() == [1, 2, 3, 7, 17]
+    assert merged.labels.dtype == np.int64 and merged.cache_rows.tolist() == [3, 0, 1, -1, -1]
+    assert merged.sample_weights.tolist() == [1.0, 1.0, 1.0, 0.25, 0.25]
+    assert (merged.seed, merged.draft_size, merged.cache is cache) == (5, (6, 8), True)
+    assert merged.transform is train_tf and merged.crop is crop
+    assert int(merged.decoded(0)[0, 0, 0]) == 40  # from the cache, row 3
+    assert int(merged.decoded(4)[0, 0, 0]) == 99  # from its file, through the face crop
+    assert merged[3][1:] == (7, 3) and merged[3][0].shape[-2:] == (64, 48)

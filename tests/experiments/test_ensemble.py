@@ -406,3 +406,27 @@ def test_weight_passes_go_on_while_they_improve_and_stop_at_three(seed):
     assert not np.allclose(ascent_weights(probs, labels, WEIGHT_GRID, passes=1 if seed == 0 else 3),
                            ascent_weights(probs, labels, WEIGHT_GRID, passes=3 if seed == 0 else 4))
     assert np.allclose(fit_weights(probs, labels), ascent_weights(probs, labels, WEIGHT_GRID, passes=3))
+
+
+def test_inference_applies_the_fitted_weights_and_offsets(tmp_path, monkeypatch):
+    """The glue of `inference.py --ensemble`: each run's probabilities mixed by the file's weights, then its
+    offsets added; checked against the rule written out, on data where the offsets change the answer."""
+    from predict import predictor
+    from predict.fitted_ensemble import save_ensemble
+
+    rng = np.random.default_rng(3)
+    per_run = [rng.dirichlet(np.ones(NUM_CLASSES), size=40) for _ in range(2)]
+    seen = {}
+
+    def fake_predict_groups(runs, **kwargs):
+        seen.update(runs=runs, kwargs=kwargs)
+        return "table", per_run, [1, 1]
+
+    monkeypatch.setattr(predictor, "predict_groups", fake_predict_groups)
+    spec = {**good_spec(tmp_path), "offsets": rng.normal(0, 1.5, NUM_CLASSES).round(4).tolist()}
+    table, mixed, scores = predictor.fitted_ensemble_scores(save_ensemble(spec, tmp_path / "e.yaml"), tta=True)
+    weights, offsets = np.array([0.75, 0.25]), np.array(spec["offsets"])
+    assert table == "table" and seen == {"runs": spec["runs"], "kwargs": {"tta": True}}
+    assert np.allclose(mixed, 0.75 * per_run[0] + 0.25 * per_run[1])
+    expected = rule(np.stack(per_run), weights, offsets)
+    assert (scores.argmax(axis=1) == expected).all() and (expected != mixed.argmax(axis=1)).any()

@@ -385,3 +385,103 @@ def test_each_value_is_checked_against_the_base_not_the_previous_value(tmp_path)
     space.write_text("params:\n  data.n_folds: {categorical: [5, 2]}\n  data.fold: {int: [0, 3]}\n")
     loaded = load_space(space, recipe_with(tmp_path, n_folds=5), [])
     assert list(loaded.params) == ["data.n_folds", "data.fold"]
+
+
+class FakeTraining:
+    """Stands in for `run_training` inside a trial: records its arguments, then returns or raises."""
+
+    def __init__(self, outcome):
+        self.outcome, self.calls = outcome, []
+
+    def __call__(self, config, *, overrides, run_dir, hparams, callbacks):
+        self.calls.append({"config": config, "overrides": overrides, "run_dir": run_dir, "hparams": hparams,
+                           "callbacks": callbacks})
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome, None
+
+
+def objective_with(tmp_path, monkeypatch, outcome):
+    from experiments import search
+
+    space = load_space(write_space(tmp_path, {"params": {"optimizer.lr": {"categorical": [0.002]}}}),
+                       ROOT / "configs/demo.yaml", [])
+    fake = FakeTraining(outcome)
+    monkeypatch.setattr(search, "run_training", fake)
+    objective = search.Objective(ROOT / "configs/demo.yaml", ["trainer.monitor=min val_loss"], space, tmp_path / "tune",
+                                 deadline=123.0)
+    study = optuna.create_study(direction="minimize")
+    study.enqueue_trial({"optimizer.lr": 0.002})
+    return objective, study, fake
+
+
+def test_a_trial_trains_its_values_as_an_ordinary_run_and_reports_its_best(tmp_path, monkeypatch):
+    from experiments.search import PruneOnMonitor
+
+    objective, study, fake = objective_with(tmp_path, monkeypatch, {"best": 0.25, "epochs": 7})
+    study.optimize(objective, n_trials=1)
+    (call,) = fake.calls
+    assert call["overrides"] == ["trainer.monitor=min val_loss", "optimizer.lr=0.002"]
+    assert call["config"].optimizer.lr == 0.002 and call["hparams"] == {"optimizer.lr": 0.002}
+    assert call["run_dir"].path == tmp_path / "tune" / "trial_0000"
+    (callback,) = call["callbacks"]
+    assert isinstance(callback, PruneOnMonitor) and (callback.metric, callback.deadline) == ("val_loss", 123.0)
+    trial = study.trials[0]
+    assert trial.value == 0.25 and trial.user_attrs["epochs"] == 7 and trial.user_attrs["seconds"] >= 0
+    assert trial.user_attrs["run_dir"] == str(tmp_path / "tune" / "trial_0000")
+
+
+def test_a_failed_trial_records_its_reason_and_a_stopped_one_its_time(tmp_path, monkeypatch):
+    from experiments.search import TrialPruned
+
+    objective, study, _ = objective_with(tmp_path, monkeypatch, RuntimeError("CUDA out of memory\nmore lines"))
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert trial.user_attrs["error"] == "RuntimeError: CUDA out of memory" and "seconds" not in trial.user_attrs
+    objective, study, _ = objective_with(tmp_path, monkeypatch, TrialPruned("pruned at epoch 2"))
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["seconds"] >= 0
+    assert "error" not in trial.user_attrs and "epochs" not in trial.user_attrs
+
+
+def finished_trial(number_value, state, lr, run_dir, **attrs):
+    dist = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    return optuna.trial.create_trial(state=state, value=number_value, params={"optimizer.lr": lr},
+                                     distributions={"optimizer.lr": dist}, user_attrs={"run_dir": str(run_dir), **attrs},
+                                     intermediate_values={1: 0.9, 2: 0.7, 3: 0.8})
+
+
+def test_trials_csv_and_the_best_config_of_a_minimised_study(tmp_path):
+    from experiments.search import write_outputs
+
+    runs = [tmp_path / f"trial_{k:04d}" for k in range(3)]
+    for k, run in enumerate(runs):
+        run.mkdir()
+        (run / "config.yaml").write_text(f"name: trial{k}\n")
+    study = optuna.create_study(direction="minimize")
+    done = optuna.trial.TrialState.COMPLETE
+    study.add_trial(finished_trial(0.4, done, 1e-3, runs[0], epochs=5, seconds=12.345))
+    study.add_trial(finished_trial(0.2, done, 3e-3, runs[1], epochs=4, seconds=9.0))
+    study.add_trial(finished_trial(None, optuna.trial.TrialState.PRUNED, 5e-3, runs[2]))
+    out = write_outputs(study, tmp_path, target="val_loss")
+    table = pd.read_csv(tmp_path / "trials.csv")
+    assert list(table.columns) == ["trial", "state", "value", "epochs", "seconds", "optimizer.lr", "run_dir"]
+    assert table["state"].tolist() == ["complete", "complete", "pruned"]
+    assert table["epochs"].tolist() == [5, 4, 3]  # a pruned trial: the last epoch it reported
+    assert table["seconds"].tolist()[:2] == [12.3, 9.0] and table["optimizer.lr"].tolist() == [1e-3, 3e-3, 5e-3]
+    assert table["run_dir"].tolist() == [str(r) for r in runs]
+    assert (out["best_trial"], out["best_value"]) == (1, 0.2)
+    assert (tmp_path / "best_config.yaml").read_text() == "name: trial1\n"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_no_best_config_without_a_complete_trial(tmp_path):
+    from experiments.search import write_outputs
+
+    study = optuna.create_study()
+    study.add_trial(finished_trial(None, optuna.trial.TrialState.PRUNED, 5e-3, tmp_path / "trial_0000"))
+    out = write_outputs(study, tmp_path)
+    assert "best_trial" not in out and not (tmp_path / "best_config.yaml").exists()
+    assert pd.read_csv(tmp_path / "trials.csv")["state"].tolist() == ["pruned"]
