@@ -446,10 +446,11 @@ def test_a_failed_trial_records_its_reason_and_a_stopped_one_its_time(tmp_path, 
     assert "error" not in trial.user_attrs and "epochs" not in trial.user_attrs
 
 
-def finished_trial(number_value, state, lr, run_dir, **attrs):
+def finished_trial(value, state, lr, run_dir, **attrs):
     dist = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
-    return optuna.trial.create_trial(state=state, value=number_value, params={"optimizer.lr": lr},
-                                     distributions={"optimizer.lr": dist}, user_attrs={"run_dir": str(run_dir), **attrs},
+    return optuna.trial.create_trial(state=state, value=value, params={"optimizer.lr": lr},
+                                     distributions={"optimizer.lr": dist},
+                                     user_attrs={"run_dir": str(run_dir), **attrs},
                                      intermediate_values={1: 0.9, 2: 0.7, 3: 0.8})
 
 
