@@ -146,3 +146,24 @@ def test_resuming_a_finished_run_says_so_without_loading_its_checkpoint(finished
                 train.main(["--resume", str(finished_run)])
         finally:
             (finished_run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_a_run_that_stopped_early_is_described_as_such(finished_run):
+    import dataclasses
+
+    from trainer.resume import plan_resume
+
+    plan = plan_resume(finished_run, ["trainer.epochs=5"])
+    early = dataclasses.replace(plan, state={**plan.state, "stopped_early": True})
+    assert early.finished and early.describe() == f"{plan.source}: run already finished (stopped early); nothing to do"
+    assert not plan.finished and "continuing at 2/5" in plan.describe()
+
+
+def test_changed_keys_names_every_dotted_key_that_differs():
+    from trainer.resume import changed_keys
+
+    before = {"seed": 1, "data": {"fold": 0, "n_folds": 5}, "trainer": {"swa": None, "epochs": 3}}
+    after = {"data": {"fold": 1, "n_folds": 5, "relabel": "fix.csv"}, "trainer": {"swa": {"epochs": 2}, "epochs": 3},
+             "name": "x"}
+    assert changed_keys(before, after) == ["data.fold", "data.relabel", "name", "seed", "trainer.swa"]
+    assert changed_keys(before, before) == []
