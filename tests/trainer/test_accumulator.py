@@ -62,3 +62,34 @@ def test_confident_mistakes_ranked_by_confidence():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     y_true = np.array([1, 1, 1, 0])
     assert confident_mistakes(y_true, probs).tolist() == [0, 3, 2]
+
+
+def test_monitor_starts_empty_a_tie_is_no_improvement_and_its_state_round_trips():
+    mon = Monitor("max val_f1")
+    assert (mon.best, mon.best_epoch, mon.bad_epochs, mon.mode, mon.metric) == (-np.inf, -1, 0, "max", "val_f1")
+    assert Monitor("min val_loss").best == np.inf
+    assert mon.update(1, {"val_f1": 0.0, "val_loss": 9.0})  # any first value is the best so far
+    assert not mon.update(2, {"val_f1": 0.0}) and not mon.update(3, {"val_f1": -0.1})
+    assert mon.state_dict() == {"best": 0.0, "best_epoch": 1, "bad_epochs": 2}
+    mon.reset_patience()
+    assert mon.bad_epochs == 0 and mon.best_epoch == 1
+    other = Monitor("max val_f1")
+    other.load_state_dict({"best": 0.7, "best_epoch": 4, "bad_epochs": 3})
+    assert (other.best, other.best_epoch, other.bad_epochs) == (0.7, 4, 3)
+    assert not other.update(5, {"val_f1": 0.7}) and other.bad_epochs == 4
+
+
+def test_evaluation_drops_padded_duplicates_and_recomputes_the_loss_once():
+    acc = EpochAccumulator(keep_logits=True)
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0]])
+    acc.update(torch.tensor(5.0), logits[:2], torch.tensor([0, 2]), indices=torch.tensor([0, 1]))
+    acc.update(torch.tensor(7.0), logits[[2, 0]], torch.tensor([2, 0]), indices=torch.tensor([2, 0]))  # 0 again
+    out = acc.compute("val", loss_fn=torch.nn.functional.cross_entropy)
+    unique_logits, unique_targets = logits, torch.tensor([0, 2, 2])
+    assert out["val_loss"] == float(torch.nn.functional.cross_entropy(unique_logits, unique_targets))
+    assert out["val_acc"] == 2 / 3 and acc.y_true.tolist() == [0, 2, 2]
+    assert np.allclose(acc.probs, logits.softmax(dim=1).numpy())
+    without_fn = EpochAccumulator(keep_logits=True)
+    without_fn.update(torch.tensor(5.0), logits[:2], torch.tensor([0, 2]), indices=torch.tensor([0, 1]))
+    assert without_fn.compute("val")["val_loss"] == 5.0  # the batch means, weighted by batch size
+    assert EpochAccumulator().compute("train") == {}
