@@ -4,7 +4,7 @@ from torch import nn
 
 from model.classifier import MaskClassifier
 from trainer.trainer import Trainer
-from utils.config import TrainerConfig
+from utils.config import OptimizerConfig, SchedulerConfig, TrainerConfig
 
 
 def toy_trainer(**cfg):
@@ -145,3 +145,46 @@ def test_no_weight_decay_parameters_get_none(layer_decay):
     assert len(present) >= 2 and all(decay_of[id(names[n])] == 0.0 for n in present)
     assert decay_of[id(names["backbone.blocks.0.attn.qkv.weight"])] == 0.05
     assert len(decay_of) == len(names)
+
+
+class TwoParts(torch.nn.Module):
+    """The smallest model with the classifier's two parts (a backbone with a norm layer, a head)."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+        self.head = torch.nn.Linear(4, 2)
+
+
+def test_groups_carry_the_configured_decay_momentum_and_backbone_scale():
+    from trainer.optim import build_optimizer
+
+    opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1, momentum=0.5, weight_decay=0.01, backbone_lr_scale=0.1),
+                          TwoParts())
+    groups = [(g["part"], len(g["params"]), g["weight_decay"], g["lr"], g["momentum"], g["initial_lr"])
+              for g in opt.param_groups]
+    assert groups == [("backbone", 3, 0.0, pytest.approx(0.01), 0.5, 0.1),  # biases and norm weights: no decay
+                      ("backbone", 1, 0.01, pytest.approx(0.01), 0.5, 0.1),
+                      ("head", 1, 0.0, 0.1, 0.5, 0.1), ("head", 1, 0.01, 0.1, 0.5, 0.1)]
+
+
+def test_cosine_with_warmup_and_multistep_follow_their_formulas_per_update():
+    import math
+
+    from trainer.optim import build_optimizer, build_scheduler, part_lrs
+
+    opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1, backbone_lr_scale=0.1), TwoParts())
+    sched = build_scheduler(SchedulerConfig(name="cosine", warmup_epochs=1, warmup_lr=1e-4, min_lr=1e-5), opt,
+                            epochs=5, updates_per_epoch=10)
+    expected = {0: 1e-4, 5: 1e-4 + 5 * (0.1 - 1e-4) / 10,  # linear warm-up over the first epoch's 10 updates
+                10: 1e-5 + 0.5 * (0.1 - 1e-5) * (1 + math.cos(math.pi * 10 / 50)), 50: 1e-5}
+    for update, lr in expected.items():
+        sched.step_update(num_updates=update)
+        assert part_lrs(opt) == {"lr_head": pytest.approx(lr), "lr_backbone": pytest.approx(0.1 * lr)}
+    opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1), TwoParts())
+    sched = build_scheduler(SchedulerConfig(name="multistep", decay_epochs=2, decay_rate=0.5), opt, epochs=10,
+                            updates_per_epoch=3)
+    for update, lr in {3: 0.1, 12: 0.025, 18: 0.0125, 27: 0.0125}.items():  # milestones at epochs 2, 4, 6
+        sched.step_update(num_updates=update)
+        assert part_lrs(opt)["lr_head"] == pytest.approx(lr)
+    assert build_scheduler(SchedulerConfig(name="none"), opt, epochs=10, updates_per_epoch=3) is None
