@@ -2,7 +2,10 @@
 Plain helpers (paths, overrides, the one-line-failure check) live in helpers.py."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +19,32 @@ from tools.synthetic import generate  # noqa: E402 - after the thread setting
 TRAIN_PEOPLE, EVAL_PEOPLE = 30, 6
 
 
+def under_mutmut() -> str | None:
+    """The mutant under test when mutmut runs this session ("" for its clean and stats runs), else None."""
+    if "mutmut" not in sys.modules:
+        return None
+    from mutmut.mutation.trampoline import get_mutant_under_test
+
+    return get_mutant_under_test()
+
+
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> Path:
-    """30 train people (210 images) and 6 eval people (42 images) in the competition layout."""
+    """30 train people (210 images) and 6 eval people (42 images) in the competition layout.
+
+    Under mutmut every mutant is a new session: the data is drawn once, by unmutated code (mutmut's stats
+    run), kept in `mutants/.test-data/` and copied for each session instead of drawn again (6 s each)."""
     out = tmp_path_factory.mktemp("data")
+    mutant = under_mutmut()
+    kept = Path(".test-data") / f"demo-{TRAIN_PEOPLE}-{EVAL_PEOPLE}-3"
+    if mutant is not None and kept.is_dir():
+        shutil.copytree(kept, out, dirs_exist_ok=True)
+        return out
     generate(out, TRAIN_PEOPLE, EVAL_PEOPLE, seed=3, workers=1)
+    if mutant in ("", "stats"):  # mutmut's own runs of the unmutated code
+        partial = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
+        shutil.copytree(out, partial)
+        partial.replace(kept)
     return out
 
 
@@ -98,7 +122,11 @@ def study_storage(request) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """`gpu` tests run only where CUDA works (`pytest -m gpu` on a GPU machine); elsewhere they skip."""
+    """`gpu` tests run only where CUDA works (`pytest -m gpu` on a GPU machine); elsewhere they skip.
+    Under mutmut (which stops at the first failure) the fastest tests of its stats run go first."""
+    if under_mutmut() and Path("mutmut-stats.json").is_file():
+        durations = json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
+        items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (run with `pytest -m gpu` on one)")
