@@ -65,16 +65,16 @@ def stored_choice(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def trial_params(space: SearchSpace, values: dict[str, Any]) -> dict[str, Any]:
-    """`values` as Optuna stores them (see `stored_choice`)."""
-    return {k: stored_choice(v) if isinstance(space.params[k], CategoricalParam) else v for k, v in values.items()}
+def trial_params(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` as Optuna stores them (see `stored_choice`; the numeric ones are scalars already)."""
+    return {k: stored_choice(v) for k, v in values.items()}
 
 
 def enqueue_seeds(study: optuna.Study, space: SearchSpace) -> None:
     """Queue the space's `seed_trials` (known good recipes) before any sampled trial; a study that
     already holds one (a rerun, another worker) does not get it twice."""
     for values in space.seed_trials:
-        study.enqueue_trial(trial_params(space, values), skip_if_exists=True)
+        study.enqueue_trial(trial_params(values), skip_if_exists=True)
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
