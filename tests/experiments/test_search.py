@@ -489,3 +489,18 @@ def test_no_best_config_without_a_complete_trial(tmp_path):
     out = write_outputs(study, tmp_path)
     assert "best_trial" not in out and not (tmp_path / "best_config.yaml").exists()
     assert pd.read_csv(tmp_path / "trials.csv")["state"].tolist() == ["pruned"]
+
+
+@pytest.mark.parametrize("pruner, expected", [
+    ({"name": "median", "warmup_epochs": 6, "startup_trials": 3},
+     ("MedianPruner", {"_n_startup_trials": 3, "_n_warmup_steps": 6})),
+    ({"name": "hyperband", "warmup_epochs": 3}, ("HyperbandPruner", {"_min_resource": 3, "_max_resource": 20})),
+    ({"name": "hyperband", "warmup_epochs": 0}, ("HyperbandPruner", {"_min_resource": 1, "_max_resource": 20})),
+    ({"name": "none"}, ("NopPruner", {})),
+])
+def test_the_pruner_is_built_from_the_space(tmp_path, pruner, expected):
+    from experiments.search import make_pruner
+
+    space = load_space(write_space(tmp_path, {**SPACE, "pruner": pruner}), ROOT / "configs/demo.yaml", [])
+    built = make_pruner(space, max_epochs=20)
+    assert (type(built).__name__, {k: getattr(built, k) for k in expected[1]}) == expected

@@ -167,3 +167,15 @@ def test_changed_keys_names_every_dotted_key_that_differs():
              "name": "x"}
     assert changed_keys(before, after) == ["data.fold", "data.relabel", "name", "seed", "trainer.swa"]
     assert changed_keys(before, before) == []
+
+
+def test_check_overrides_allows_whole_sections_and_names_a_change_no_override_made():
+    from trainer.resume import check_overrides
+    from utils.errors import ConfigError
+
+    saved = load_config(ROOT / "configs/demo.yaml")
+    mirrored = ["logging.wandb={project: p, mode: offline}", "data.num_workers=0"]
+    check_overrides(saved, load_config(ROOT / "configs/demo.yaml", mirrored), mirrored, "RUN")  # allowed
+    with pytest.raises(ConfigError) as err:  # the seed differs, though no override names it
+        check_overrides(saved, load_config(ROOT / "configs/demo.yaml", ["seed=9"]), ["data.num_workers=0"], "RUN")
+    assert str(err.value).startswith("--resume RUN: 'seed' would change what the run is (seed); on resume only")
