@@ -504,3 +504,28 @@ def test_the_pruner_is_built_from_the_space(tmp_path, pruner, expected):
     space = load_space(write_space(tmp_path, {**SPACE, "pruner": pruner}), ROOT / "configs/demo.yaml", [])
     built = make_pruner(space, max_epochs=20)
     assert (type(built).__name__, {k: getattr(built, k) for k in expected[1]}) == expected
+
+
+def test_failures_from_the_first_trial_on_count_toward_the_stop(tmp_path):
+    from experiments.search import run_trials
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    objective = ScriptedObjective([RuntimeError("bad data"), RuntimeError("bad data"), 0.5])
+    with pytest.raises(UserError, match=r"2 trials in a row failed; the last \(trial 1\): RuntimeError: bad data"):
+        run_trials(study, objective, trials=10, timeout=None, max_failures=2)
+    assert objective.calls == 2
+
+
+@pytest.mark.parametrize("name, kind", [("random", "RandomSampler"), ("tpe", "TPESampler")])
+def test_the_sampler_is_the_named_one_and_its_seed_repeats_the_draws(tmp_path, name, kind):
+    from experiments.search import make_sampler
+
+    space = load_space(write_space(tmp_path, {**SPACE, "sampler": {"name": name, "seed": 5}}),
+                       ROOT / "configs/demo.yaml", [])
+
+    def first_draws():
+        study = optuna.create_study(sampler=make_sampler(space))
+        study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=12)
+        return [t.params["x"] for t in study.trials]
+
+    assert type(make_sampler(space)).__name__ == kind and first_draws() == first_draws()
