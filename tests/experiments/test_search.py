@@ -426,11 +426,13 @@ def test_a_trial_trains_its_values_as_an_ordinary_run_and_reports_its_best(tmp_p
     (call,) = fake.calls
     assert call["overrides"] == ["trainer.monitor=min val_loss", "optimizer.lr=0.002"]
     assert call["config"].optimizer.lr == 0.002 and call["hparams"] == {"optimizer.lr": 0.002}
+    assert call["config"].to_dict() == load_config(ROOT / "configs/demo.yaml", call["overrides"]).to_dict()
     assert call["run_dir"].path == tmp_path / "tune" / "trial_0000"
     (callback,) = call["callbacks"]
     assert isinstance(callback, PruneOnMonitor) and (callback.metric, callback.deadline) == ("val_loss", 123.0)
+    assert callback.trial.number == 0
     trial = study.trials[0]
-    assert trial.value == 0.25 and trial.user_attrs["epochs"] == 7 and trial.user_attrs["seconds"] >= 0
+    assert trial.value == 0.25 and trial.user_attrs["epochs"] == 7 and 0 <= trial.user_attrs["seconds"] < 60
     assert trial.user_attrs["run_dir"] == str(tmp_path / "tune" / "trial_0000")
 
 
@@ -442,10 +444,13 @@ def test_a_failed_trial_records_its_reason_and_a_stopped_one_its_time(tmp_path, 
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.FAIL
     assert trial.user_attrs["error"] == "RuntimeError: CUDA out of memory" and "seconds" not in trial.user_attrs
+    objective, study, _ = objective_with(tmp_path, monkeypatch, ValueError("x" * 600))
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    assert study.trials[0].user_attrs["error"] == "ValueError: " + "x" * 488  # 500 characters at most
     objective, study, _ = objective_with(tmp_path, monkeypatch, TrialPruned("pruned at epoch 2"))
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
-    assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["seconds"] >= 0
+    assert trial.state == optuna.trial.TrialState.PRUNED and 0 <= trial.user_attrs["seconds"] < 60
     assert "error" not in trial.user_attrs and "epochs" not in trial.user_attrs
 
 
