@@ -82,9 +82,8 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, param in space.params.items():
         if isinstance(param, CategoricalParam):
-            choices = [stored_choice(c) for c in param.categorical]
-            picked = trial.suggest_categorical(key, choices)
-            values[key] = json.loads(picked) if isinstance(picked, str) and picked[:1] in "[{" else picked
+            choices = {stored_choice(c): c for c in param.categorical}  # as Optuna stores it -> the value
+            values[key] = choices[trial.suggest_categorical(key, list(choices))]
         elif isinstance(param, FloatParam):
             values[key] = trial.suggest_float(key, *param.float, log=param.log)
         else:

@@ -534,3 +534,23 @@ def test_the_sampler_is_the_named_one_and_its_seed_repeats_the_draws(tmp_path, n
         return [t.params["x"] for t in study.trials]
 
     assert type(make_sampler(space)).__name__ == kind and first_draws() == first_draws()
+
+
+def test_suggested_values_are_stored_as_optuna_keeps_them(tmp_path):
+    from experiments.search import suggest
+
+    space = {**SPACE, "params": {**SPACE["params"], "model.backbone": {"categorical": ["resnet10t", "resnet18"]},
+                                 "trainer.epochs": {"int": [2, 8], "step": 2}}}
+    loaded = load_space(write_space(tmp_path, space), ROOT / "configs/demo.yaml", [])
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = []
+    for _ in range(12):
+        trial = study.ask()
+        seen.append(suggest(trial, loaded))
+        study.tell(trial, 0.5)
+    stored = study.trials[0]
+    assert set(stored.params) == set(loaded.params) == set(seen[0])
+    assert isinstance(stored.params["data.age_bounds"], str)  # a list travels as JSON text
+    assert stored.distributions["optimizer.lr"].log and stored.distributions["trainer.epochs"].step == 2
+    assert {tuple(v["data.age_bounds"]) for v in seen} == {(30, 60), (30, 58)}
+    assert {v["model.backbone"] for v in seen} == {"resnet10t", "resnet18"}
