@@ -554,3 +554,37 @@ def test_suggested_values_are_stored_as_optuna_keeps_them(tmp_path):
     assert stored.distributions["optimizer.lr"].log and stored.distributions["trainer.epochs"].step == 2
     assert {tuple(v["data.age_bounds"]) for v in seen} == {(30, 60), (30, 58)}
     assert {v["model.backbone"] for v in seen} == {"resnet10t", "resnet18"}
+
+
+@pytest.mark.parametrize("monitor, best_lr", [("max val_f1", 8e-3), ("min val_loss", 1e-3)])
+def test_run_study_trains_seeds_first_writes_the_best_and_a_rerun_continues(demo_data, tmp_path, monkeypatch,
+                                                                            caplog, monitor, best_lr):
+    from experiments import search
+
+    def fake_training(config, *, overrides, run_dir, hparams, callbacks):
+        run_dir.path.mkdir(parents=True)
+        run_dir.config.write_text(yaml.safe_dump({"optimizer": {"lr": hparams["optimizer.lr"]}}))
+        return {"best": hparams["optimizer.lr"], "epochs": 1}, None
+
+    monkeypatch.setattr(search, "run_training", fake_training)
+    seeds = [{"optimizer.lr": 8e-3}, {"optimizer.lr": 1e-3}]
+    space = write_space(tmp_path, {**SPACE, "params": {"optimizer.lr": {"float": [1e-3, 8e-3], "log": True}},
+                                   "seed_trials": seeds})
+    overrides = tiny_overrides(demo_data, tmp_path / "saved", **{"trainer.monitor": f"'{monitor}'"})
+
+    def run(trials):
+        return search.run_study(ROOT / "configs/demo.yaml", space, trials=trials, timeout=None, storage=None,
+                                study_name=None, overrides=overrides)
+
+    caplog.set_level("INFO")
+    out = run(3)
+    root = tmp_path / "saved" / "tiny" / "tune"
+    assert [t.params["optimizer.lr"] for t in out["study"].trials[:2]] == [8e-3, 1e-3]  # the seeds, in order
+    assert out["study"].direction.name.lower() == monitor.split()[0] + "imize"
+    assert out["best_value"] == best_lr and out["best_config"] == root / "best_config.yaml"
+    assert yaml.safe_load((root / "best_config.yaml").read_text()) == {"optimizer": {"lr": best_lr}}
+    assert len(pd.read_csv(root / "trials.csv")) == 3 and (root / "study.db").is_file()
+    assert f"study tiny: 0 of 3 trials finished; storage sqlite:///{root / 'study.db'}" in caplog.text
+    assert "tune: stopped starting trials: the study holds 3 finished or running trials (--trials 3)" in caplog.text
+    assert len(run(3)["study"].trials) == 3  # finished: nothing more to run
+    assert len(run(4)["study"].trials) == 4  # the same study goes on
