@@ -588,3 +588,37 @@ def test_run_study_trains_seeds_first_writes_the_best_and_a_rerun_continues(demo
     assert "tune: stopped starting trials: the study holds 3 finished or running trials (--trials 3)" in caplog.text
     assert len(run(3)["study"].trials) == 3  # finished: nothing more to run
     assert len(run(4)["study"].trials) == 4  # the same study goes on
+
+
+def test_open_study_sets_heartbeats_engine_sampler_and_pruner(demo_data, tmp_path):
+    from experiments.search import open_study
+    from experiments.storage import engine_kwargs
+
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, **{"trainer.epochs": 9}))
+    space = load_space(write_space(tmp_path, {**SPACE, "pruner": {"name": "hyperband", "warmup_epochs": 2},
+                                              "sampler": {"name": "random", "seed": 4}}), None, [])
+    study = open_study(config, space, storage=None, study_name=None, heartbeat=30)
+    backend = study._storage._backend
+    assert (study._storage.get_heartbeat_interval(), backend.grace_period) == (30, 60)
+    assert backend.engine_kwargs == engine_kwargs(backend.url) and backend.engine_kwargs
+    assert type(study.sampler).__name__ == "RandomSampler" and study.study_name == "tiny"
+    assert (type(study.pruner).__name__, study.pruner._min_resource, study.pruner._max_resource) == (
+        "HyperbandPruner", 2, 9)
+
+
+def test_a_study_storage_that_keeps_failing_is_one_line_naming_it(demo_data, tmp_path, monkeypatch):
+    import sqlalchemy
+
+    from experiments import search, storage
+
+    def broken(**kwargs):
+        raise sqlalchemy.exc.OperationalError("CREATE TABLE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(search.optuna, "create_study", broken)
+    monkeypatch.setattr(storage.time, "sleep", lambda s: None)
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path))
+    space = load_space(write_space(tmp_path), None, [])
+    with pytest.raises(UserError) as err:
+        search.open_study(config, space, storage=None, study_name=None, heartbeat=30)
+    assert str(err.value) == (f"--storage sqlite:///{tmp_path / 'tiny' / 'tune' / 'study.db'}: cannot open the "
+                              "study (database is locked)")
