@@ -622,3 +622,12 @@ def test_a_study_storage_that_keeps_failing_is_one_line_naming_it(demo_data, tmp
         search.open_study(config, space, storage=None, study_name=None, heartbeat=30)
     assert str(err.value) == (f"--storage sqlite:///{tmp_path / 'tiny' / 'tune' / 'study.db'}: cannot open the "
                               "study (database is locked)")
+
+
+def test_a_trial_that_failed_before_its_first_epoch_has_a_plain_row():
+    from experiments.search import trials_table
+
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, value=None))
+    (row,) = trials_table(study).to_dict("records")
+    assert row == {"trial": 0, "state": "fail", "value": None, "epochs": 0, "seconds": 0.0, "run_dir": ""}
