@@ -481,17 +481,22 @@ def test_trials_csv_and_the_best_config_of_a_minimised_study(tmp_path):
     assert table["epochs"].tolist() == [5, 4, 3]  # a pruned trial: the last epoch it reported
     assert table["seconds"].tolist()[:2] == [12.3, 9.0] and table["optimizer.lr"].tolist() == [1e-3, 3e-3, 5e-3]
     assert table["run_dir"].tolist() == [str(r) for r in runs]
-    assert (out["best_trial"], out["best_value"]) == (1, 0.2)
+    assert (out["best_trial"], out["best_value"], out["best_config"]) == (1, 0.2, tmp_path / "best_config.yaml")
     assert (tmp_path / "best_config.yaml").read_text() == "name: trial1\n"
+    assert out["trials"].equals(table.astype(out["trials"].dtypes)) and list(table.columns)[0] == "trial"
+    assert [p.name for p in out["plots"]] == ["history.png", "importances.png", "parallel_coordinates.png"]
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_no_best_config_without_a_complete_trial(tmp_path):
-    from experiments.search import write_outputs
+def test_no_best_config_without_a_complete_trial(tmp_path, monkeypatch):
+    from experiments import search
 
+    targets = []
+    monkeypatch.setattr(search, "save_plots", lambda study, root, target: targets.append(target) or [])
     study = optuna.create_study()
     study.add_trial(finished_trial(None, optuna.trial.TrialState.PRUNED, 5e-3, tmp_path / "trial_0000"))
-    out = write_outputs(study, tmp_path)
+    out = search.write_outputs(study, tmp_path)
+    assert targets == ["Objective Value"] and out["plots"] == []  # Optuna's own axis title by default
     assert "best_trial" not in out and not (tmp_path / "best_config.yaml").exists()
     assert pd.read_csv(tmp_path / "trials.csv")["state"].tolist() == ["pruned"]
 
