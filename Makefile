@@ -28,7 +28,7 @@ demo: demo-data
 	@run=$$(ls -td saved/demo/2*/ | head -n 1); run=$${run%/}; \
 	$(PY) inference.py --ckpt $$run && \
 	$(PY) -m tools.score $$run/submission.csv $(DEMO_DATA)/eval_truth.csv && \
-	echo "run directory: $$run (config.yaml, best.pth, last.pth, metrics.csv, submission.csv)" && \
+	echo "run directory: $$run (config.yaml, swa.pth: the model, best.pth, last.pth, metrics.csv, submission.csv)" && \
 	echo "TensorBoard:   $(VENV)/bin/tensorboard --logdir saved"
 
 # The search tests start their own PostgreSQL server (tests/postgres_server.py) from Debian's binaries.

@@ -126,7 +126,7 @@ def test_oof_frame_and_scores_against_sklearn(tmp_path, caplog):
     assert frames[1]["pred"].tolist() == preds[1] and (frames[1]["fold"] == 1).all()
     assert frames[0]["path"].tolist()[:2] == ["f0/img0.jpg", "f0/img1.jpg"]
     assert frames[1][PROB_COLUMNS].to_numpy() == pytest.approx(fold_result(labels[1], preds[1], 1).probs)
-    config = load_config(ROOT / "configs/demo.yaml", ["data.n_folds=2", "name=oofs"])
+    config = load_config(ROOT / "configs/demo.yaml", ["data.n_folds=2", "name=oofs", "trainer.swa=null"])
     run_dir = RunDir(tmp_path)
     with caplog.at_level("INFO", logger="experiments.folds"):
         out = write_oof(run_dir, config, frames)
