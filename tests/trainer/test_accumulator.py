@@ -53,6 +53,7 @@ def test_task_f1_from_18_class_predictions():
     assert out["f1_mask"] == 1.0 and out["f1_age"] == 1.0
     assert out["f1_gender"] == f1_score([0, 1, 0, 1, 1], [1, 1, 0, 0, 1], average="macro")
     assert out["f1_c04"] == 1.0 and out["f1_c00"] == 0.0 and out["f1_c17"] == 0.0
+    assert out["f1_c01"] == 0.0  # absent from truth and prediction
     assert len([k for k in out if k.startswith("f1_c")]) == 18
 
 
