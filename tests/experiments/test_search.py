@@ -636,3 +636,67 @@ def test_a_trial_that_failed_before_its_first_epoch_has_a_plain_row():
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, value=None))
     (row,) = trials_table(study).to_dict("records")
     assert row == {"trial": 0, "state": "fail", "value": None, "epochs": 0, "seconds": 0.0, "run_dir": ""}
+
+
+def test_plots_are_laid_out_saved_at_100_dpi_closed_and_skips_are_named(tmp_path, caplog):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+    from matplotlib.collections import LineCollection
+    from PIL import Image
+
+    from experiments.search import MIN_IMPORTANCE_TRIALS, save_plots, search_plot
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("a", 0, 1) + t.suggest_float("b", 0, 1) + t.suggest_int("c", 1, 3)
+                   + t.suggest_float("d", 0, 1) + t.suggest_float("e", 0, 1) + t.suggest_float("f", 0, 1),
+                   n_trials=MIN_IMPORTANCE_TRIALS)
+    parallel = search_plot(study, "parallel_coordinates", "val_f1")
+    labels = parallel.get_xticklabels()
+    assert tuple(parallel.figure.get_size_inches()) == (max(8.0, 1.6 * len(labels)), 5.0) and len(labels) == 7
+    assert all((t.get_rotation(), t.get_horizontalalignment()) == (25, "right") for t in labels)
+    (lines,) = [c for c in parallel.collections if isinstance(c, LineCollection)]
+    assert lines.get_cmap().name == "viridis" and set(lines.get_linewidths()) == {1.6}
+    assert lines.colorbar is not None and lines.colorbar.cmap.name == "viridis"  # the colour key follows
+    enough = search_plot(study, "importances", "val_f1")
+    assert "too few" not in enough.get_title()  # 10 complete trials are enough
+    pyplot.close("all")
+    caplog.set_level("INFO")
+    paths = save_plots(study, tmp_path, "val_f1")
+    assert [Image.open(p).info["dpi"][0] for p in paths] == pytest.approx([100, 100, 100], abs=0.1)
+    assert pyplot.get_fignums() == []  # every figure closed after saving
+
+
+def test_a_plot_that_cannot_be_drawn_is_skipped_with_its_reason(tmp_path, caplog, monkeypatch):
+    from experiments import search
+
+    def picky(study, name, target):
+        if name == "importances":
+            raise ValueError("needs two complete trials\nmore")
+        if name == "parallel_coordinates":
+            raise ZeroDivisionError()
+        return search_axes(target)
+
+    def search_axes(target):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+
+        return pyplot.subplots()[1]
+
+    monkeypatch.setattr(search, "search_plot", picky)
+    caplog.set_level("INFO")
+    assert [p.name for p in search.save_plots(optuna.create_study(), tmp_path, "val_f1")] == ["history.png"]
+    assert "plot importances skipped (needs two complete trials)" in caplog.text
+    assert "plot parallel_coordinates skipped (ZeroDivisionError)" in caplog.text
+
+
+def test_a_pruned_trial_says_which_epoch():
+    from experiments.search import PruneOnMonitor, TrialPruned
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    trial = study.ask()
+    with pytest.raises(TrialPruned, match=r"^trial 0 pruned after epoch 3$"):
+        PruneOnMonitor(trial, "val_f1")(None, 3, {"val_f1": 0.1}, None, False)
