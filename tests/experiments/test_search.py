@@ -376,8 +376,9 @@ def recipe_with(tmp_path, **data) -> str:
 def test_space_values_are_checked_against_the_base_config(tmp_path):
     space = write_space(tmp_path, {"params": {"data.fold": {"int": [0, 4]}}})
     assert load_space(space, ROOT / "configs/demo.yaml", [])  # no folds in the demo recipe: any fold is fine
+    (tmp_path / "my recipes").mkdir()  # a path with a space: the message still starts after it
     with pytest.raises(ConfigError) as err:
-        load_space(space, recipe_with(tmp_path, n_folds=3), [])
+        load_space(space, recipe_with(tmp_path / "my recipes", n_folds=3), [])
     assert str(err.value) == (f"{space}: params.data.fold: value 4 gives an invalid config (data: need n_folds >= 2 "
                               "and 0 <= fold < n_folds, got n_folds=3, fold=4)")
     assert load_space(write_space(tmp_path, {"params": {"optimizer.lr": {"float": [0.1, 0.2]}}}), None, [])
