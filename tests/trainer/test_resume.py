@@ -179,3 +179,19 @@ def test_check_overrides_allows_whole_sections_and_names_a_change_no_override_ma
     with pytest.raises(ConfigError) as err:  # the seed differs, though no override names it
         check_overrides(saved, load_config(ROOT / "configs/demo.yaml", ["seed=9"]), ["data.num_workers=0"], "RUN")
     assert str(err.value).startswith("--resume RUN: 'seed' would change what the run is (seed); on resume only")
+
+
+def test_a_run_stopped_before_its_first_checkpoint_takes_the_allowed_overrides(tmp_path):
+    from trainer.resume import plan_resume
+    from utils.config import save_config
+    from utils.errors import ConfigError
+    from utils.run_dir import RunDir
+
+    run = RunDir(tmp_path / "early")
+    run.path.mkdir()
+    save_config(load_config(ROOT / "configs/demo.yaml", ["trainer.epochs=2"]), run.config)
+    plan = plan_resume(run.path, ["trainer.epochs=5", "data.num_workers=1"])
+    assert (plan.config.trainer.epochs, plan.config.data.num_workers, plan.state) == (5, 1, None)
+    assert plan.describe() == f"{run}: stopped before its first checkpoint; starting it again in the same directory"
+    with pytest.raises(ConfigError, match=r"'seed=3' would change what the run is \(seed\)"):
+        plan_resume(run.path, ["seed=3"])
