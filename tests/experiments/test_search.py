@@ -189,8 +189,33 @@ def test_continuing_a_study_with_the_opposite_direction_is_refused(demo_data, tm
     assert open_study(config, space, storage=None, study_name=None, heartbeat=60).direction.name == "MAXIMIZE"
     minimizing = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path / "saved",
                                                                **{"trainer.monitor": "'min val_loss'"}))
-    with pytest.raises(ConfigError, match="was created to maximize"):
+    with pytest.raises(ConfigError) as err:
         open_study(minimizing, space, storage=None, study_name=None, heartbeat=60)
+    db = tmp_path / "saved" / "tiny" / "tune" / "study.db"
+    assert str(err.value) == (f"trainer.monitor 'min val_loss': study 'tiny' in sqlite:///{db} was created to "
+                              "maximize; continue it with the same monitor direction, or start a new study "
+                              "(--study NAME)")
+
+
+def test_run_study_refuses_a_monitor_without_validation_but_not_with_folds(demo_data, tmp_path, monkeypatch):
+    from experiments import search
+
+    monkeypatch.setattr(search, "run_training", lambda config, **kwargs: ({"best": 0.5, "epochs": 1}, None))
+    space = write_space(tmp_path)
+
+    def run(**extra):
+        overrides = tiny_overrides(demo_data, tmp_path / "saved", **{"data.val_ratio": 0, **extra})
+        return search.run_study(ROOT / "configs/demo.yaml", space, trials=1, timeout=None, storage=None,
+                                study_name=None, overrides=overrides)
+
+    with pytest.raises(ConfigError) as err:
+        run()
+    assert str(err.value) == "tune: trainer.monitor 'max val_f1' needs a validation set (data.val_ratio > 0)"
+    assert len(run(**{"data.n_folds": 2, "name": "folds"})["study"].trials) == 1  # a fold validates
+    with pytest.raises(ConfigError) as err:
+        search.run_study(ROOT / "configs/demo.yaml", space, trials=1, timeout=None, storage=None, study_name=None,
+                         overrides=[*tiny_overrides(demo_data, tmp_path / "saved"), "optimizer.lr=0.1"])
+    assert str(err.value) == f"optimizer.lr: given on the command line and searched by {space}; drop one of them"
 
 
 class ScriptedObjective:
