@@ -123,10 +123,17 @@ def study_storage(request) -> str | None:
 
 def pytest_collection_modifyitems(config, items):
     """`gpu` tests run only where CUDA works (`pytest -m gpu` on a GPU machine); elsewhere they skip.
-    Under mutmut (which stops at the first failure) the fastest tests of its stats run go first."""
+    Under mutmut (which stops at the first failure) the fastest tests of its stats run go first, and with
+    MUTATION_MAX_TEST_SECONDS set only those that took at most that long (a first, cheap pass: its survivors
+    are then re-run by name without it, see docs/mutation.md)."""
     if under_mutmut() and Path("mutmut-stats.json").is_file():
         durations = json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
         items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+        limit = os.environ.get("MUTATION_MAX_TEST_SECONDS")
+        if limit and under_mutmut() not in ("", "stats"):
+            slow = [item for item in items if durations.get(item.nodeid, 0.0) > float(limit)]
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if durations.get(item.nodeid, 0.0) <= float(limit)]
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (run with `pytest -m gpu` on one)")

@@ -91,3 +91,17 @@ def test_small_strata_continue_the_deal_so_folds_stay_even():
     for seed in range(5):
         sizes = pd.Series(stratified_person_folds(images, 3, seed)).value_counts()
         assert sorted(sizes.tolist()) == [3, 3, 3], seed
+
+
+def test_the_leaky_dataset_deals_images_into_even_seeded_folds():
+    images = fake_images(10).assign(path=lambda frame: [f"{k}.jpg" for k in range(len(frame))], label=0)
+    dataset = MaskBaseDataset(images)
+    folds = [dataset.split_indices(0.5, seed=5, n_folds=3, fold=k) for k in range(3)]
+    for train_rows, val_rows in folds:
+        assert sorted([*train_rows, *val_rows]) == list(range(70)) and not set(train_rows) & set(val_rows)
+    assert sorted(len(val_rows) for _, val_rows in folds) == [23, 23, 24]
+    assert sorted(row for _, val_rows in folds for row in val_rows) == list(range(70))  # each image once
+    again = dataset.split_indices(0.0, seed=5, n_folds=3, fold=1)  # the ratio plays no part with folds
+    other = dataset.split_indices(0.5, seed=6, n_folds=3, fold=1)
+    assert list(again[1]) == list(folds[1][1]) and list(other[1]) != list(folds[1][1])
+    assert len(dataset.split_indices(0.5, seed=5)[1]) == 35  # without folds: half of the images

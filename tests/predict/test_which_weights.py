@@ -32,9 +32,11 @@ def test_a_run_means_its_best_pth_unless_it_uses_its_swa_pth(tmp_path):
 def test_a_missing_swa_pth_is_one_line_when_asked_for_and_best_with_a_warning_otherwise(tmp_path, caplog):
     early = run_dir(tmp_path / "early", use=True, files=("best.pth",))
     assert expand_checkpoint(early) == [early / "best.pth"]
-    assert "no swa.pth" in caplog.text
-    with pytest.raises(UserError, match="swa.pth: not found"):
+    assert caplog.messages == [f"{early}: no swa.pth (stopped before its first averaged epoch); using best.pth"]
+    with pytest.raises(UserError) as error:
         expand_checkpoint(early, "swa")
+    assert str(error.value) == (f"{early / 'swa.pth'}: not found (a run writes it with trainer.swa, unless it "
+                                "stopped before its first averaged epoch); use --which best")
 
 
 def test_each_fold_of_a_kfold_run_uses_the_runs_weights(tmp_path, caplog):
@@ -44,6 +46,14 @@ def test_each_fold_of_a_kfold_run_uses_the_runs_weights(tmp_path, caplog):
     assert expand_checkpoint(run) == [run / "folds/fold_0/swa.pth", run / "folds/fold_1/best.pth"]
     assert "fold_1: no swa.pth" in caplog.text
     assert expand_checkpoint(run, "best") == [run / "folds/fold_0/best.pth", run / "folds/fold_1/best.pth"]
+
+
+def test_a_fold_beyond_the_runs_fold_count_is_left_out_and_named(tmp_path, caplog):
+    run = run_dir(tmp_path / "kfold", files=(), n_folds=2)
+    for k in range(3):
+        run_dir(run / "folds" / f"fold_{k}", files=("best.pth",))
+    assert expand_checkpoint(run) == [run / "folds/fold_0/best.pth", run / "folds/fold_1/best.pth"]
+    assert caplog.messages == [f"{run / 'folds'}: fold_2 left out (not one of the run's 2 folds with a best.pth)"]
 
 
 def test_inference_which_needs_runs(capsys):

@@ -159,6 +159,30 @@ def test_optimizer_state_restores_into_a_fresh_optimizer():
         assert torch.equal(a, b)
 
 
+def plateau_trainer() -> Trainer:
+    from trainer.plateau import PlateauScheduler
+
+    trainer = toy_trainer(epochs=4)
+    trainer.scheduler = PlateauScheduler(trainer.optimizer, mode="max", patience=3, factor=0.5, min_lr=0.0,
+                                         warmup_epochs=0, warmup_lr=0.0)
+    return trainer
+
+
+def test_a_plateau_schedule_resumes_its_patience_and_an_older_checkpoint_restarts_it(caplog):
+    straight = plateau_trainer()
+    straight.scheduler.step(1, 0.5)
+    straight.scheduler.step(2, 0.4)  # one epoch without improvement
+    state = copy.deepcopy(straight.state_dict())
+    resumed = plateau_trainer()
+    resumed.load_state_dict(state)
+    assert resumed.scheduler.plateau.num_bad_epochs == 1 and resumed.scheduler.plateau.best == 0.5
+    assert not caplog.messages
+    older = plateau_trainer()
+    older.load_state_dict({**state, "scheduler": None})  # saved without the plateau state
+    assert older.scheduler.plateau.num_bad_epochs == 0
+    assert caplog.messages == ["scheduler.name=plateau: this checkpoint holds no plateau state; patience restarts"]
+
+
 @pytest.mark.parametrize("mode, scores, best_epoch", [("max", [0.3, 0.5, 0.4], 2), ("min", [0.3, 0.5, 0.1], 3)])
 def test_the_monitor_direction_picks_the_best_epoch(mode, scores, best_epoch):
     trainer = toy_trainer(scores=scores, epochs=3, monitor=f"{mode} val_f1")
