@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,13 +122,60 @@ def study_storage(request) -> str | None:
     return None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
 
 
+COSTS = Path(".test-data") / "costs.json"  # under mutmut: seconds per test, its fixtures' set-up included
+_fixture_seconds: dict[str, float] = {}
+_call_seconds: dict[str, float] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """Under mutmut's unmutated runs: how long each fixture takes to set up (a module fixture that trains a
+    run costs its tests seconds that mutmut's own record, the call alone, leaves out)."""
+    start = time.perf_counter()
+    yield
+    if under_mutmut() in ("", "stats"):
+        name = fixturedef.argname
+        _fixture_seconds[name] = max(_fixture_seconds.get(name, 0.0), time.perf_counter() - start)
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and under_mutmut() in ("", "stats"):
+        _call_seconds[report.nodeid] = report.duration
+
+
+def pytest_collection_finish(session):
+    """Under mutmut's unmutated runs: remember which fixtures each test uses, to price it at the end."""
+    if under_mutmut() in ("", "stats"):
+        session.config._fixtures_of = {item.nodeid: list(getattr(item, "fixturenames", [])) for item in session.items}
+
+
+def pytest_sessionfinish(session):
+    fixtures_of = getattr(session.config, "_fixtures_of", None)
+    if fixtures_of is None or not _call_seconds:
+        return
+    costs = {nodeid: _call_seconds.get(nodeid, 0.0) + sum(_fixture_seconds.get(f, 0.0) for f in names)
+             for nodeid, names in fixtures_of.items()}
+    COSTS.parent.mkdir(exist_ok=True)
+    partial = COSTS.with_name(f"{COSTS.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(costs))
+    partial.replace(COSTS)
+
+
+def recorded_costs() -> dict[str, float]:
+    """Seconds per test under mutmut (fixtures' set-up included) from its last unmutated run, else mutmut's own
+    record of the calls alone."""
+    if COSTS.is_file():
+        return json.loads(COSTS.read_text())
+    return json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
+
+
 def pytest_collection_modifyitems(config, items):
     """`gpu` tests run only where CUDA works (`pytest -m gpu` on a GPU machine); elsewhere they skip.
-    Under mutmut (which stops at the first failure) the fastest tests of its stats run go first, and with
+    Under mutmut (which stops at the first failure) the cheapest tests (`recorded_costs`) go first, and with
     MUTATION_MAX_TEST_SECONDS set only those that took at most that long (a first, cheap pass: its survivors
     are then re-run by name without it, see docs/mutation.md)."""
     if under_mutmut() and Path("mutmut-stats.json").is_file():
-        durations = json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
+        durations = recorded_costs()
         items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
         limit = os.environ.get("MUTATION_MAX_TEST_SECONDS")
         if limit and under_mutmut() not in ("", "stats"):

@@ -193,5 +193,33 @@ def test_a_run_stopped_before_its_first_checkpoint_takes_the_allowed_overrides(t
     plan = plan_resume(run.path, ["trainer.epochs=5", "data.num_workers=1"])
     assert (plan.config.trainer.epochs, plan.config.data.num_workers, plan.state) == (5, 1, None)
     assert plan.describe() == f"{run}: stopped before its first checkpoint; starting it again in the same directory"
-    with pytest.raises(ConfigError, match=r"'seed=3' would change what the run is \(seed\)"):
+    with pytest.raises(ConfigError) as refused:
         plan_resume(run.path, ["seed=3"])
+    assert str(refused.value).startswith(f"--resume {run}: 'seed=3' would change what the run is (seed)")
+
+
+def test_resuming_a_checkpoint_names_it_in_every_line_and_leaves_its_state_as_read(tmp_path):
+    """plan_resume on a hand-made last.pth (no training): the plan, its refusals and a bad stored config all
+    name the checkpoint; the overrides change the plan's config, not the state that was read."""
+    from trainer.resume import plan_resume
+    from utils.errors import ConfigError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    raw = load_config(ROOT / "configs/demo.yaml", ["trainer.epochs=2"]).to_dict()
+    state = {"model": {}, "config": raw, "class_names": [], "optimizer": {}, "epoch": 1, "stopped_early": False}
+    torch.save(state, run / "last.pth")
+    plan = plan_resume(run, ["trainer.epochs=4"])
+    assert (plan.source, plan.run_dir.path, plan.config.trainer.epochs) == (str(run / "last.pth"), run, 4)
+    assert plan.state["config"]["trainer"]["epochs"] == 2
+    assert plan.describe() == f"resumed from {run / 'last.pth'}: epoch 1 done, continuing at 2/4"
+    with pytest.raises(ConfigError) as refused:
+        plan_resume(run, ["seed=9"])
+    assert str(refused.value).startswith(f"--resume {run / 'last.pth'}: 'seed=9' would change what the run is")
+    with pytest.raises(ConfigError) as bad_override:
+        plan_resume(run, ["trainer.epochs=-1"])
+    assert str(bad_override.value).startswith("override 'trainer.epochs=-1': trainer.epochs: ")
+    torch.save({**state, "config": {**raw, "trainer": {**raw["trainer"], "epochz": 3}}}, run / "last.pth")
+    with pytest.raises(ConfigError) as bad_stored:
+        plan_resume(run, [])
+    assert str(bad_stored.value).startswith(f"{run / 'last.pth'}: trainer.epochz: unknown key")
