@@ -164,7 +164,8 @@ def test_reconcile_restores_the_last_epoch_when_it_was_the_best(tmp_path, best_h
 def test_reconcile_says_when_the_best_weights_are_lost(tmp_path):
     run = RunDir(tmp_path / "run")
     fake_checkpoints(run, last_epoch=4, best_epoch=3, best_held=2)
-    assert reconcile(run).startswith(f"{run.best} holds epoch 2 but the best epoch was 3; its weights are lost")
+    assert reconcile(run) == (f"{run.best} holds epoch 2 but the best epoch was 3; its weights are lost, so "
+                              "best.pth stays at the older epoch until a better one is found")
     assert state(run.best)["tag"] == "best"
 
 
@@ -172,3 +173,13 @@ def test_reconcile_without_last_does_nothing(tmp_path):
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     assert reconcile(run) is None and not run.best.exists()
+
+
+@pytest.mark.parametrize("monitor, ema, key", [
+    ("max ema_val_f1", {"w": 1}, "ema"), ("max ema_val_f1", None, "model"), ("max val_f1", {"w": 1}, "model"),
+    ("min ema_val_loss", {"w": 1}, "ema"),
+])
+def test_the_best_weights_are_the_ema_only_when_the_monitor_judged_them(monitor, ema, key):
+    from trainer.checkpoint import best_weights_key
+
+    assert best_weights_key({"config": {"trainer": {"monitor": monitor}}, "ema": ema}) == key

@@ -170,7 +170,7 @@ def test_changed_keys_names_every_dotted_key_that_differs():
 
 
 def test_check_overrides_allows_whole_sections_and_names_a_change_no_override_made():
-    from trainer.resume import check_overrides
+    from trainer.resume import RESUME_KEYS, check_overrides
     from utils.errors import ConfigError
 
     saved = load_config(ROOT / "configs/demo.yaml")
@@ -179,6 +179,11 @@ def test_check_overrides_allows_whole_sections_and_names_a_change_no_override_ma
     with pytest.raises(ConfigError) as err:  # the seed differs, though no override names it
         check_overrides(saved, load_config(ROOT / "configs/demo.yaml", ["seed=9"]), ["data.num_workers=0"], "RUN")
     assert str(err.value).startswith("--resume RUN: 'seed' would change what the run is (seed); on resume only")
+    with pytest.raises(ConfigError) as err:  # an '=' inside the value: the override is still named whole
+        check_overrides(saved, load_config(ROOT / "configs/demo.yaml", ["data.train_dir=/x=y"]),
+                        ["data.train_dir=/x=y"], "RUN")
+    assert str(err.value) == ("--resume RUN: 'data.train_dir=/x=y' would change what the run is (data.train_dir); on "
+                              f"resume only {', '.join(RESUME_KEYS)} may change — start a new run for the rest")
 
 
 def test_a_run_stopped_before_its_first_checkpoint_takes_the_allowed_overrides(tmp_path):
