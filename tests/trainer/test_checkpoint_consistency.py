@@ -183,3 +183,41 @@ def test_the_best_weights_are_the_ema_only_when_the_monitor_judged_them(monitor,
     from trainer.checkpoint import best_weights_key
 
     assert best_weights_key({"config": {"trainer": {"monitor": monitor}}, "ema": ema}) == key
+
+
+class Foreign:
+    """An object torch's weights-only loader refuses to unpickle."""
+
+
+def test_load_checkpoint_refuses_each_kind_of_foreign_file_in_one_line(tmp_path, monkeypatch):
+    from trainer.checkpoint import load_checkpoint, save_checkpoint
+    from utils.errors import UserError
+
+    def refusal(path, which="last") -> str:
+        with pytest.raises(UserError) as error:
+            load_checkpoint(path, which)
+        return str(error.value)
+
+    sections = {s: {} for s in ("data", "augment", "model", "trainer")}
+    good = {"model": {}, "config": sections, "class_names": []}
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    save_checkpoint(good, run.best)
+    assert torch.load(run.best, weights_only=True)["format"] == 1 and load_checkpoint(run.path, "best")["model"] == {}
+    assert refusal(run.path) == f"{run.path}: this run directory holds no last.pth (yet)"
+    torch.save({**good, "extra": Foreign()}, tmp_path / "pickled.pth")
+    assert refusal(tmp_path / "pickled.pth").startswith(f"{tmp_path / 'pickled.pth'}: not a readable checkpoint (")
+    torch.save({"weights": {}}, tmp_path / "other.pth")
+    assert refusal(tmp_path / "other.pth") == (f"{tmp_path / 'other.pth'}: not a checkpoint of this framework "
+                                               "(needs keys model, config, class_names)")
+    torch.save({**good, "config": {"data": {}, "model": {}}}, tmp_path / "partial.pth")
+    assert refusal(tmp_path / "partial.pth") == (f"{tmp_path / 'partial.pth'}: its stored config lacks section(s) "
+                                                 "augment, trainer")
+    torch.save({**good, "config": None}, tmp_path / "none.pth")
+    assert refusal(tmp_path / "none.pth").endswith("lacks section(s) data, augment, model, trainer")
+
+    def long_error(*args, **kwargs):
+        raise RuntimeError("x" * 300 + "\nsecond line")
+
+    monkeypatch.setattr(torch, "load", long_error)
+    assert refusal(run.best) == f"{run.best}: not a readable checkpoint ({'x' * 120})"

@@ -66,12 +66,14 @@ def test_without_patience_it_trains_every_epoch():
     assert summary["epochs"] == 4 and not summary["stopped_early"] and summary["best_epoch"] == 1
 
 
-def test_unfreezing_restarts_the_patience_count():
+def test_unfreezing_restarts_the_patience_count(caplog):
     # frozen until 2 epochs without improvement (epochs 2, 3); the unfreeze resets the count, so early
     # stopping (patience 3) needs 3 more bad epochs: 4, 5, 6 -> stops after epoch 6, not after epoch 4
     trainer = toy_trainer(scores=[0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4], epochs=8, early_stop_patience=3,
                           freeze=FreezeConfig(patience=2))
-    summary = trainer.fit()
+    with caplog.at_level("INFO", logger="trainer.freeze"):
+        summary = trainer.fit()
+    assert "freeze: backbone unfrozen no improvement for 2 epoch(s)" in caplog.messages
     assert trainer.freeze.unfrozen_at == 3
     assert summary["epochs"] == 6 and summary["stopped_early"]
 
@@ -183,7 +185,10 @@ def test_a_plateau_schedule_resumes_its_patience_and_an_older_checkpoint_restart
     assert caplog.messages == ["scheduler.name=plateau: this checkpoint holds no plateau state; patience restarts"]
 
 
-@pytest.mark.parametrize("mode, scores, best_epoch", [("max", [0.3, 0.5, 0.4], 2), ("min", [0.3, 0.5, 0.1], 3)])
+@pytest.mark.parametrize("mode, scores, best_epoch", [
+    ("max", [0.3, 0.5, 0.4], 2), ("min", [0.3, 0.5, 0.1], 3),
+    ("max", [0.5, 0.5, 0.3], 1), ("min", [0.3, 0.3, 0.5], 1),  # a tie keeps the earlier epoch
+])
 def test_the_monitor_direction_picks_the_best_epoch(mode, scores, best_epoch):
     trainer = toy_trainer(scores=scores, epochs=3, monitor=f"{mode} val_f1")
     assert trainer.fit()["best_epoch"] == best_epoch
@@ -261,3 +266,11 @@ def test_the_weight_average_resumes_with_its_count(tmp_path):
     assert resumed.average.count == 2
     for a, b in zip(resumed.average.module.state_dict().values(), first.average.module.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_fixed_freeze_ends_after_its_epochs_and_says_so(caplog):
+    trainer = toy_trainer(epochs=3, freeze=FreezeConfig(epochs=2))
+    with caplog.at_level("INFO", logger="trainer.freeze"):
+        trainer.fit()
+    assert trainer.freeze.unfrozen_at == 2
+    assert [m for m in caplog.messages if m.startswith("freeze:")] == ["freeze: backbone unfrozen after 2 epoch(s)"]
