@@ -94,3 +94,21 @@ def test_evaluation_drops_padded_duplicates_and_recomputes_the_loss_once():
     without_fn.update(torch.tensor(5.0), logits[:2], torch.tensor([0, 2]), indices=torch.tensor([0, 1]))
     assert without_fn.compute("val")["val_loss"] == 5.0  # the batch means, weighted by batch size
     assert EpochAccumulator().compute("train") == {}
+
+
+def test_a_rank_without_batches_adds_nothing_to_the_gathered_loss(monkeypatch):
+    """Under DDP every rank's (loss sum, count, predictions) are gathered; an idle rank contributes zeros."""
+    import trainer.accumulator as accumulator
+
+    busy, idle = EpochAccumulator(), EpochAccumulator()
+    busy.update(torch.tensor(2.0), one_hot_logits([1, 1]), torch.tensor([1, 0]))
+    shared = {}
+
+    def gather(obj, info):  # rank 0 gathers its own part and the idle rank's
+        shared.setdefault("parts", []).append(obj)
+        return shared["parts"] if len(shared["parts"]) == 2 else [obj]
+
+    monkeypatch.setattr(accumulator, "gather_objects", gather)
+    assert idle.compute("val") == {}  # first: the idle rank's part is stored
+    out = busy.compute("val")
+    assert out["val_loss"] == 2.0 and out["val_acc"] == 0.5
