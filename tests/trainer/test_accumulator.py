@@ -23,6 +23,7 @@ def test_epoch_f1_is_over_the_whole_epoch_not_a_batch_mean():
     assert out["val_f1"] == f1_score(y_true, y_pred, average="macro", zero_division=0)
     assert abs(out["val_f1"] - np.mean(per_batch)) > 1e-3
     assert out["val_acc"] == np.mean(np.array(y_true) == np.array(y_pred))
+    assert set(out) == {"val_loss", "val_acc", "val_f1"}  # the per-task and per-class figures only on request
 
 
 def test_loss_is_weighted_by_batch_size():
@@ -112,3 +113,16 @@ def test_a_rank_without_batches_adds_nothing_to_the_gathered_loss(monkeypatch):
     assert idle.compute("val") == {}  # first: the idle rank's part is stored
     out = busy.compute("val")
     assert out["val_loss"] == 2.0 and out["val_acc"] == 0.5
+
+
+def test_classes_absent_from_both_sides_score_zero_without_a_warning():
+    import warnings
+
+    from utils.metrics import classification_metrics
+
+    y = np.array([0, 0, 7])
+    assert set(classification_metrics(y, y)) == {"acc", "f1"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's UndefinedMetricWarning would fail here
+        out = classification_metrics(y, np.array([0, 7, 7]), detail=True)
+    assert out["f1_c05"] == 0.0 and out["f1_c00"] == 2 / 3 and out["f1_c07"] == 2 / 3
