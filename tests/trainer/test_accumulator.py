@@ -24,6 +24,7 @@ def test_epoch_f1_is_over_the_whole_epoch_not_a_batch_mean():
     assert abs(out["val_f1"] - np.mean(per_batch)) > 1e-3
     assert out["val_acc"] == np.mean(np.array(y_true) == np.array(y_pred))
     assert set(out) == {"val_loss", "val_acc", "val_f1"}  # the per-task and per-class figures only on request
+    assert acc.probs is None  # the logits are kept (for probabilities) only when asked: keep_logits=True
 
 
 def test_loss_is_weighted_by_batch_size():

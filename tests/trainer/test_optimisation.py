@@ -188,3 +188,13 @@ def test_cosine_with_warmup_and_multistep_follow_their_formulas_per_update():
         sched.step_update(num_updates=update)
         assert part_lrs(opt)["lr_head"] == pytest.approx(lr)
     assert build_scheduler(SchedulerConfig(name="none"), opt, epochs=10, updates_per_epoch=3) is None
+
+
+def test_part_lrs_reports_each_parts_fastest_group_and_unnamed_groups_as_the_head():
+    from trainer.optim import part_lrs
+
+    weights = [torch.nn.Parameter(torch.zeros(1)) for _ in range(4)]
+    opt = torch.optim.SGD([{"params": [weights[0]], "lr": 0.3, "part": "backbone"},
+                           {"params": [weights[1]], "lr": 0.1, "part": "backbone"},
+                           {"params": [weights[2]], "lr": 0.2}, {"params": [weights[3]], "lr": 0.5}], lr=1.0)
+    assert part_lrs(opt) == {"lr_backbone": 0.3, "lr_head": 0.5}
