@@ -198,3 +198,15 @@ def test_part_lrs_reports_each_parts_fastest_group_and_unnamed_groups_as_the_hea
                            {"params": [weights[1]], "lr": 0.1, "part": "backbone"},
                            {"params": [weights[2]], "lr": 0.2}, {"params": [weights[3]], "lr": 0.5}], lr=1.0)
     assert part_lrs(opt) == {"lr_backbone": 0.3, "lr_head": 0.5}
+
+
+def test_a_plateau_schedule_maximises_unless_told_the_monitor_minimises():
+    from trainer.optim import build_scheduler
+    from trainer.plateau import PlateauScheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    plateau = build_scheduler(SchedulerConfig(name="plateau"), opt, epochs=4, updates_per_epoch=2)
+    assert isinstance(plateau, PlateauScheduler) and plateau.plateau.mode == "max"
+    assert build_scheduler(SchedulerConfig(name="plateau"), opt, epochs=4, updates_per_epoch=2,
+                           monitor_mode="min").plateau.mode == "min"
+    assert build_scheduler(SchedulerConfig(name="none"), opt, epochs=4, updates_per_epoch=2) is None
