@@ -184,10 +184,15 @@ def test_cosine_with_warmup_and_multistep_follow_their_formulas_per_update():
     opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1), TwoParts())
     sched = build_scheduler(SchedulerConfig(name="multistep", decay_epochs=2, decay_rate=0.5), opt, epochs=10,
                             updates_per_epoch=3)
-    for update, lr in {3: 0.1, 12: 0.025, 18: 0.0125, 27: 0.0125}.items():  # milestones at epochs 2, 4, 6
+    for update, lr in {3: 0.1, 9: 0.05, 12: 0.025, 18: 0.0125, 27: 0.0125}.items():  # milestones: epochs 2, 4, 6
         sched.step_update(num_updates=update)
         assert part_lrs(opt)["lr_head"] == pytest.approx(lr)
     assert build_scheduler(SchedulerConfig(name="none"), opt, epochs=10, updates_per_epoch=3) is None
+    opt = build_optimizer(OptimizerConfig(name="sgd", lr=0.1), TwoParts())
+    sched = build_scheduler(SchedulerConfig(name="cosine", warmup_epochs=0, min_lr=1e-5), opt, epochs=4,
+                            updates_per_epoch=0)  # an empty loader counts as one update an epoch
+    sched.step_update(num_updates=4)
+    assert part_lrs(opt)["lr_head"] == pytest.approx(1e-5)
 
 
 def test_part_lrs_reports_each_parts_fastest_group_and_unnamed_groups_as_the_head():
