@@ -30,8 +30,10 @@ def test_age_group_moved_boundary():
 def test_out_of_range_rejected():
     with pytest.raises(ValueError):
         labels.encode(3, 0, 0)
-    with pytest.raises(ValueError):
-        labels.decode(18)
+    for bad in (18, -1):
+        with pytest.raises(ValueError) as error:
+            labels.decode(bad)
+        assert str(error.value) == f"class id out of range: {bad}"
 
 
 def test_class_names_readable_and_follow_bounds():
