@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from utils import labels
@@ -28,8 +29,10 @@ def test_age_group_moved_boundary():
 
 
 def test_out_of_range_rejected():
-    with pytest.raises(ValueError):
-        labels.encode(3, 0, 0)
+    for bad in ((3, 0, 0), (0, 2, 0), (0, 0, 3), (-1, 0, 0)):
+        with pytest.raises(ValueError) as error:
+            labels.encode(*bad)
+        assert str(error.value) == "label out of range: mask={}, gender={}, age_group={}".format(*bad)
     for bad in (18, -1):
         with pytest.raises(ValueError) as error:
             labels.decode(bad)
@@ -43,3 +46,8 @@ def test_class_names_readable_and_follow_bounds():
     assert names[4] == "wear/female/30-59"
     assert names[17] == "not/female/>=60"
     assert labels.class_names((30, 58))[5] == "wear/female/>=58"
+
+
+def test_regrouped_ages_on_a_bound_join_the_older_group():
+    ages = [29, 30, 59, 60, 75]
+    assert labels.regroup_age(np.array([0, 6, 9, 12, 3]), np.array(ages), [30, 60]).tolist() == [0, 7, 10, 14, 5]
