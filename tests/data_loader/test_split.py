@@ -17,6 +17,7 @@ def test_person_strata_written_out():
     rows = [("a", 0, 0), ("b", 1, 2), ("c", 0, 2), ("d", 1, 0), ("e", 1, 1), ("f", 0, 1)]
     images = pd.DataFrame([r for r in rows for _ in range(7)], columns=["person_id", "gender", "age_group"])
     assert person_strata(images).to_dict() == {"a": 0, "b": 5, "c": 2, "d": 3, "e": 4, "f": 1}
+    assert list(person_strata(images.iloc[::-1]).index) == list("abcdef")  # in id order, whatever the table's
 
 
 def test_each_stratum_split_in_ratio():
@@ -105,3 +106,9 @@ def test_the_leaky_dataset_deals_images_into_even_seeded_folds():
     other = dataset.split_indices(0.5, seed=6, n_folds=3, fold=1)
     assert list(again[1]) == list(folds[1][1]) and list(other[1]) != list(folds[1][1])
     assert len(dataset.split_indices(0.5, seed=5)[1]) == 35  # without folds: half of the images
+
+
+def test_the_split_of_a_seed_does_not_depend_on_the_order_of_the_image_table():
+    images = fake_images(60)
+    shuffled = images.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    assert stratified_person_split(shuffled, 0.3, 7) == stratified_person_split(images, 0.3, 7)
