@@ -193,9 +193,9 @@ def test_load_checkpoint_refuses_each_kind_of_foreign_file_in_one_line(tmp_path,
     from trainer.checkpoint import load_checkpoint, save_checkpoint
     from utils.errors import UserError
 
-    def refusal(path, which="last") -> str:
+    def refusal(path) -> str:
         with pytest.raises(UserError) as error:
-            load_checkpoint(path, which)
+            load_checkpoint(path)  # by default a run directory means its last.pth
         return str(error.value)
 
     sections = {s: {} for s in ("data", "augment", "model", "trainer")}
