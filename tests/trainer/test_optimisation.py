@@ -215,3 +215,15 @@ def test_a_plateau_schedule_maximises_unless_told_the_monitor_minimises():
     assert build_scheduler(SchedulerConfig(name="plateau"), opt, epochs=4, updates_per_epoch=2,
                            monitor_mode="min").plateau.mode == "min"
     assert build_scheduler(SchedulerConfig(name="none"), opt, epochs=4, updates_per_epoch=2) is None
+
+
+def test_layer_decay_scales_each_layer_by_the_configured_factor_and_decay():
+    from model.classifier import build_model
+    from trainer.optim import param_groups
+    from utils.config import ModelConfig, OptimizerConfig
+
+    model = build_model(ModelConfig(backbone="vit_tiny_patch16_224"))
+    groups = param_groups(OptimizerConfig(weight_decay=0.03, layer_decay=0.6), model)  # not timm's defaults
+    scales = sorted({g["lr_scale"] for g in groups if g["part"] == "backbone"}, reverse=True)
+    assert len(scales) == 13 and all(b / a == pytest.approx(0.6) for a, b in zip(scales, scales[1:]))
+    assert {g["weight_decay"] for g in groups} == {0.0, 0.03}
