@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# one thread per pytest-xdist worker (`make test-fast`): two workers of two threads each on 2 cores ran 4x slower
+torch.set_num_threads(1 if "PYTEST_XDIST_WORKER" in os.environ else min(2, os.cpu_count() or 1))
 
 from helpers import GRACE_HOPPER_FACE, ROOT, draw_mask, tiny_overrides  # noqa: E402,F401 - fixtures use them
 from tools.synthetic import generate  # noqa: E402 - after the thread setting
+from utils.io import atomic_write_text  # noqa: E402
 
 TRAIN_PEOPLE, EVAL_PEOPLE = 30, 6
 
@@ -42,7 +44,7 @@ def demo_data(tmp_path_factory) -> Path:
         shutil.copytree(kept, out, dirs_exist_ok=True)
         return out
     generate(out, TRAIN_PEOPLE, EVAL_PEOPLE, seed=3, workers=1)
-    if mutant in ("", "stats"):  # mutmut's own runs of the unmutated code
+    if unmutated_mutmut_run():
         partial = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
         shutil.copytree(out, partial)
         partial.replace(kept)
@@ -123,42 +125,47 @@ def study_storage(request) -> str | None:
 
 
 COSTS = Path(".test-data") / "costs.json"  # under mutmut: seconds per test, its fixtures' set-up included
-_fixture_seconds: dict[str, float] = {}
-_call_seconds: dict[str, float] = {}
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    """Under mutmut's unmutated runs: how long each fixture takes to set up (a module fixture that trains a
-    run costs its tests seconds that mutmut's own record, the call alone, leaves out)."""
-    start = time.perf_counter()
-    yield
-    if under_mutmut() in ("", "stats"):
+def unmutated_mutmut_run() -> bool:
+    """True in mutmut's own runs of the unmutated code (its clean and stats runs)."""
+    return under_mutmut() in ("", "stats")
+
+
+class CostRecorder:
+    """Under mutmut's unmutated runs: each test's cost with its fixtures' set-up (a module fixture that trains a
+    run costs its tests seconds that mutmut's own record, the call alone, leaves out), saved to COSTS."""
+
+    def __init__(self) -> None:
+        self.fixture_seconds: dict[str, float] = {}
+        self.call_seconds: dict[str, float] = {}
+        self.fixtures_of: dict[str, list[str]] = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        start = time.perf_counter()
+        yield
         name = fixturedef.argname
-        _fixture_seconds[name] = max(_fixture_seconds.get(name, 0.0), time.perf_counter() - start)
+        self.fixture_seconds[name] = max(self.fixture_seconds.get(name, 0.0), time.perf_counter() - start)
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call":
+            self.call_seconds[report.nodeid] = report.duration
+
+    def pytest_collection_finish(self, session):
+        self.fixtures_of = {item.nodeid: list(getattr(item, "fixturenames", [])) for item in session.items}
+
+    def pytest_sessionfinish(self, session):
+        if not self.call_seconds:
+            return
+        costs = {nodeid: self.call_seconds.get(nodeid, 0.0) + sum(self.fixture_seconds.get(f, 0.0) for f in names)
+                 for nodeid, names in self.fixtures_of.items()}
+        atomic_write_text(COSTS, json.dumps(costs))
 
 
-def pytest_runtest_logreport(report):
-    if report.when == "call" and under_mutmut() in ("", "stats"):
-        _call_seconds[report.nodeid] = report.duration
-
-
-def pytest_collection_finish(session):
-    """Under mutmut's unmutated runs: remember which fixtures each test uses, to price it at the end."""
-    if under_mutmut() in ("", "stats"):
-        session.config._fixtures_of = {item.nodeid: list(getattr(item, "fixturenames", [])) for item in session.items}
-
-
-def pytest_sessionfinish(session):
-    fixtures_of = getattr(session.config, "_fixtures_of", None)
-    if fixtures_of is None or not _call_seconds:
-        return
-    costs = {nodeid: _call_seconds.get(nodeid, 0.0) + sum(_fixture_seconds.get(f, 0.0) for f in names)
-             for nodeid, names in fixtures_of.items()}
-    COSTS.parent.mkdir(exist_ok=True)
-    partial = COSTS.with_name(f"{COSTS.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(costs))
-    partial.replace(COSTS)
+def pytest_configure(config):
+    if unmutated_mutmut_run():
+        config.pluginmanager.register(CostRecorder(), "mutmut-test-costs")
 
 
 def recorded_costs() -> dict[str, float]:
@@ -178,10 +185,12 @@ def pytest_collection_modifyitems(config, items):
         durations = recorded_costs()
         items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
         limit = os.environ.get("MUTATION_MAX_TEST_SECONDS")
-        if limit and under_mutmut() not in ("", "stats"):
-            slow = [item for item in items if durations.get(item.nodeid, 0.0) > float(limit)]
+        if limit and not unmutated_mutmut_run():
+            kept, slow = [], []
+            for item in items:
+                (kept if durations.get(item.nodeid, 0.0) <= float(limit) else slow).append(item)
             config.hook.pytest_deselected(items=slow)
-            items[:] = [item for item in items if durations.get(item.nodeid, 0.0) <= float(limit)]
+            items[:] = kept
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (run with `pytest -m gpu` on one)")
