@@ -137,8 +137,8 @@ class MaskBaseDataset(ImageDataset):
         return ImageDataset(paths, labels[rows], transform=transform, draft_size=self.draft_size, seed=self.seed,
                             cache=self.cache, cache_rows=self.cache_rows[rows], crop=self.crop)
 
-    def check_split(self, val_ratio: float, n_folds: int) -> None:
-        """Refuse a split that cannot train or validate, before anything is written."""
+    def check_split(self, n_folds: int) -> None:
+        """Refuse more folds than people, before anything is written."""
         units = self.split_units()["person_id"].nunique()
         if n_folds > units:
             raise DataError(f"data.n_folds={n_folds}: only {units} people (near-duplicates counted once) to "
@@ -150,7 +150,7 @@ class MaskBaseDataset(ImageDataset):
     ) -> tuple[ImageDataset, ImageDataset]:
         """(train, val) datasets; val is empty when `val_ratio` is 0 (and no folds are asked for).
         Train carries the configured labels, val the competition's."""
-        self.check_split(val_ratio, n_folds)
+        self.check_split(n_folds)
         train_rows, val_rows = self.split_indices(val_ratio, seed, n_folds, fold)
         what = f"data.n_folds={n_folds}, data.fold={fold}" if n_folds else f"data.val_ratio={val_ratio}"
         if len(train_rows) == 0:

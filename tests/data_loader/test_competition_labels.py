@@ -1,4 +1,5 @@
 """Validation is scored on the competition's labels; near-duplicate people stay on one side."""
+import logging
 import shutil
 
 import numpy as np
@@ -61,11 +62,14 @@ def duplicate_person(train_dir, source_row=0, new_id="900001"):
 
 
 @pytest.mark.parametrize("source_row", [0, 7, 13])
-def test_near_duplicate_people_stay_on_one_side(demo_data, tmp_path, source_row):
+def test_near_duplicate_people_stay_on_one_side(demo_data, tmp_path, source_row, caplog):
     train_dir = tmp_path / "train"
     shutil.copytree(demo_data / "train", train_dir)
     original, copy = duplicate_person(train_dir, source_row)
-    dataset = MaskSplitByProfileDataset.from_config(DataConfig(train_dir=train_dir))
+    with caplog.at_level(logging.WARNING, logger="data_loader.datasets"):
+        dataset = MaskSplitByProfileDataset.from_config(DataConfig(train_dir=train_dir))
+    assert caplog.messages == ["1 person id(s) look like near-duplicates of another id; each group stays on one side "
+                               "of the split (python -m tools.data_report lists them)"]
     assert dataset.groups[copy] == dataset.groups[original]
     people = dataset.images["person_id"].to_numpy()
     splits = [dataset.split_indices(0.5, seed) for seed in range(6)]

@@ -158,3 +158,71 @@ def test_pseudo_labels_join_training_with_their_weight_and_read_their_files(demo
     assert int(merged.decoded(0)[0, 0, 0]) == 40  # from the cache, row 3
     assert int(merged.decoded(4)[0, 0, 0]) == 99  # from its file, through the face crop
     assert merged[3][1:] == (7, 3) and merged[3][0].shape[-2:] == (64, 48)
+
+
+def test_an_unlabelled_dataset_is_seed_0_epoch_0_with_labels_minus_one(demo_data):
+    """The defaults a predictor relies on: no labels means -1 for each image, and before `set_epoch` a dataset
+    built without a seed draws seed 0's augmentations of epoch 0."""
+    train_tf, _ = pipelines()
+    paths = sorted(str(p) for p in (demo_data / "train" / "images").glob("*/mask1.jpg"))[:4]
+    plain = ImageDataset(paths, transform=train_tf)
+    assert plain.labels.tolist() == [-1] * 4 and plain.labels.dtype == np.int64
+    seeded = ImageDataset(paths, [5] * 4, transform=train_tf, seed=0)
+    assert all(torch.equal(plain[k][0], seeded[(k, 0)][0]) for k in range(4))
+    assert plain[2][1:] == (-1, 2)
+    other_seed = ImageDataset(paths, transform=train_tf, seed=1)
+    other_epoch = ImageDataset(paths, transform=train_tf, seed=0)
+    other_epoch.set_epoch(1)
+    for other in (other_seed, other_epoch):  # the comparison above can fail
+        assert not all(torch.equal(plain[k][0], other[k][0]) for k in range(4))
+
+
+def test_a_dataset_from_config_reads_the_data_options_and_keeps_its_arguments(demo_data, tmp_path):
+    """`from_config`/`build_dataset` apply `skip_bad_images` and `relabel` with the configured age bounds, and
+    hand draft size, seed and face crop down to every split."""
+    import shutil
+
+    import pandas as pd
+    import pytest
+
+    from data_loader.datasets import build_dataset
+    from utils.config import DataConfig
+    from utils.errors import DataError
+
+    train_dir = tmp_path / "train"
+    shutil.copytree(demo_data / "train", train_dir)
+    bad = sorted(train_dir.glob("images/*/mask2.*"))[0]
+    bad.write_bytes(b"")
+    with pytest.raises(DataError, match=bad.name):
+        MaskSplitByProfileDataset.from_config(DataConfig(train_dir=train_dir, group_duplicates=False))
+    people = pd.read_csv(train_dir / "train.csv", dtype=str)
+    young = people.loc[people["age"].astype(int) < 30, "id"].iloc[0]
+    fixes = tmp_path / "fixes.csv"
+    pd.DataFrame([(young, "age", "57")], columns=["id", "field", "value"]).to_csv(fixes, index=False)
+
+    def crop(path: str) -> np.ndarray:
+        return np.zeros((8, 6, 3), dtype=np.uint8)
+
+    cfg = DataConfig(train_dir=train_dir, skip_bad_images=True, relabel=fixes, age_bounds=(30, 55),
+                     group_duplicates=False)
+    dataset = build_dataset(cfg, draft_size=(48, 64), seed=9, crop=crop)
+    assert str(bad) not in dataset.paths and len(dataset) == 7 * len(people) - 1
+    moved = dataset.images[dataset.images["person_id"] == young]
+    assert (moved["age"] == 57).all() and (moved["age_group"] == 2).all()  # 57 is "old" under bounds (30, 55)
+    assert (dataset.eval_labels[moved.index] % 3 == 1).all()  # and 30-59 in the competition's groups
+    train, val = dataset.split(0.25, 0, None, None)
+    for part in (dataset, train, val):
+        assert (part.draft_size, part.seed, part.crop) == ((48, 64), 9, crop)
+
+
+def test_an_empty_training_folder_is_one_clear_error(tmp_path):
+    import pytest
+
+    from utils.config import DataConfig
+    from utils.errors import DataError
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "train.csv").write_text("id,gender,race,age,path\n")
+    with pytest.raises(DataError) as caught:
+        MaskSplitByProfileDataset.from_config(DataConfig(train_dir=tmp_path))
+    assert str(caught.value) == f"{tmp_path}: no training images found"

@@ -112,3 +112,56 @@ def test_the_split_of_a_seed_does_not_depend_on_the_order_of_the_image_table():
     images = fake_images(60)
     shuffled = images.sample(frac=1.0, random_state=1).reset_index(drop=True)
     assert stratified_person_split(shuffled, 0.3, 7) == stratified_person_split(images, 0.3, 7)
+
+
+def labelled(n_people: int) -> pd.DataFrame:
+    """`fake_images` with the path and label columns a dataset reads."""
+    return fake_images(n_people).assign(path=lambda frame: [f"{k}.jpg" for k in range(len(frame))],
+                                        label=lambda frame: 6 * frame["mask"] + 3 * frame["gender"] + frame["age_group"])
+
+
+def test_split_hands_seed_folds_and_fold_to_the_split_and_fold_0_is_the_default():
+    from data_loader.split import stratified_person_folds
+
+    for cls in (MaskBaseDataset, MaskSplitByProfileDataset):
+        dataset = cls(labelled(12))
+        for seed, fold in ((4, 2), (5, 1)):
+            _, val = dataset.split(0.0, seed, None, None, n_folds=3, fold=fold)
+            assert val.paths == [dataset.paths[k] for k in dataset.split_indices(0.0, seed, 3, fold)[1]]
+        _, default = dataset.split(0.0, 4, None, None, n_folds=3)
+        assert default.paths == [dataset.paths[k] for k in dataset.split_indices(0.0, 4, 3, 0)[1]]
+        assert list(dataset.split_indices(0.0, 4, n_folds=3)[1]) == list(dataset.split_indices(0.0, 4, 3, 0)[1])
+    dataset = MaskSplitByProfileDataset(labelled(12))
+    dealt = stratified_person_folds(dataset.images, 3, seed=4)
+    _, val = dataset.split(0.0, 4, None, None, n_folds=3, fold=2)
+    validated = set(dataset.images.set_index("path").loc[val.paths, "person_id"])
+    assert validated == {p for p, f in dealt.items() if f == 2}
+    leaky = MaskBaseDataset(labelled(12))
+    assert leaky.split(0.25, 3, None, None)[1].paths != leaky.split(0.25, 4, None, None)[1].paths  # seeded
+    assert leaky.split(0.25, 3, None, None)[1].paths == leaky.split(0.25, 3, None, None)[1].paths
+
+
+def test_a_split_that_cannot_train_or_validate_says_which_setting():
+    import pytest
+
+    from utils.errors import DataError
+
+    leaky = MaskBaseDataset(labelled(10))
+    cases = [
+        (leaky, dict(val_ratio=0.0, n_folds=1), "data.n_folds=1, data.fold=0 leaves no training images (70 images in "
+                                                "all)"),
+        (leaky, dict(val_ratio=1.0), "data.val_ratio=1.0 leaves no training images (70 images in all)"),
+        (leaky, dict(val_ratio=0.001), "data.val_ratio=0.001 leaves no validation images (70 images in all): raise "
+                                       "data.val_ratio, or set it to 0 to train on everyone"),
+        (MaskSplitByProfileDataset(labelled(10)), dict(val_ratio=0.0, n_folds=11),
+         "data.n_folds=11: only 10 people (near-duplicates counted once) to share between the folds"),
+    ]
+    for dataset, settings, message in cases:
+        with pytest.raises(DataError) as caught:
+            dataset.split(seed=0, train_transform=None, val_transform=None, **settings)
+        assert str(caught.value) == message
+    train, val = leaky.split(0.0, 0, None, None)
+    assert len(train) == 70 and len(val) == 0  # a ratio of 0 trains on everyone
+    everyone = MaskSplitByProfileDataset(labelled(10))
+    folds = [everyone.split(0.0, 0, None, None, n_folds=10, fold=k)[1] for k in range(10)]
+    assert sorted(len(val) for val in folds) == [7] * 10  # as many folds as people: one person each
