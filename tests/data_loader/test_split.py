@@ -116,8 +116,9 @@ def test_the_split_of_a_seed_does_not_depend_on_the_order_of_the_image_table():
 
 def labelled(n_people: int) -> pd.DataFrame:
     """`fake_images` with the path and label columns a dataset reads."""
-    return fake_images(n_people).assign(path=lambda frame: [f"{k}.jpg" for k in range(len(frame))],
-                                        label=lambda frame: 6 * frame["mask"] + 3 * frame["gender"] + frame["age_group"])
+    images = fake_images(n_people)
+    return images.assign(path=[f"{k}.jpg" for k in range(len(images))],
+                         label=6 * images["mask"] + 3 * images["gender"] + images["age_group"])
 
 
 def test_split_hands_seed_folds_and_fold_to_the_split_and_fold_0_is_the_default():
