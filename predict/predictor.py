@@ -66,7 +66,7 @@ def soft_vote(probs: Sequence[np.ndarray], weights: Optional[Sequence[float]] = 
     """Weighted mean of probability arrays (equal weights by default)."""
     w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
     if len(w) != len(probs) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise UserError(f"need {len(probs)} non-negative weights with a positive sum, got {list(w)}")
+        raise UserError(f"need {len(probs)} non-negative weights with a positive sum, got {w.tolist()}")
     return np.tensordot(w / w.sum(), np.stack(probs), axes=1)
 
 
@@ -137,8 +137,13 @@ def eval_dir_of(ckpts: Sequence[Path | str], eval_dir: Optional[Path] = None) ->
     if eval_dir is None:
         first = expand_checkpoint(ckpts[0])[0]
         eval_dir = load_checkpoint(first)["config"].get("data", {}).get("eval_dir")
-        if eval_dir is None:
-            raise UserError("no eval directory: pass --data or set data.eval_dir")
+    return require_eval_dir(eval_dir)
+
+
+def require_eval_dir(eval_dir: Optional[Path | str]) -> Path:
+    """`eval_dir` as a path; None (neither --data nor the checkpoint's `data.eval_dir`) is one clear line."""
+    if eval_dir is None:
+        raise UserError("no eval directory: pass --data or set data.eval_dir")
     return Path(eval_dir)
 
 
@@ -157,10 +162,8 @@ def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_di
             state = load_checkpoint(source)
             model, config = model_from_checkpoint(state, source)
             if table is None:
-                eval_dir = eval_dir or config.data.eval_dir
-                if eval_dir is None:
-                    raise UserError("no eval directory: pass --data or set data.eval_dir")
-                table = read_eval_table(Path(eval_dir))
+                eval_dir = require_eval_dir(eval_dir or config.data.eval_dir)
+                table = read_eval_table(eval_dir)
             probs.append(predict_paths(model, config, table["path"].tolist(), [eval_dir], source=source,
                                        device=device, tta=tta, batch_size=batch_size, num_workers=num_workers,
                                        crops=crops, logged=logged))

@@ -50,6 +50,25 @@ def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
     return [f"{k}={v}" for k, v in base.items()]
 
 
+def untrained_checkpoint(data: Path, path: Path, seed: int = 0, **extra: object) -> Path:
+    """A `best.pth` at `path` of an untrained tiny network (weights drawn with `seed`) in the checkpoint format:
+    what prediction reads, without a training run."""
+    import torch
+
+    from model.classifier import build_model
+    from trainer.checkpoint import save_checkpoint
+    from utils.config import load_config
+    from utils.labels import class_names
+
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(data, path.parent, **extra))
+    torch.manual_seed(seed)
+    model = build_model(config.model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({"config": config.to_dict(), "model": model.state_dict(), "class_names": class_names(),
+                     "epoch": 1}, path)
+    return path
+
+
 def fails_in_one_line(main: Callable[[Sequence[str]], Any], argv: Sequence[str], capsys: Any, *expected: str) -> str:
     """`main(argv)` exits 2 with exactly one `error:` line (log lines before it aside) and no traceback;
     returns that line, which holds every `expected` text."""

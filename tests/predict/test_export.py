@@ -8,32 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ROOT, fails_in_one_line, scaled, tiny_overrides
-from model.classifier import build_model
+from helpers import ROOT, fails_in_one_line, scaled, untrained_checkpoint
 from predict.export import export_checkpoint
 from predict.onnx_model import OnnxModel
 from predict.predictor import ensemble_predict
-from trainer.checkpoint import save_checkpoint
-from utils.config import load_config
-from utils.labels import class_names
 
 pytest.importorskip("onnxruntime")
 
 
-def checkpoint(demo_data, path, seed=0, **extra):
-    """A best.pth of an untrained network (weights drawn with `seed`) in the checkpoint format."""
-    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, path.parent, **extra))
-    torch.manual_seed(seed)
-    model = build_model(config.model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint({"config": config.to_dict(), "model": model.state_dict(), "class_names": class_names(),
-                     "epoch": 1}, path)
-    return path
-
-
 def kfold_run(demo_data, run, n_folds=2):
     for k in range(n_folds):
-        checkpoint(demo_data, run / "folds" / f"fold_{k}" / "best.pth", seed=k)
+        untrained_checkpoint(demo_data, run / "folds" / f"fold_{k}" / "best.pth", seed=k)
     (run / "config.yaml").write_text(f"data:\n  n_folds: {n_folds}\n")
     return run
 
@@ -48,7 +33,7 @@ def photos(demo_data):
 @pytest.mark.parametrize("head", [pytest.param("linear", marks=pytest.mark.slow),
                                   pytest.param("shallow", marks=pytest.mark.slow), "multi"])
 def test_export_matches_pytorch_for_every_head(demo_data, tmp_path, head):
-    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"model.head": head})
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"model.head": head})
     ((out, spec),) = export_checkpoint(ckpt, tmp_path / "model.onnx", check_images=8, measure_speed=False)
     assert spec["parity"]["max_abs_diff"] < 1e-4 and spec["parity"]["argmax_agreement"] == 1.0
     assert spec["model"]["head"] == head and spec["image_size"] == [64, 48] and len(spec["class_names"]) == 18
@@ -79,7 +64,7 @@ def test_a_disagreeing_export_writes_nothing(demo_data, tmp_path, monkeypatch, c
     import export
     import predict.export
 
-    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
     real = predict.export.torch_probabilities
     monkeypatch.setattr(predict.export, "torch_probabilities", lambda *a: real(*a)[:, ::-1].copy())
     out = tmp_path / "out"
@@ -92,7 +77,7 @@ def test_a_disagreeing_export_writes_nothing(demo_data, tmp_path, monkeypatch, c
 def test_export_refuses_to_overwrite_its_checkpoint_and_needs_an_onnx_name(demo_data, tmp_path, capsys):
     import export
 
-    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
     with pytest.raises(SystemExit) as exit_info:
         export.main(["--ckpt", str(ckpt), "--out", str(ckpt.with_suffix(".pth.json"))])
     assert exit_info.value.code == 2 and "name the model file *.onnx" in capsys.readouterr().err
@@ -102,7 +87,7 @@ def test_export_refuses_to_overwrite_its_checkpoint_and_needs_an_onnx_name(demo_
 
 @pytest.mark.slow  # a subprocess
 def test_inference_with_onnx_runs_without_torch_and_matches_the_checkpoint(demo_data, tmp_path):
-    ckpt = checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
     export_checkpoint(ckpt, tmp_path / "model.onnx", check_images=4, measure_speed=False)
     blocked = ("import sys; sys.modules['torch'] = None\nimport inference\n"
                f"inference.main(['--onnx', {str(tmp_path / 'model.onnx')!r}, '--data', {str(demo_data / 'eval')!r}, "

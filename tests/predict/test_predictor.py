@@ -88,3 +88,115 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, capsys):
     corrupt.write_bytes(b"not a checkpoint at all")
     for path in (tmp_path / "missing.pth", corrupt):
         fails_in_one_line(inference.main, ["--ckpt", str(path)], capsys, str(path))
+
+
+def test_a_checkpoint_rebuilds_without_the_pretrained_file_it_was_trained_from(demo_data, tmp_path):
+    """The training machine's `model.pretrained_path` is usually absent where the checkpoint predicts: the
+    network is rebuilt without it, and the checkpoint's own weights are loaded."""
+    from helpers import untrained_checkpoint
+    from predict.predictor import model_from_checkpoint
+    from trainer.checkpoint import load_checkpoint
+
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth", seed=4)
+    state = load_checkpoint(ckpt)
+    state["config"]["model"].update(pretrained=True, pretrained_path=str(tmp_path / "elsewhere.pth"))
+    model, config = model_from_checkpoint(state, str(ckpt))
+    assert config.model.pretrained is True and config.model.pretrained_path == tmp_path / "elsewhere.pth"
+    loaded = model.state_dict()
+    assert loaded.keys() == state["model"].keys()
+    assert all(torch.equal(loaded[name], tensor) for name, tensor in state["model"].items())
+
+
+def test_a_checkpoint_that_cannot_predict_says_why_in_one_line(demo_data, tmp_path):
+    from helpers import untrained_checkpoint
+    from predict.predictor import model_from_checkpoint
+    from trainer.checkpoint import load_checkpoint
+    from utils.errors import ConfigError
+
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    source = str(ckpt)
+
+    def refusal(state: dict, error=UserError) -> str:
+        with pytest.raises(error) as caught:
+            model_from_checkpoint(state, source)
+        return str(caught.value)
+
+    state = load_checkpoint(ckpt)
+    name = next(n for n, t in state["model"].items() if t.is_floating_point() and n.endswith("weight"))
+    state["model"][name] = state["model"][name].clone().fill_(float("nan"))
+    assert refusal(state) == f"{source}: non-finite weights (NaN/Inf) in {name}; this checkpoint cannot predict"
+
+    state = load_checkpoint(ckpt)
+    head = [n for n in state["model"] if n.endswith("weight")][-1]
+    rows, cols = state["model"][head].shape
+    state["model"][head] = torch.zeros(rows, cols + 1)
+    assert refusal(state) == (
+        f"{source}: weights do not fit mobilenetv3_small_050/{state['config']['model']['head']} (size mismatch "
+        f"for {head}: copying a param with shape torch.Size([{rows}, {cols + 1}]) from checkpoint, the shape in "
+        f"current model is torch.Size([{rows}, {cols}]).)")
+
+    state = load_checkpoint(ckpt)
+    state["config"]["model"]["colour"] = "red"
+    assert refusal(state, ConfigError).startswith(f"{source}: model.colour: unknown key")
+
+
+def test_the_eval_directory_is_the_given_one_or_the_first_checkpoints(demo_data, tmp_path):
+    from pathlib import Path
+
+    from helpers import untrained_checkpoint
+    from predict.predictor import ensemble_predict, eval_dir_of
+
+    trained_on = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    without = untrained_checkpoint(demo_data, tmp_path / "bare" / "best.pth", **{"data.eval_dir": "null"})
+    assert eval_dir_of([tmp_path / "run", without]) == demo_data / "eval"  # a run directory means its best.pth
+    assert eval_dir_of([trained_on], tmp_path / "other") == tmp_path / "other"
+    assert isinstance(eval_dir_of([trained_on], str(tmp_path)), Path)
+    assert eval_dir_of([without], tmp_path) == tmp_path
+    for find in (eval_dir_of, lambda ckpts: ensemble_predict(ckpts, device=torch.device("cpu"))):
+        for ckpts in ([without], [without, trained_on]):
+            with pytest.raises(UserError) as caught:
+                find(ckpts)
+            assert str(caught.value) == "no eval directory: pass --data or set data.eval_dir"
+
+
+def test_weights_must_be_one_per_array_non_negative_with_a_positive_sum():
+    a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    np.testing.assert_allclose(soft_vote([a, b], [1, 0]), [[1.0, 0.0]])  # a zero weight leaves one out
+    np.testing.assert_allclose(soft_vote([a, b], [0.5, 0.25]), [[2 / 3, 1 / 3]])
+    for weights in ([1], [2, -1], [float("nan"), 1], [float("inf"), 1], [0, 0]):
+        with pytest.raises(UserError) as caught:
+            soft_vote([a, b], weights)
+        shown = [float(w) for w in weights]
+        assert str(caught.value) == f"need 2 non-negative weights with a positive sum, got {shown}"
+
+
+def test_an_ensemble_weighs_its_entries_and_shares_an_entrys_weight_among_its_folds(demo_data, tmp_path):
+    """Without --weights every checkpoint counts once (a folds directory counts once per fold); with them, each
+    --ckpt gets its weight, a folds directory's shared evenly by its folds. One fast test of the glue the slow
+    end-to-end runs also cover."""
+    from helpers import untrained_checkpoint
+    from predict.predictor import ensemble_predict
+
+    a = untrained_checkpoint(demo_data, tmp_path / "a" / "best.pth", seed=0)
+    kfold = tmp_path / "kfold"
+    for k in range(2):
+        untrained_checkpoint(demo_data, kfold / "folds" / f"fold_{k}" / "best.pth", seed=k + 1)
+    (kfold / "config.yaml").write_text("data:\n  n_folds: 2\n")
+    where = {"device": torch.device("cpu"), "eval_dir": demo_data / "eval", "num_workers": 0}
+    table, pa = ensemble_predict([a], **where)
+    f0, f1 = (ensemble_predict([kfold / "folds" / f"fold_{k}"], **where)[1] for k in range(2))
+    assert not np.allclose(pa, f0) and not np.allclose(f0, f1)
+    info = pd.read_csv(demo_data / "eval" / "info.csv", dtype=str)
+    assert table["ImageID"].tolist() == info["ImageID"].tolist() and pa.shape == (len(info), 18)
+    close = dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ensemble_predict([kfold], **where)[1], (f0 + f1) / 2, **close)
+    np.testing.assert_allclose(ensemble_predict([a, kfold], **where)[1], (pa + f0 + f1) / 3, **close)
+    np.testing.assert_allclose(ensemble_predict([a, kfold], weights=[1, 1], **where)[1], (pa + (f0 + f1) / 2) / 2,
+                               **close)
+    np.testing.assert_allclose(ensemble_predict([a, kfold], weights=[3, 2], **where)[1], (3 * pa + f0 + f1) / 5,
+                               **close)
+    flipped = ensemble_predict([a], tta=True, **where)[1]
+    assert not np.allclose(flipped, pa)
+    with pytest.raises(UserError) as caught:
+        ensemble_predict([a, kfold], weights=[1], **where)
+    assert str(caught.value) == "--weights: 1 weight(s) for 2 --ckpt"

@@ -78,3 +78,48 @@ def test_all_folds_with_swa_use_writes_oof_from_swa_and_inference_follows(demo_d
         inference.main(["--ckpt", str(run), "--out", str(tmp_path / "sub.csv")])
     assert f"with {run}/folds/fold_0/swa.pth" in caplog.text and f"with {run}/folds/fold_1/swa.pth" in caplog.text
     assert len(pd.read_csv(tmp_path / "sub.csv")) == len(pd.read_csv(demo_data / "eval" / "info.csv"))
+
+
+def test_run_weights_is_swa_only_when_the_runs_config_uses_it(tmp_path):
+    from predict.predictor import run_weights
+    from utils.run_dir import RunDir
+
+    assert run_weights(RunDir(run_dir(tmp_path / "on", use=True))) == "swa"
+    assert run_weights(RunDir(run_dir(tmp_path / "off", use=False))) == "best"
+    assert run_weights(RunDir(run_dir(tmp_path / "plain"))) == "best"
+    assert run_weights(RunDir(tmp_path / "no-config")) == "best"
+    broken = run_dir(tmp_path / "broken")
+    (broken / "config.yaml").write_text("trainer: [unclosed\n")
+    assert run_weights(RunDir(broken)) == "best"
+
+
+def test_a_kfold_run_without_a_readable_fold_count_keeps_every_fold_with_a_best_pth(tmp_path, caplog):
+    run = tmp_path / "kfold"
+    for k in range(3):
+        run_dir(run / "folds" / f"fold_{k}", files=("best.pth",) if k != 1 else ())
+    (run / "folds" / "backup").mkdir()
+    assert expand_checkpoint(run) == [run / "folds/fold_0/best.pth", run / "folds/fold_2/best.pth"]
+    assert caplog.messages == [f"{run / 'folds'}: backup, fold_1 left out (not one of the run's K folds with a "
+                               "best.pth)"]
+
+
+def test_nothing_usable_in_folds_is_the_runs_missing_best_pth_without_a_warning(tmp_path, caplog):
+    run = run_dir(tmp_path / "kfold", files=(), n_folds=2)
+    run_dir(run / "folds" / "fold_0", files=())
+    (run / "folds" / "copy").mkdir()
+    with pytest.raises(UserError) as caught:
+        expand_checkpoint(run)
+    assert str(caught.value) == f"{run}: this run directory holds no best.pth (yet)" and caplog.messages == []
+
+
+def test_a_folds_directory_is_its_runs_folds_and_other_folders_are_not(tmp_path):
+    run = run_dir(tmp_path / "kfold", files=(), n_folds=2)
+    for k in range(3):
+        run_dir(run / "folds" / f"fold_{k}", files=("best.pth",))
+    assert expand_checkpoint(run / "folds") == [run / "folds/fold_0/best.pth", run / "folds/fold_1/best.pth"]
+    (run / "logs").mkdir()
+    with pytest.raises(UserError, match="holds no best.pth"):  # not the parent run's folds
+        expand_checkpoint(run / "logs")
+    own = run_dir(tmp_path / "own", files=("best.pth",))
+    run_dir(own / "folds" / "fold_0", files=("best.pth",))
+    assert expand_checkpoint(own) == [own / "best.pth"]  # a run's own best.pth before any folds inside it
