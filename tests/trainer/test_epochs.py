@@ -9,47 +9,11 @@ import pytest
 import torch
 from timm.utils import ModelEmaV3
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from model.classifier import MaskClassifier
-from trainer.trainer import EvalResult, Trainer
-from utils.config import EmaConfig, FreezeConfig, TrainerConfig
-
-N_IMAGES, BATCH = 10, 2
-
-
-class Toy(Dataset):
-    """N_IMAGES fixed 3x2x2 images with labels; yields (image, label, index) like ImageDataset."""
-
-    def __init__(self) -> None:
-        generator = torch.Generator().manual_seed(0)
-        self.images = torch.randn(N_IMAGES, 3, 2, 2, generator=generator)
-        self.labels = torch.arange(N_IMAGES) % 18
-        self.paths = [f"img{i}.jpg" for i in range(N_IMAGES)]
-
-    def __len__(self) -> int:
-        return N_IMAGES
-
-    def __getitem__(self, index: int):
-        return self.images[index], int(self.labels[index]), index
-
-
-def toy_trainer(tmp_path=None, scores=None, **cfg) -> Trainer:
-    """A Trainer over Toy (5 batches of 2) whose validation returns `scores[epoch]` as val_f1."""
-    torch.manual_seed(0)
-    model = MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6)), nn.Linear(6, 18))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    loader = DataLoader(Toy(), batch_size=BATCH, shuffle=False)
-    trainer = Trainer(model=model, criterion=nn.CrossEntropyLoss(), optimizer=optimizer, scheduler=None,
-                      train_loader=loader, val_loader=loader if scores is not None else None,
-                      cfg=TrainerConfig(device="cpu", **cfg), device=torch.device("cpu"),
-                      metadata={"config": {"trainer": {"monitor": "max val_f1"}}}, run_dir=tmp_path)
-    if scores is not None:
-        def scripted() -> tuple[dict, EvalResult]:
-            metrics = {"val_f1": scores[trainer.epoch], "val_loss": 1.0, "val_acc": 0.5}
-            return metrics, EvalResult(metrics, None, None, [])
-        trainer.evaluate_monitored = scripted
-    return trainer
+from helpers import BATCH, N_IMAGES, Toy, toy_trainer
+from trainer.trainer import Trainer
+from utils.config import EmaConfig, FreezeConfig
 
 
 def test_early_stopping_stops_at_the_exact_epoch():
