@@ -200,3 +200,38 @@ def test_an_ensemble_weighs_its_entries_and_shares_an_entrys_weight_among_its_fo
     with pytest.raises(UserError) as caught:
         ensemble_predict([a, kfold], weights=[1], **where)
     assert str(caught.value) == "--weights: 1 weight(s) for 2 --ckpt"
+
+
+def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop(demo_data, tmp_path, caplog):
+    """`predict_paths` feeds its config's evaluation pipeline (faces from the boxes under `photo_dirs`, no TTA
+    unless asked), fills the caller's crop memo and logs each crop's summary once."""
+    import logging
+    import shutil
+
+    from data_loader.loaders import build_loader
+    from data_loader.pipeline import build_pipeline
+    from helpers import untrained_checkpoint
+    from predict.predictor import model_from_checkpoint, predict_paths
+    from trainer.checkpoint import load_checkpoint
+
+    eval_dir = tmp_path / "eval"
+    shutil.copytree(demo_data / "eval", eval_dir)
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"augment.face_crop.margin": 0.2})
+    model, config = model_from_checkpoint(load_checkpoint(ckpt), str(ckpt))
+    paths = sorted(str(p) for p in (eval_dir / "images").iterdir())[:6]
+    reference = build_pipeline(config, [eval_dir]).eval_dataset(paths, seed=config.seed)
+    expected = predict_probs(model, build_loader(reference, batch_size=4, train=False, seed=0, num_workers=0),
+                             device=torch.device("cpu"))
+    crops, logged = {}, set()
+    where = {"source": "ckpt", "device": torch.device("cpu"), "num_workers": 0, "crops": crops, "logged": logged}
+    with caplog.at_level(logging.INFO, logger="predict.predictor"):
+        probs = predict_paths(model, config, paths, [eval_dir], **where)
+        again = predict_paths(model, config, paths, [eval_dir], **where)
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(again, expected, rtol=1e-5, atol=1e-6)
+    (crop,) = crops.values()
+    assert crop is not None and logged == {id(crop)}
+    assert [m for m in caplog.messages if m.startswith("face crop:")] == [crop.summary()]
+    assert caplog.messages.count("predicting 6 images with ckpt") == 2
+    blind = predict_paths(model, config, paths, [None], source="ckpt", device=torch.device("cpu"), num_workers=0)
+    assert not np.allclose(blind, expected)  # without the folder's boxes every photo is cut to the centred window
