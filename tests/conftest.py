@@ -160,7 +160,9 @@ class CostRecorder:
             return
         costs = {nodeid: self.call_seconds.get(nodeid, 0.0) + sum(self.fixture_seconds.get(f, 0.0) for f in names)
                  for nodeid, names in self.fixtures_of.items()}
-        atomic_write_text(COSTS, json.dumps(costs))
+        # merged: mutmut's stats run after new tests runs those alone, and must not forget the others' costs
+        previous = json.loads(COSTS.read_text()) if COSTS.is_file() else {}
+        atomic_write_text(COSTS, json.dumps({**previous, **costs}))
 
 
 def pytest_configure(config):
@@ -169,11 +171,12 @@ def pytest_configure(config):
 
 
 def recorded_costs() -> dict[str, float]:
-    """Seconds per test under mutmut (fixtures' set-up included) from its last unmutated run, else mutmut's own
-    record of the calls alone."""
+    """Seconds per test under mutmut: from its unmutated runs (fixtures' set-up included), else mutmut's own
+    record of the call alone."""
+    costs = json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
     if COSTS.is_file():
-        return json.loads(COSTS.read_text())
-    return json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
+        costs.update(json.loads(COSTS.read_text()))
+    return costs
 
 
 def pytest_collection_modifyitems(config, items):
@@ -182,13 +185,14 @@ def pytest_collection_modifyitems(config, items):
     MUTATION_MAX_TEST_SECONDS set only those that took at most that long (a first, cheap pass: its survivors
     are then re-run by name without it, see docs/mutation.md)."""
     if under_mutmut() and Path("mutmut-stats.json").is_file():
-        durations = recorded_costs()
-        items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+        recorded = recorded_costs()
+        durations = {item.nodeid: recorded.get(item.nodeid, float("inf")) for item in items}  # unknown: last
+        items.sort(key=lambda item: durations[item.nodeid])
         limit = os.environ.get("MUTATION_MAX_TEST_SECONDS")
         if limit and not unmutated_mutmut_run():
             kept, slow = [], []
             for item in items:
-                (kept if durations.get(item.nodeid, 0.0) <= float(limit) else slow).append(item)
+                (kept if durations[item.nodeid] <= float(limit) else slow).append(item)
             config.hook.pytest_deselected(items=slow)
             items[:] = kept
     if torch.cuda.is_available():
