@@ -202,11 +202,21 @@ def test_an_ensemble_weighs_its_entries_and_shares_an_entrys_weight_among_its_fo
     assert str(caught.value) == "--weights: 1 weight(s) for 2 --ckpt"
 
 
+def small_eval(demo_data, tmp_path, n: int):
+    """A copy of the demo's eval folder with its first `n` photos only (face detection runs over a folder)."""
+    info = pd.read_csv(demo_data / "eval" / "info.csv", dtype=str).head(n)
+    out = tmp_path / "eval"
+    (out / "images").mkdir(parents=True)
+    for name in info["ImageID"]:
+        (out / "images" / name).write_bytes((demo_data / "eval" / "images" / name).read_bytes())
+    info.to_csv(out / "info.csv", index=False)
+    return out
+
+
 def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop(demo_data, tmp_path, caplog):
     """`predict_paths` feeds its config's evaluation pipeline (faces from the boxes under `photo_dirs`, no TTA
     unless asked), fills the caller's crop memo and logs each crop's summary once."""
     import logging
-    import shutil
 
     from data_loader.loaders import build_loader
     from data_loader.pipeline import build_pipeline
@@ -214,11 +224,10 @@ def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop
     from predict.predictor import model_from_checkpoint, predict_paths
     from trainer.checkpoint import load_checkpoint
 
-    eval_dir = tmp_path / "eval"
-    shutil.copytree(demo_data / "eval", eval_dir)
+    eval_dir = small_eval(demo_data, tmp_path, 6)
     ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"augment.face_crop.margin": 0.2})
     model, config = model_from_checkpoint(load_checkpoint(ckpt), str(ckpt))
-    paths = sorted(str(p) for p in (eval_dir / "images").iterdir())[:6]
+    paths = sorted(str(p) for p in (eval_dir / "images").iterdir())
     reference = build_pipeline(config, [eval_dir]).eval_dataset(paths, seed=config.seed)
     expected = predict_probs(model, build_loader(reference, batch_size=4, train=False, seed=0, num_workers=0),
                              device=torch.device("cpu"))
@@ -235,3 +244,22 @@ def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop
     assert caplog.messages.count("predicting 6 images with ckpt") == 2
     blind = predict_paths(model, config, paths, [None], source="ckpt", device=torch.device("cpu"), num_workers=0)
     assert not np.allclose(blind, expected)  # without the folder's boxes every photo is cut to the centred window
+
+
+def test_an_ensemble_reads_the_eval_table_and_finds_the_faces_once_for_all_its_checkpoints(demo_data, tmp_path,
+                                                                                          caplog):
+    import logging
+
+    from helpers import untrained_checkpoint
+    from predict.predictor import predict_groups
+
+    eval_dir = small_eval(demo_data, tmp_path, 5)
+    crop = {"augment.face_crop.margin": 0.2}
+    ckpts = [untrained_checkpoint(demo_data, tmp_path / name / "best.pth", seed=k, **crop)
+             for k, name in enumerate(("a", "b"))]
+    with caplog.at_level(logging.INFO, logger="predict.predictor"):
+        table, probs, sizes = predict_groups(ckpts, device=torch.device("cpu"), eval_dir=eval_dir, num_workers=0)
+    assert len(table) == 5 and sizes == [1, 1] and [p.shape for p in probs] == [(5, 18), (5, 18)]
+    assert sum(m.startswith("face crop:") for m in caplog.messages) == 1
+    predicting = [m for m in caplog.messages if m.startswith("predicting")]
+    assert predicting == [f"predicting 5 images with {c}" for c in ckpts]
