@@ -181,19 +181,22 @@ def recorded_costs() -> dict[str, float]:
 
 def pytest_collection_modifyitems(config, items):
     """`gpu` tests run only where CUDA works (`pytest -m gpu` on a GPU machine); elsewhere they skip.
-    Under mutmut (which stops at the first failure) the cheapest tests (`recorded_costs`) go first, and with
+    Under mutmut (which stops at the first failure) the cheapest tests (`recorded_costs`) go first; with
     MUTATION_MAX_TEST_SECONDS set only those that took at most that long (a first, cheap pass: its survivors
-    are then re-run by name without it, see docs/mutation.md)."""
+    are then re-run by name without it, see docs/mutation.md), and with MUTATION_TESTS (comma-separated parts
+    of test ids) only the tests it names (a mutant they kill is killed by the fast suite too)."""
     if under_mutmut() and Path("mutmut-stats.json").is_file():
         recorded = recorded_costs()
         durations = {item.nodeid: recorded.get(item.nodeid, float("inf")) for item in items}  # unknown: last
         items.sort(key=lambda item: durations[item.nodeid])
-        limit = os.environ.get("MUTATION_MAX_TEST_SECONDS")
-        if limit and not unmutated_mutmut_run():
-            kept, slow = [], []
+        limit = float(os.environ.get("MUTATION_MAX_TEST_SECONDS") or "inf")
+        only = [part for part in os.environ.get("MUTATION_TESTS", "").split(",") if part]
+        if not unmutated_mutmut_run() and (limit < float("inf") or only):
+            kept, left_out = [], []
             for item in items:
-                (kept if durations[item.nodeid] <= float(limit) else slow).append(item)
-            config.hook.pytest_deselected(items=slow)
+                chosen = durations[item.nodeid] <= limit and (not only or any(o in item.nodeid for o in only))
+                (kept if chosen else left_out).append(item)
+            config.hook.pytest_deselected(items=left_out)
             items[:] = kept
     if torch.cuda.is_available():
         return

@@ -182,12 +182,13 @@ def test_an_ensemble_weighs_its_entries_and_shares_an_entrys_weight_among_its_fo
     for k in range(2):
         untrained_checkpoint(demo_data, kfold / "folds" / f"fold_{k}" / "best.pth", seed=k + 1)
     (kfold / "config.yaml").write_text("data:\n  n_folds: 2\n")
-    where = {"device": torch.device("cpu"), "eval_dir": demo_data / "eval", "num_workers": 0}
+    eval_dir = small_eval(demo_data, tmp_path, 8)
+    where = {"device": torch.device("cpu"), "eval_dir": eval_dir, "num_workers": 0}
     table, pa = ensemble_predict([a], **where)
     f0, f1 = (ensemble_predict([kfold / "folds" / f"fold_{k}"], **where)[1] for k in range(2))
     assert not np.allclose(pa, f0) and not np.allclose(f0, f1)
-    info = pd.read_csv(demo_data / "eval" / "info.csv", dtype=str)
-    assert table["ImageID"].tolist() == info["ImageID"].tolist() and pa.shape == (len(info), 18)
+    info = pd.read_csv(eval_dir / "info.csv", dtype=str)
+    assert table["ImageID"].tolist() == info["ImageID"].tolist() and pa.shape == (8, 18)
     close = dict(rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ensemble_predict([kfold], **where)[1], (f0 + f1) / 2, **close)
     np.testing.assert_allclose(ensemble_predict([a, kfold], **where)[1], (pa + f0 + f1) / 3, **close)
