@@ -216,7 +216,7 @@ def small_eval(demo_data, tmp_path, n: int):
 
 def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop(demo_data, tmp_path, caplog):
     """`predict_paths` feeds its config's evaluation pipeline (faces from the boxes under `photo_dirs`, no TTA
-    unless asked), fills the caller's crop memo and logs each crop's summary once."""
+    unless asked, the checkpoint's AMP setting), fills the caller's crop memo and logs each crop's summary once."""
     import logging
 
     from data_loader.loaders import build_loader
@@ -226,7 +226,8 @@ def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop
     from trainer.checkpoint import load_checkpoint
 
     eval_dir = small_eval(demo_data, tmp_path, 6)
-    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"augment.face_crop.margin": 0.2})
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth",
+                                **{"augment.face_crop.margin": 0.2, "trainer.amp": "bf16"})
     model, config = model_from_checkpoint(load_checkpoint(ckpt), str(ckpt))
     paths = sorted(str(p) for p in (eval_dir / "images").iterdir())
     reference = build_pipeline(config, [eval_dir]).eval_dataset(paths, seed=config.seed)
@@ -245,6 +246,8 @@ def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop
     assert caplog.messages.count("predicting 6 images with ckpt") == 2
     blind = predict_paths(model, config, paths, [None], source="ckpt", device=torch.device("cpu"), num_workers=0)
     assert not np.allclose(blind, expected)  # without the folder's boxes every photo is cut to the centred window
+    # the checkpoint's AMP setting reaches the prediction (on a CPU it is ignored, with a warning each time)
+    assert caplog.messages.count("trainer.amp=bf16 ignored on cpu (AMP runs on CUDA only)") == 3
 
 
 def test_an_ensemble_reads_the_eval_table_and_finds_the_faces_once_for_all_its_checkpoints(demo_data, tmp_path,
