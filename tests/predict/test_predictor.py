@@ -267,3 +267,26 @@ def test_an_ensemble_reads_the_eval_table_and_finds_the_faces_once_for_all_its_c
     assert sum(m.startswith("face crop:") for m in caplog.messages) == 1
     predicting = [m for m in caplog.messages if m.startswith("predicting")]
     assert predicting == [f"predicting 5 images with {c}" for c in ckpts]
+
+
+def test_an_entry_predicts_with_the_weights_asked_for_and_a_bad_one_is_named(demo_data, tmp_path):
+    from helpers import untrained_checkpoint
+    from predict.predictor import predict_groups
+    from trainer.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    best = untrained_checkpoint(demo_data, run / "best.pth", seed=0)
+    swa = untrained_checkpoint(demo_data, run / "swa.pth", seed=1)
+    where = {"device": torch.device("cpu"), "eval_dir": small_eval(demo_data, tmp_path, 4), "num_workers": 0}
+    by_name = {which: predict_groups([run], which=which, **where)[1][0] for which in ("best", "swa")}
+    np.testing.assert_allclose(by_name["swa"], predict_groups([swa], **where)[1][0], rtol=1e-6)
+    np.testing.assert_allclose(by_name["best"], predict_groups([best], **where)[1][0], rtol=1e-6)
+    assert not np.allclose(by_name["swa"], by_name["best"])
+    state = load_checkpoint(best)
+    state["model"] = {k: v.clone().fill_(float("nan")) if v.is_floating_point() else v
+                      for k, v in state["model"].items()}
+    bad = tmp_path / "bad" / "best.pth"
+    bad.parent.mkdir()
+    save_checkpoint(state, bad)
+    with pytest.raises(UserError, match=rf"^{bad}: non-finite weights \(NaN/Inf\) in "):
+        predict_groups([bad.parent], **where)
