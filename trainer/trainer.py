@@ -378,10 +378,10 @@ class Trainer:
             state = {**for_inference(self.state_dict()), "model": net.state_dict(), "ema": None}
             save_checkpoint(state, self.run_dir.swa)
         first = self.average.first_epoch(self.cfg.epochs)
-        LOG.info("swa: the weights of epochs %d-%d averaged%s; val macro-F1 %s (best epoch %d: %.4f)",
-                 first, first + self.average.count - 1, ", BatchNorm recomputed" if self.average.cfg.bn_update
-                 else "", f"{self.swa_metrics['swa_val_f1']:.4f}" if self.swa_metrics else "n/a",
-                 self.monitor.best_epoch, self.monitor.best)
+        score = (f"val macro-F1 {self.swa_metrics['swa_val_f1']:.4f} (best epoch {self.monitor.best_epoch}: "
+                 f"{self.monitor.best:.4f})" if self.swa_metrics else "no validation set")
+        LOG.info("swa: the weights of epochs %d-%d averaged%s; %s", first, first + self.average.count - 1,
+                 ", BatchNorm recomputed" if self.average.cfg.bn_update else "", score)
 
     def summary(self) -> dict[str, Any]:
         """Where the run stands: epochs done, best score and epoch, early stop."""

@@ -42,9 +42,14 @@ def test_unfreezing_restarts_the_patience_count(caplog):
     assert summary["epochs"] == 6 and summary["stopped_early"]
 
 
-def test_accumulation_groups_batches_into_updates_inside_the_epoch(monkeypatch):
+@pytest.mark.parametrize("accumulate, seen_steps, n_updates", [
     # 5 batches, accumulate 2: updates after batches 2 and 4, and the last (odd) batch is its own update
-    trainer = toy_trainer(epochs=1, accumulate_steps=2)
+    (2, [(0, False, 2), (1, True, 2), (2, False, 2), (3, True, 2), (4, True, 1)], 3),
+    # accumulate 3: updates after batches 3 and 5, the last two weighing a half each
+    (3, [(0, False, 3), (1, False, 3), (2, True, 3), (3, False, 2), (4, True, 2)], 2),
+])
+def test_accumulation_groups_batches_into_updates_inside_the_epoch(monkeypatch, accumulate, seen_steps, n_updates):
+    trainer = toy_trainer(epochs=1, accumulate_steps=accumulate)
     updates = []
     real = trainer.optimizer.step
 
@@ -62,19 +67,20 @@ def test_accumulation_groups_batches_into_updates_inside_the_epoch(monkeypatch):
 
     monkeypatch.setattr(trainer, "train_step", spy)
     trainer.train_epoch()
-    assert seen == [(0, False, 2), (1, True, 2), (2, False, 2), (3, True, 2), (4, True, 1)]
-    assert updates == [0, 1, 2] and trainer.global_step == 3
+    assert seen == seen_steps
+    assert updates == list(range(n_updates)) and trainer.global_step == n_updates
 
 
-def test_accumulated_epoch_equals_big_batches():
-    """Two accumulated batches of 2 make the same update as one batch of 4 (mean loss over 4), and the
-    epoch's last, lone batch weighs as a whole update, as in timm's train.py (not half of one)."""
-    acc = toy_trainer(epochs=1, accumulate_steps=2)
+@pytest.mark.parametrize("accumulate", [2, 3])
+def test_accumulated_epoch_equals_big_batches(accumulate):
+    """Accumulated batches of 2 make the same update as one batch of 2 * accumulate (mean loss over all),
+    and the epoch's last, short group weighs as a whole update, as in timm's train.py (not part of one)."""
+    acc = toy_trainer(epochs=1, accumulate_steps=accumulate)
     big = toy_trainer(epochs=1)
-    big.train_loader = DataLoader(Toy(), batch_size=2 * BATCH, shuffle=False)
+    big.train_loader = DataLoader(Toy(), batch_size=accumulate * BATCH, shuffle=False)
     acc.train_epoch()
     big.train_epoch()
-    # 10 images: acc = updates on [0-3], [4-7], [8-9]; big = [0-3], [4-7], [8-9]: identical
+    # 10 images: accumulate 2 = updates on [0-3], [4-7], [8-9]; 3 = [0-5], [6-9]; the big batches alike
     for a, b in zip(acc.model.parameters(), big.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 

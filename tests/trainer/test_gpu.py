@@ -1,5 +1,5 @@
-"""The real training path on a CUDA GPU: AMP dtypes, channels_last, torch.compile, a 1-process NCCL run,
-save and resume. Skipped without a GPU; run with `pytest -m gpu` where one exists."""
+"""The real training path on a CUDA GPU: AMP dtypes, channels_last, torch.compile, weight averaging, a 1-process
+NCCL run, save and resume. Skipped without a GPU; run with `pytest -m gpu` where one exists."""
 import subprocess
 import sys
 
@@ -35,6 +35,15 @@ def test_channels_last_and_compile_train(make_trainer, compile_model):
     assert torch.isfinite(torch.tensor(metrics["train_loss"]))
     conv = next(p for p in trainer.model.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_weight_averaging_recomputes_batchnorm_on_the_gpu(make_trainer, tmp_path):
+    """`update_bn` moves the training batches to the averaged model's device (it is not told it on a CPU)."""
+    trainer = make_trainer(**{"trainer.device": "cuda", "trainer.epochs": 1, "trainer.swa": "{epochs: 1}"})
+    trainer.fit()
+    bn = next(m for m in trainer.average.module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert bn.running_mean.device.type == "cuda" and trainer.average.count == 1
+    assert torch.isfinite(torch.tensor(trainer.swa_metrics["swa_val_loss"])) and (tmp_path / "swa.pth").is_file()
 
 
 def test_one_process_nccl_run_then_resume(demo_data, tmp_path):
