@@ -127,6 +127,11 @@ def study_storage(request) -> str | None:
 COSTS = Path(".test-data") / "costs.json"  # under mutmut: seconds per test, its fixtures' set-up included
 
 
+def saved_costs() -> dict[str, float]:
+    """The costs COSTS holds (none before the first unmutated run)."""
+    return json.loads(COSTS.read_text()) if COSTS.is_file() else {}
+
+
 def unmutated_mutmut_run() -> bool:
     """True in mutmut's own runs of the unmutated code (its clean and stats runs)."""
     return under_mutmut() in ("", "stats")
@@ -161,8 +166,7 @@ class CostRecorder:
         costs = {nodeid: self.call_seconds.get(nodeid, 0.0) + sum(self.fixture_seconds.get(f, 0.0) for f in names)
                  for nodeid, names in self.fixtures_of.items()}
         # merged: mutmut's stats run after new tests runs those alone, and must not forget the others' costs
-        previous = json.loads(COSTS.read_text()) if COSTS.is_file() else {}
-        atomic_write_text(COSTS, json.dumps({**previous, **costs}))
+        atomic_write_text(COSTS, json.dumps({**saved_costs(), **costs}))
 
 
 def pytest_configure(config):
@@ -173,10 +177,7 @@ def pytest_configure(config):
 def recorded_costs() -> dict[str, float]:
     """Seconds per test under mutmut: from its unmutated runs (fixtures' set-up included), else mutmut's own
     record of the call alone."""
-    costs = json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
-    if COSTS.is_file():
-        costs.update(json.loads(COSTS.read_text()))
-    return costs
+    return {**json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {}), **saved_costs()}
 
 
 def pytest_collection_modifyitems(config, items):
