@@ -132,16 +132,11 @@ def kfold_members(run: RunDir, which: str = "best") -> list[Path]:
     return kept
 
 
-def eval_dir_of(ckpts: Sequence[Path | str], eval_dir: Optional[Path] = None) -> Path:
-    """`eval_dir`, or the `data.eval_dir` the first checkpoint was trained with."""
+def eval_dir_of(ckpts: Sequence[Path | str], eval_dir: Optional[Path | str] = None) -> Path:
+    """`eval_dir`, or the `data.eval_dir` the first checkpoint was trained with; neither is one clear line."""
     if eval_dir is None:
         first = expand_checkpoint(ckpts[0])[0]
         eval_dir = load_checkpoint(first)["config"].get("data", {}).get("eval_dir")
-    return require_eval_dir(eval_dir)
-
-
-def require_eval_dir(eval_dir: Optional[Path | str]) -> Path:
-    """`eval_dir` as a path; None (neither --data nor the checkpoint's `data.eval_dir`) is one clear line."""
     if eval_dir is None:
         raise UserError("no eval directory: pass --data or set data.eval_dir")
     return Path(eval_dir)
@@ -152,18 +147,14 @@ def predict_groups(ckpts: Sequence[Path | str], *, device: torch.device, eval_di
                    which: Optional[str] = None) -> tuple[pd.DataFrame, list[np.ndarray], list[int]]:
     """(eval table, probabilities per entry of `ckpts`, checkpoints per entry) for `eval_dir` (default:
     the first checkpoint's): an entry that is a folds directory is its folds soft-voted (`which`: see
-    `expand_checkpoint`). The eval table,
-    its image checks and the face boxes are read once for all entries."""
+    `expand_checkpoint`). The eval table, its image checks and the face boxes are read once for all entries."""
     groups = [expand_checkpoint(c, which) for c in ckpts]
-    table, crops, logged, per_group = None, {}, set(), []
+    eval_dir = eval_dir_of(ckpts, eval_dir)
+    table, crops, logged, per_group = read_eval_table(eval_dir), {}, set(), []
     for group in groups:
         probs = []
         for source in map(str, group):
-            state = load_checkpoint(source)
-            model, config = model_from_checkpoint(state, source)
-            if table is None:
-                eval_dir = require_eval_dir(eval_dir or config.data.eval_dir)
-                table = read_eval_table(eval_dir)
+            model, config = model_from_checkpoint(load_checkpoint(source), source)
             probs.append(predict_paths(model, config, table["path"].tolist(), [eval_dir], source=source,
                                        device=device, tta=tta, batch_size=batch_size, num_workers=num_workers,
                                        crops=crops, logged=logged))
