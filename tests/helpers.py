@@ -180,9 +180,9 @@ class Toy:
         return self.images[index], int(self.labels[index]), index
 
 
-def toy_trainer(tmp_path=None, scores=None, criterion=None, **cfg):
-    """A Trainer over Toy (5 batches of 2, cross-entropy unless `criterion`) whose validation returns
-    `scores[epoch]` as val_f1; without `scores` it has no validation set."""
+def toy_trainer(tmp_path=None, scores=None, criterion=None, model=None, **cfg):
+    """A Trainer over Toy (5 batches of 2, cross-entropy unless `criterion`, a linear `model` unless given)
+    whose validation returns `scores[epoch]` as val_f1; without `scores` it has no validation set."""
     import torch
     from torch import nn
     from torch.utils.data import DataLoader
@@ -192,7 +192,7 @@ def toy_trainer(tmp_path=None, scores=None, criterion=None, **cfg):
     from utils.config import TrainerConfig
 
     torch.manual_seed(0)
-    model = MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6)), nn.Linear(6, 18))
+    model = model or MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6)), nn.Linear(6, 18))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     loader = DataLoader(Toy(), batch_size=BATCH, shuffle=False)
     trainer = Trainer(model=model, criterion=criterion or nn.CrossEntropyLoss(), optimizer=optimizer,

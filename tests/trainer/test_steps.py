@@ -243,3 +243,27 @@ def test_the_ema_weights_and_the_counters_come_back_from_a_checkpoint_and_the_su
     plain = toy_trainer(epochs=3)
     plain.load_state_dict(state)  # a checkpoint with EMA weights into a run without EMA: they are not needed
     assert plain.ema is None and torch.equal(flat(plain.model), flat(restored.model))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_applies_to_the_weights_and_to_every_batch(channels_last):
+    from model.classifier import MaskClassifier
+
+    conv = MaskClassifier(nn.Sequential(nn.Conv2d(3, 4, 2), nn.Flatten(), nn.Linear(4, 6)), nn.Linear(6, 18))
+    trainer = toy_trainer(model=conv, channels_last=channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    weight = trainer.model.backbone[0].weight
+    assert weight.is_contiguous(memory_format=layout) and not weight.is_contiguous(
+        memory_format=torch.contiguous_format if channels_last else torch.channels_last)
+    images, targets, _ = next(iter(trainer.train_loader))
+    moved, same = trainer.to_device(images, targets)
+    assert moved.is_contiguous(memory_format=layout) and torch.equal(moved, images) and torch.equal(same, targets)
+    if channels_last:
+        assert not moved.is_contiguous()  # really reordered, not a layout both formats accept
+
+
+def test_without_fp16_the_loss_is_not_scaled():
+    """fp32 (and bf16) train without a grad scaler; a scaler left on would skip steps on an inf gradient."""
+    trainer = toy_trainer()
+    assert trainer.amp_dtype is None and not trainer.scaler.is_enabled()
+    assert trainer.state_dict()["scaler"] == {}
