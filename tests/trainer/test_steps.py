@@ -267,3 +267,10 @@ def test_without_fp16_the_loss_is_not_scaled():
     trainer = toy_trainer()
     assert trainer.amp_dtype is None and not trainer.scaler.is_enabled()
     assert trainer.state_dict()["scaler"] == {}
+
+
+def test_compile_wraps_the_model_the_step_calls_and_checkpoints_keep_the_plain_names():
+    plain, compiled = toy_trainer(), toy_trainer(compile=True)
+    assert plain.net is plain.model
+    assert compiled.net is not compiled.model and compiled.net._orig_mod is compiled.model  # torch.compile's wrapper
+    assert list(compiled.state_dict()["model"]) == list(plain.state_dict()["model"])  # no "_orig_mod." prefix
