@@ -204,15 +204,16 @@ class Trainer:
         apply the accumulated gradients; returns (loss, logits), or None when a non-finite loss was
         skipped (`trainer.max_bad_steps`). `group_size`: batches in this update (default
         `accumulate_steps`; fewer for the last group of an epoch), each weighing 1/group_size."""
-        with self._autocast():
-            logits = self.net(images)
-            loss = (self.criterion(logits, targets) if sample_weight is None
-                    else self.criterion(logits, targets, sample_weight))
-        if self.cfg.max_bad_steps and not torch.isfinite(loss):
-            self._skip_bad_step(step, loss)
-            return None
         no_sync = self.dist.enabled and not update and hasattr(self.net, "no_sync")
-        with self.net.no_sync() if no_sync else contextlib.nullcontext():  # DDP: all-reduce once per update
+        # DDP all-reduces once per update; its forward decides whether the backward syncs, so both go inside
+        with self.net.no_sync() if no_sync else contextlib.nullcontext():
+            with self._autocast():
+                logits = self.net(images)
+                loss = (self.criterion(logits, targets) if sample_weight is None
+                        else self.criterion(logits, targets, sample_weight))
+            if self.cfg.max_bad_steps and not torch.isfinite(loss):
+                self._skip_bad_step(step, loss)
+                return None
             self.scaler.scale(loss / (group_size or self.cfg.accumulate_steps)).backward()
         if not update:
             return loss, logits
