@@ -112,6 +112,19 @@ def test_a_non_finite_loss_stops_with_where_it_happened_and_the_last_good_checkp
                                  f"good checkpoint {advice}")
 
 
+def test_a_non_finite_loss_is_caught_within_postfix_every_steps_and_named_by_its_first_step():
+    """The loss is looked at on the host only every POSTFIX_EVERY steps (no sync per step), so a NaN at
+    step 21 of 50 stops the epoch at step 40, naming step 21, not the later bad step 23."""
+    from torch.utils.data import ConcatDataset
+
+    criterion = NanAt({21, 23})
+    trainer = toy_trainer(criterion=criterion)
+    trainer.train_loader = DataLoader(ConcatDataset([Toy()] * 5), batch_size=1)
+    with pytest.raises(NonFiniteLoss, match=r"^loss became NaN/Inf at epoch 1 step 21; "):
+        trainer.train_epoch()
+    assert criterion.calls == 41  # steps 0-40: POSTFIX_EVERY is 20
+
+
 def test_allowed_bad_steps_are_skipped_with_a_warning_until_one_too_many(caplog):
     trainer = toy_trainer(criterion=NanAt({1, 3}), max_bad_steps=1)
     with caplog.at_level(logging.WARNING, logger="trainer.trainer"), pytest.raises(NonFiniteLoss) as caught:
