@@ -1,5 +1,5 @@
-"""What the end of an epoch and of a run hands on, on the toy set: the scheduler stepped on the monitored
-metric, a timm schedule recomputed on resume, the batch mixer's targets, the weight average's score, file and
+"""What an epoch and a run hand on, on the toy set: the epoch told to the loaders, the scheduler stepped on the
+monitored metric, a timm schedule recomputed on resume, the batch mixer's targets, the weight average's score, file and
 log line, and the grad scaler and AMP name across a checkpoint."""
 from __future__ import annotations
 
@@ -162,3 +162,36 @@ def test_the_grad_scalers_state_comes_back_from_a_checkpoint_and_the_summary_nam
     assert restored.scaler.get_scale() == 1024.0 * 2 ** 5
     restored.amp_dtype = torch.float16
     assert restored.summary()["amp"] == "fp16"
+
+
+def test_each_epoch_tells_the_training_and_validation_loaders_which_epoch_it_is():
+    from torch.utils.data import DataLoader, Sampler
+
+    class Told(Toy):
+        def __init__(self, name: str, heard: list) -> None:
+            super().__init__()
+            self.name, self.heard = name, heard
+
+        def set_epoch(self, epoch: int) -> None:
+            self.heard.append((self.name, epoch))
+
+    class Ordered(Sampler):
+        def __init__(self, heard: list) -> None:
+            self.heard = heard
+
+        def __iter__(self):
+            return iter(range(len(Toy())))
+
+        def __len__(self) -> int:
+            return len(Toy())
+
+        def set_epoch(self, epoch: int) -> None:
+            self.heard.append(("sampler", epoch))
+
+    heard: list = []
+    trainer = toy_trainer(epochs=2)
+    trainer.train_loader = DataLoader(Told("train", heard), batch_size=2, sampler=Ordered(heard))
+    trainer.val_loader = DataLoader(Told("val", heard), batch_size=2)
+    trainer.fit()
+    # sampler first (the shuffle order), then the dataset (augmentation seeds); validation after training
+    assert heard == [("sampler", 0), ("train", 0), ("val", 0), ("sampler", 1), ("train", 1), ("val", 1)]
