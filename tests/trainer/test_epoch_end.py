@@ -1,6 +1,6 @@
 """What an epoch and a run hand on, on the toy set: the epoch told to the loaders, the scheduler stepped on the
 monitored metric, a timm schedule recomputed on resume, the batch mixer's targets, the weight average's score, file and
-log line, and the grad scaler and AMP name across a checkpoint."""
+log line, and the grad scaler: undone before clipping, and across a checkpoint with the AMP name."""
 from __future__ import annotations
 
 import copy
@@ -195,3 +195,14 @@ def test_each_epoch_tells_the_training_and_validation_loaders_which_epoch_it_is(
     trainer.fit()
     # sampler first (the shuffle order), then the dataset (augmentation seeds); validation after training
     assert heard == [("sampler", 0), ("train", 0), ("val", 0), ("sampler", 1), ("train", 1), ("val", 1)]
+
+
+def test_with_a_grad_scaler_clipping_sees_the_true_gradients():
+    """fp16's loss scaling must be undone before clipping: the clipped update is the same as without it."""
+    scaled, plain = toy_trainer(grad_clip=0.01), toy_trainer(grad_clip=0.01)
+    scaled.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    images, targets, _ = next(iter(plain.train_loader))
+    scaled.train_step(images, targets, 0)
+    plain.train_step(images, targets, 0)
+    for a, b in zip(scaled.model.parameters(), plain.model.parameters()):
+        torch.testing.assert_close(a, b)
