@@ -202,7 +202,7 @@ def test_without_validation_every_epoch_is_best_and_patience_is_off(tmp_path, ca
         summary = trainer.fit()
     assert judged == [(None, True)] * 3
     assert "no validation set: best.pth follows the last epoch; patience rules are off" in caplog.messages
-    assert summary["epochs"] == 3 and not summary["stopped_early"]
+    assert summary["epochs"] == 3 and summary["stopped_early"] is False  # summary.json: false, not null
     assert sum(m.endswith(" *best*") for m in caplog.messages) == 3
     assert (tmp_path / "best.pth").is_file() and (tmp_path / "last.pth").is_file()
 
