@@ -86,6 +86,20 @@ def test_accumulated_epoch_equals_big_batches(accumulate):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_ema_without_warmup_copies_the_first_update_then_moves_by_its_decay():
+    """Written out by hand from timm's rule: update 1 copies the weights (its decay is 0), later updates
+    keep `decay` of the average, so a decay left at timm's 0.9999 default would hardly move."""
+    trainer = toy_trainer(epochs=1, ema=EmaConfig(decay=0.5, warmup=False))
+    raw = []
+    for step, (images, targets, _) in enumerate(list(trainer.train_loader)[:3]):
+        trainer.train_step(images, targets, step)
+        raw.append(copy.deepcopy(trainer.model.state_dict()))
+    for key, value in trainer.ema.module.state_dict().items():
+        expected = 0.5 * (0.5 * raw[0][key] + 0.5 * raw[1][key]) + 0.5 * raw[2][key]
+        torch.testing.assert_close(value, expected)
+        assert not torch.allclose(value, raw[2][key])
+
+
 def test_ema_matches_timm_model_ema_v3_on_its_first_updates():
     """The Trainer's EMA after 3 updates equals timm's ModelEmaV3 stepped the same way (warmup on: the
     decay ramps up, so update order and step numbers matter)."""
