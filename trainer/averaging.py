@@ -24,12 +24,10 @@ class WeightAverage:
         """The first epoch (1-based) whose weights enter the average."""
         return max(1, epochs - self.cfg.epochs + 1)
 
-    def update(self, model: nn.Module, *, epoch: int, epochs: int) -> bool:
-        """Add the weights at the end of `epoch` if it is one of the averaged epochs; True if added."""
-        if epoch < self.first_epoch(epochs):
-            return False
-        self.average.update_parameters(model)
-        return True
+    def update(self, model: nn.Module, *, epoch: int, epochs: int) -> None:
+        """Add the weights at the end of `epoch` if it is one of the averaged epochs."""
+        if epoch >= self.first_epoch(epochs):
+            self.average.update_parameters(model)
 
     @property
     def count(self) -> int:
