@@ -192,7 +192,8 @@ def toy_trainer(tmp_path=None, scores=None, criterion=None, model=None, **cfg):
     from utils.config import TrainerConfig
 
     torch.manual_seed(0)
-    model = model or MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6)), nn.Linear(6, 18))
+    if model is None:
+        model = MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6)), nn.Linear(6, 18))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     loader = DataLoader(Toy(), batch_size=BATCH, shuffle=False)
     trainer = Trainer(model=model, criterion=criterion or nn.CrossEntropyLoss(), optimizer=optimizer,
