@@ -571,7 +571,8 @@ def test_suggested_values_are_stored_as_optuna_keeps_them(tmp_path):
     from experiments.search import suggest
 
     space = {**SPACE, "params": {**SPACE["params"], "model.backbone": {"categorical": ["resnet10t", "resnet18"]},
-                                 "trainer.epochs": {"int": [2, 8], "step": 2}}}
+                                 "trainer.epochs": {"int": [2, 8], "step": 2},
+                                 "data.batch_size": {"int": [8, 64], "log": True}}}
     loaded = load_space(write_space(tmp_path, space), ROOT / "configs/demo.yaml", [])
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen = []
@@ -583,6 +584,7 @@ def test_suggested_values_are_stored_as_optuna_keeps_them(tmp_path):
     assert set(stored.params) == set(loaded.params) == set(seen[0])
     assert isinstance(stored.params["data.age_bounds"], str)  # a list travels as JSON text
     assert stored.distributions["optimizer.lr"].log and stored.distributions["trainer.epochs"].step == 2
+    assert stored.distributions["data.batch_size"].log and not stored.distributions["trainer.epochs"].log
     assert {tuple(v["data.age_bounds"]) for v in seen} == {(30, 60), (30, 58)}
     assert {v["model.backbone"] for v in seen} == {"resnet10t", "resnet18"}
 
