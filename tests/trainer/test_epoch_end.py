@@ -118,13 +118,6 @@ def test_the_weight_average_log_line_names_the_batchnorm_pass_and_a_missing_scor
     assert caplog.messages[-1] == "swa: the weights of epochs 2-4 averaged, BatchNorm recomputed; no validation set"
 
 
-def test_a_run_stopped_before_its_averaged_epochs_says_when_they_would_have_started(caplog):
-    trainer = toy_trainer(scores=[0.5, 0.4, 0.4, 0.4], epochs=6, early_stop_patience=2, swa=SwaConfig(epochs=2))
-    with caplog.at_level(logging.WARNING, logger="trainer.trainer"):
-        trainer.fit()
-    assert caplog.messages == ["swa: the run stopped at epoch 3, before its first averaged epoch 5; no swa.pth"]
-
-
 def test_the_weight_average_file_is_written_by_the_main_rank_only_and_holds_no_ema(tmp_path):
     other = toy_trainer(tmp_path / "other", epochs=1, swa=SwaConfig(epochs=1, bn_update=False))
     other.run_epoch()  # no validation: the average is not evaluated, so no process group is needed
