@@ -22,6 +22,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     how = parser.add_argument_group("how")
     how.add_argument("--all-folds", action="store_true",
                      help="train every fold of data.n_folds into RUN/folds/fold_k and write RUN/oof.csv")
+    how.add_argument("--seeds", type=int, metavar="N",
+                     help="train the recipe with N training seeds (seed, seed+1, ...; one split) into "
+                          "RUN/seeds/seed_<seed>; RUN/seeds_summary.json holds mean ± sd")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
                         help="config overrides, e.g. trainer.epochs=5 optimizer.lr=1e-4")
     args = parser.parse_intermixed_args(argv)
@@ -30,6 +33,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                      "in the checkpoint, change it with key=value overrides)")
     if args.all_folds and args.resume is not None:
         parser.error("--all-folds starts a new run: use --config, not --resume")
+    if args.seeds is not None and args.resume is not None:
+        parser.error("--seeds starts a new run: use --config, not --resume (resume a member by its directory)")
+    if args.seeds is not None and args.seeds < 2:
+        parser.error(f"--seeds {args.seeds}: give at least 2 training seeds")
     return args
 
 
@@ -81,6 +88,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     config = resume.config if resume is not None else config
     require_wandb(config.logging.wandb)
     try:
+        if args.seeds is not None:
+            from experiments.repeats import run_seeds
+
+            return run_seeds(config, args.seeds, args.overrides, all_folds=args.all_folds)
         if args.all_folds:
             return run_all_folds(config, args.overrides)
         summary, _ = run_training(config, overrides=args.overrides, resume=resume)

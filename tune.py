@@ -52,6 +52,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if "best_config" in out:
         print(f"best: trial {out['best_trial']} ({out['best_value']:.4f}); config: {out['best_config']} "
               f"(python train.py --config {out['best_config']})")
+    if out.get("judged"):
+        print(out["judged"])
     for plot in out["plots"]:
         print(f"plot: {plot}")
     return out

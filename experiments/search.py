@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 import optuna
 import pandas as pd
 
+from experiments.comparison import compare_runs
 from experiments.search_space import CategoricalParam, FloatParam, SearchSpace, load_space, overrides_for
 from experiments.storage import check_storage, engine_kwargs, shown, storage_for, with_retries
 from trainer.lifecycle import run_training
@@ -254,6 +255,26 @@ def write_outputs(study: optuna.Study, root: Path, target: str = "Objective Valu
     return out
 
 
+def judge_best(study: optuna.Study) -> Optional[str]:
+    """Whether the best trial beats the recipe the search started from (its best seed trial, else its first
+    trial) beyond the people bootstrap (`experiments.comparison`), in one line; None without finished trials."""
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return None
+    best = study.best_trial
+    seeds = [t for t in complete if "fixed_params" in t.system_attrs]
+    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    start = max(seeds, key=lambda t: sign * t.value) if seeds else min(complete, key=lambda t: t.number)
+    what = f"{'seed recipe' if seeds else 'first trial'} (trial {start.number})"
+    if best.number == start.number:
+        return f"judged: the best trial is the {what}; the search found nothing that scored higher"
+    try:
+        result = compare_runs([start.user_attrs["run_dir"], best.user_attrs["run_dir"]])[0]
+    except (UserError, KeyError) as err:
+        return f"judged: cannot compare trial {best.number} with the {what}: {first_line(err)}"
+    return f"judged: best trial {best.number} against the {what}: {result['text']}"
+
+
 def run_trials(study: optuna.Study, objective: Objective, *, trials: int, timeout: Optional[float],
                max_failures: int = MAX_FAILURES) -> str:
     """Start trials one at a time until the study holds `trials` finished or running trials (so processes
@@ -309,4 +330,5 @@ def run_study(config_path: Optional[Path], space_path: Path, *, trials: int, tim
         LOG.info("tune: stopped starting trials: %s", reason)
     out = write_outputs(study, root, target=config.trainer.monitor.metric)
     out["study"] = study
+    out["judged"] = judge_best(study)
     return out

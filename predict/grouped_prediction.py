@@ -44,7 +44,7 @@ def validation_photos(config: Config) -> tuple[list[str], np.ndarray, np.ndarray
     """(paths, competition labels, person ids) of the validation people of `config`'s split."""
     data = config.data
     dataset = build_dataset(data, draft_size=None, seed=config.seed)
-    _, rows = dataset.split_indices(data.val_ratio, config.seed, data.n_folds, data.fold)
+    _, rows = dataset.split_indices(data.val_ratio, config.split_seed, data.n_folds, data.fold)
     people = dataset.split_units()["person_id"].to_numpy()
     return [dataset.paths[i] for i in rows], dataset.eval_labels[rows], people[rows]
 

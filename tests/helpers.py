@@ -206,3 +206,41 @@ def toy_trainer(tmp_path=None, scores=None, criterion=None, model=None, **cfg):
             return metrics, EvalResult(metrics, None, None, [])
         trainer.evaluate_monitored = scripted
     return trainer
+
+
+# val_predictions.csv of made-up runs (the comparison's tests)
+def photos(n_people: int, seed: int = 0, offset: int = 0) -> tuple[list[str], np.ndarray]:
+    """Paths and labels of n people (7 photos each) in the competition's layout."""
+    rng = np.random.default_rng(seed)
+    paths, labels = [], []
+    for k in range(offset, offset + n_people):
+        gender_age = int(rng.integers(6))
+        for stem, mask in (*((f"mask{i}", 0) for i in range(1, 6)), ("incorrect_mask", 1), ("normal", 2)):
+            paths.append(f"/data/train/images/{k:06d}_male_Asian_40/{stem}.jpg")
+            labels.append(mask * 6 + gender_age)
+    return paths, np.array(labels)
+
+
+def one_hot(preds: np.ndarray) -> np.ndarray:
+    probs = np.full((len(preds), 18), 0.01)
+    probs[np.arange(len(preds)), preds] = 1 - 0.01 * 17
+    return probs
+
+
+def noisy(labels: np.ndarray, accuracy: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(len(labels)) < accuracy, labels, rng.integers(0, 18, len(labels)))
+
+
+def make_run(path: Path, paths, labels, preds, **config) -> Path:
+    """A finished run's directory as the comparison reads it: val_predictions.csv and config.yaml."""
+    import yaml
+
+    from utils.predictions import predictions_frame, write_predictions
+    from utils.run_dir import RunDir
+
+    run = RunDir(path)
+    path.mkdir(parents=True)
+    write_predictions(run.val_predictions, predictions_frame(paths, labels, one_hot(preds)))
+    run.config.write_text(yaml.safe_dump({"seed": 42, "data": {"val_ratio": 0.2}, **config}))
+    return path

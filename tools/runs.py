@@ -1,8 +1,11 @@
 """Run table: `python -m tools.runs [saved/] [--wide | --csv | --markdown]`, one row per run.
 
-Each row shows the monitored metric's best epoch (the weights in best.pth) and that epoch's val_f1;
-runs are ranked by that val_f1. A K-fold run is one row (its status, folds done and out-of-fold F1)
-with its folds below it. A run whose files are damaged is listed as `unreadable`, the others as usual.
+Each row shows the monitored metric's best epoch (the weights in best.pth) and that epoch's val_f1, and `±`:
+half the 95 % people-bootstrap interval of the run's model's macro-F1 (so a glance shows which gaps mean
+something; `python -m tools.compare A B` judges a pair). Runs are ranked by that val_f1. A K-fold run is one
+row (its status, folds done and out-of-fold F1) with its folds below it; a repeated run (`train.py --seeds N`)
+one row (mean ± sd over its seeds) with its members below it. A run whose files are damaged is listed as
+`unreadable`, the others as usual.
 The text table fits 120 columns (`monitored` is the best value of the run's trainer.monitor); `--wide`
 adds the monitor's name, the overrides, the head and val_acc."""
 from __future__ import annotations
@@ -23,9 +26,9 @@ from utils.logger import read_metrics, read_summary
 from utils.run_dir import RunDir
 
 COLUMNS = ("name", "timestamp", "backbone", "head", "overrides", "epochs", "monitor", "best", "best_epoch",
-           "val_f1", "val_acc", "wall_time", "status")
-NARROW = ("name", "timestamp", "backbone", "epochs", "best_epoch", "val_f1", "best", "wall_time", "status")
-HEADERS = {"best_epoch": "best_ep", "best": "monitored", "wall_time": "wall"}  # the text table's short headers
+           "val_f1", "pm", "val_acc", "wall_time", "status")
+NARROW = ("name", "timestamp", "backbone", "epochs", "best_epoch", "val_f1", "pm", "best", "wall_time", "status")
+HEADERS = {"best_epoch": "best_ep", "best": "monitored", "wall_time": "wall", "pm": "±"}  # the text table's headers
 MAX_CELL = 18  # longest cell of the text table (names, backbones) before it is shortened
 
 
@@ -74,6 +77,8 @@ def run_row(run_dir: Path) -> dict[str, Any]:
     folds_summary.json); a damaged file gives an `unreadable` row instead of stopping the table."""
     run = RunDir(run_dir)
     try:
+        if run.is_repeated:
+            return repeated_row(run)
         return kfold_row(run) if run.folds_summary.is_file() or run.folds_dir.is_dir() else single_row(run)
     except (UserError, ValueError, KeyError, TypeError, AttributeError, OSError, yaml.YAMLError) as err:
         return {**empty_row(run), "status": f"unreadable ({type(err).__name__})"}
@@ -82,16 +87,25 @@ def run_row(run_dir: Path) -> dict[str, Any]:
 def empty_row(run: RunDir) -> dict[str, Any]:
     return {"name": run.top.path.parent.name, "timestamp": stamp_of(run), "backbone": "", "head": "",
             "overrides": "", "epochs": "", "monitor": "", "best": math.nan, "best_epoch": "", "val_f1": math.nan,
-            "val_acc": math.nan, "wall_time": "", "status": "", "parent": parent_of(run)}
+            "pm": math.nan, "val_acc": math.nan, "wall_time": "", "status": "", "parent": parent_of(run),
+            "path": str(run.path)}
+
+
+def is_child(run: RunDir) -> bool:
+    return run.is_fold or run.is_member
 
 
 def stamp_of(run: RunDir) -> str:
-    """The timestamp column: the run's, or `<run timestamp>/fold_k` for a fold."""
-    return f"{run.top.path.name}/{run.path.name}" if run.is_fold else run.path.name
+    """The timestamp column: the run's, or `<parent>/fold_k` for a fold, `<parent>/seed_s` for a member."""
+    return f"{run.top.path.name}/{run.path.name}" if is_child(run) else run.path.name
 
 
 def parent_of(run: RunDir) -> Optional[str]:
-    return str(run.top.path) if run.is_fold else None
+    return str(run.top.path) if is_child(run) else None
+
+
+def number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan
 
 
 def model_of(run: RunDir) -> dict[str, Any]:
@@ -112,12 +126,14 @@ def single_row(run: RunDir) -> dict[str, Any]:
     metric = summary.get("metric", "val_f1")
     return {
         **empty_row(run),
-        "name": run.top.path.parent.name if run.is_fold else summary.get("name", run.path.parent.name),
+        "name": run.top.path.parent.name if is_child(run) and not run.top.is_member
+        else summary.get("name", run.path.parent.name),
         "backbone": summary.get("backbone", ""), "head": summary.get("head", ""),
         "overrides": " ".join(summary.get("overrides", [])),
         "epochs": f"{summary.get('epochs', 0)}/{summary.get('max_epochs', '?')}",
         "monitor": metric, "best": best.get(metric, math.nan), "best_epoch": best.get("epoch", ""),
-        "val_f1": best.get("val_f1", math.nan), "val_acc": best.get("val_acc", math.nan),
+        "val_f1": best.get("val_f1", math.nan), "pm": number(summary.get("model_f1_pm")),
+        "val_acc": best.get("val_acc", math.nan),
         "wall_time": format_seconds(summary.get("wall_time")), "status": run_status(summary),
     }
 
@@ -135,7 +151,8 @@ def kfold_row(run: RunDir) -> dict[str, Any]:
         summary = json.loads(run.folds_summary.read_text())
         n_folds = int(summary["n_folds"])
         row.update(name=summary.get("name", row["name"]), best=float(summary["oof_f1"]),
-                   val_f1=float(summary["oof_f1"]), status=summary.get("status", "finished"))
+                   val_f1=float(summary["oof_f1"]), pm=number(summary.get("oof_f1_pm")),
+                   status=summary.get("status", "finished"))
     else:
         statuses = [run_status(read_summary(f.path)) for f in run.folds()]
         n_folds = len(statuses)
@@ -143,6 +160,27 @@ def kfold_row(run: RunDir) -> dict[str, Any]:
     wall = [read_summary(f.path).get("wall_time") for f in run.folds()]
     row.update(epochs=f"{len(done)}/{n_folds or '?'} folds",
                wall_time=format_seconds(sum(w for w in wall if isinstance(w, (int, float))) or None))
+    return row
+
+
+def repeated_row(run: RunDir) -> dict[str, Any]:
+    """A repeated run (`train.py --seeds N`): mean ± sd of the monitored metric over its seeds, from
+    seeds_summary.json (a run without it yet is running or stopped, as its members say)."""
+    import json
+
+    model = model_of(run)
+    members = run.members()
+    row = {**empty_row(run), "backbone": model.get("backbone", ""), "head": model.get("head", ""),
+           "epochs": f"{len(members)} seeds"}
+    if run.seeds_summary.is_file():
+        summary = json.loads(run.seeds_summary.read_text())
+        row.update(name=summary.get("name", row["name"]), monitor=summary.get("metric", ""),
+                   best=f"{summary['mean']:.4f}±{summary['std']:.4f}", val_f1=float(summary["mean"]),
+                   pm=number(summary.get("model_f1_pm")), status=summary.get("status", "finished"),
+                   epochs=f"{len(summary['seeds'])} seeds")
+    else:
+        statuses = [run_row(m.path)["status"] for m in members]
+        row["status"] = "running" if "running" in statuses else "stopped"
     return row
 
 
@@ -162,16 +200,17 @@ def run_table(root: Path) -> list[dict[str, Any]]:
         return -row["val_f1"] if not math.isnan(row["val_f1"]) else math.inf
 
     tops = sorted((r for r in rows if r["parent"] is None), key=rank)
-    folds: dict[str, list[dict[str, Any]]] = {}
+    children: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row["parent"] is not None:
-            folds.setdefault(row["parent"], []).append(row)
-    ordered = []
-    for top in tops:
-        ordered.append(top)
-        key = next((p for p in folds if Path(p).name == top["timestamp"] and Path(p).parent.name == top["name"]), None)
-        ordered += folds.pop(key, []) if key is not None else []
-    return ordered + [r for rest in folds.values() for r in rest]  # folds whose run directory is gone
+            children.setdefault(str(Path(row["parent"])), []).append(row)
+
+    def with_children(row: dict[str, Any]) -> list[dict[str, Any]]:
+        below = children.pop(str(Path(row["path"])), [])
+        return [row, *(r for child in below for r in with_children(child))]
+
+    ordered = [r for top in tops for r in with_children(top)]
+    return ordered + [r for rest in children.values() for r in rest]  # children whose run directory is gone
 
 
 def _cell(value: Any) -> str:
@@ -193,8 +232,9 @@ def render(rows: Sequence[dict[str, Any]], fmt: str = "text") -> str:
         for row, r in zip(cells, rows):
             if r["monitor"] not in ("val_f1", "oof_f1", "") and row[columns.index("best")]:  # say which metric
                 row[columns.index("best")] += f" {r['monitor']}"
-            if r["parent"] is not None:  # a fold, under its run
-                row[0], row[1] = "  └", r["timestamp"].split("/")[-1]
+            if r["parent"] is not None:  # a fold or a seed, under its run (a member's folds under it)
+                depth = 2 if RunDir(r["parent"]).is_member else 1
+                row[0], row[1] = "  " * depth + "└", r["timestamp"].split("/")[-1]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

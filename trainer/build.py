@@ -65,7 +65,7 @@ def build_loaders(config: Config, dist_info: DistInfo, pin_memory: bool) -> tupl
     dataset = build_dataset(data, draft_size=pipeline.draft_size, seed=config.seed, crop=pipeline.crop)
     dataset.cache = build_cache(data.cache, dataset.paths, pipeline.cache_hw, data.cache_dir, dist_info,
                                 decode=pipeline.crop, tag=pipeline.cache_tag())
-    train_set, val_set = dataset.split(data.val_ratio, config.seed, pipeline.train_transform,
+    train_set, val_set = dataset.split(data.val_ratio, config.split_seed, pipeline.train_transform,
                                        pipeline.eval_transform, n_folds=data.n_folds, fold=data.fold)
     common = {"batch_size": data.batch_size, "seed": config.seed, "num_workers": data.num_workers,
               "pin_memory": pin_memory, "rank": dist_info.rank, "world_size": dist_info.world_size}

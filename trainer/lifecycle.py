@@ -8,6 +8,7 @@ collaborators -> fit under signal handling -> `summary.json` gets the final stat
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -21,12 +22,16 @@ from trainer.checkpoint import best_weights_key, load_checkpoint, reconcile
 from trainer.resume import Resume
 from trainer.trainer import EpochCallback, EvalResult, Interrupted, StopRun, Trainer
 from trainer.visual_log import BestEpochVisuals, hparam_value, key_hparams, log_augmented_samples
+from utils.bootstrap import f1_half_width
 from utils.config import Config, save_config
 from utils.device import dtype_name
 from utils.distributed import DistInfo, broadcast_object, broadcast_state, replica_digests
 from utils.errors import UserError
+from utils.io import atomic_write_text
 from utils.labels import age_group_names, class_names
-from utils.logger import RunLogger, file_log, start_wandb
+from utils.logger import RunLogger, file_log, read_summary, start_wandb
+from utils.metrics import macro_f1
+from utils.predictions import predictions_frame, write_predictions
 from utils.run_dir import RunDir
 from utils.run_lock import clean_temp_files, run_lock
 from utils.seed import seed_everything
@@ -199,6 +204,7 @@ def run_training(
         summary = fit_with_status(trainer, stop, config, hparams, overrides=overrides)
         if parts.dist_info.enabled:
             log_replicas(trainer)
+        keep_val_predictions(trainer, config)
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}, trainer
@@ -213,6 +219,36 @@ def log_replicas(trainer: Trainer) -> None:
     else:
         LOG.warning("model weights differ between ranks: %s", ", ".join(f"rank {r}: {d[:16]}"
                                                                         for r, d in enumerate(digests)))
+
+
+def model_weights(config: Config, trainer: Trainer) -> str:
+    """Which checkpoint is the run's model: "swa" with `trainer.swa.use` (when the run wrote it), else "best"."""
+    if config.trainer.swa is None or not config.trainer.swa.use:
+        return "best"
+    if not trainer.run_dir.swa.is_file():
+        LOG.warning("no swa.pth (stopped before its first averaged epoch): val_predictions.csv uses best.pth")
+        return "best"
+    return "swa"
+
+
+def keep_val_predictions(trainer: Trainer, config: Config) -> Optional[EvalResult]:
+    """`val_predictions.csv`: every validation photo's prediction by the run's model (every rank evaluates,
+    rank 0 writes), and the ± of its macro-F1 (half the 95 % people-bootstrap interval) in summary.json."""
+    if not trainer.has_val or trainer.run_dir is None or not trainer.run_dir.best.is_file():
+        return None
+    which = model_weights(config, trainer)
+    result = evaluate_best(trainer, which=which)
+    if trainer.dist.is_main:
+        frame = predictions_frame(result.paths, result.y_true, result.probs)
+        write_predictions(trainer.run_dir.val_predictions, frame)
+        half = f1_half_width(frame["label"].to_numpy(), frame["pred"].to_numpy(), frame["person"].to_numpy())
+        summary = read_summary(trainer.run_dir.path)
+        summary.update(model=which, model_f1=macro_f1(frame["label"].to_numpy(), frame["pred"].to_numpy()),
+                       model_f1_pm=half)
+        atomic_write_text(trainer.run_dir.summary, json.dumps(summary, indent=2, default=str))
+        LOG.info("val_predictions.csv: %s.pth, macro-F1 %.4f ± %.4f (95 %% people bootstrap, %d people)", which,
+                 summary["model_f1"], half, frame["person"].nunique())
+    return result
 
 
 def evaluate_best(trainer: Trainer, which: str = "best") -> EvalResult:

@@ -120,6 +120,9 @@ class DataConfig(_Section):
     writes `RUN/oof.csv` (out-of-fold predictions) and the OOF macro-F1 (`RUN/folds_summary.json`)"""
     fold: int = Field(0, ge=0)
     """the fold that validates, `0 .. n_folds - 1` (see `data.n_folds`)"""
+    split_seed: Optional[int] = Field(None, ge=0, lt=2**32)
+    """seed of the validation split and the folds alone (`null`: the run's `seed`). Runs of one `split_seed` and
+    other training seeds are validated on the same people, so `tools.compare` pairs them person by person"""
     age_bounds: tuple[int, int] = (30, 60)
     """age-group boundaries of the **training** labels (`[30, 58]` moves the oldest group down). Validation,
     `best.pth`, early stopping, the unfreeze, `oof.csv`, the confusion matrix and every reported F1 always use the
@@ -491,7 +494,7 @@ class Config(_Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
     """run name: `saved/<name>/<timestamp>/`"""
     seed: int = Field(42, ge=0, lt=2**32)
-    """split, shuffling, augmentation and initialisation"""
+    """shuffling, augmentation and initialisation; also the split unless `data.split_seed` is set"""
     save_dir: Path = Path("saved")
     """root of run directories"""
     data: DataConfig = Field(default_factory=DataConfig)
@@ -550,6 +553,11 @@ class Config(_Section):
                     "std": aug.std or tuple(pcfg.get("std", IMAGENET_STD))}
         object.__setattr__(self, "augment", aug.model_copy(update=resolved))
         return self
+
+    @property
+    def split_seed(self) -> int:
+        """The seed that chooses the validation people and folds: `data.split_seed`, else `seed`."""
+        return self.data.split_seed if self.data.split_seed is not None else self.seed
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML/JSON-safe dict (paths as strings)."""

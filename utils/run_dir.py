@@ -1,7 +1,8 @@
 """The run directory and its layout: the one place that names the files a run writes.
 
 `saved/<name>/<YYYYmmdd-HHMMSS>/` is never reused. A K-fold run holds one ordinary run directory
-per fold under `folds/fold_k/`; a tuning study one per trial under `tune/trial_NNNN/`.
+per fold under `folds/fold_k/`; a repeated run (`train.py --seeds N`) one run (or K-fold run) per
+training seed under `seeds/seed_<seed>/`; a tuning study one per trial under `tune/trial_NNNN/`.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Iterator, Union
 from utils.labels import NUM_CLASSES
 
 FOLD_NAME = re.compile(r"fold_([0-9]+)")  # folds/fold_<k>, ASCII digits
+SEED_NAME = re.compile(r"seed_([0-9]+)")  # seeds/seed_<seed>, ASCII digits
 
 OOF_COLUMNS = ["path", "fold", "label"]  # oof.csv: the image, its fold, its class, then PROB_COLUMNS
 PROB_COLUMNS = [f"prob_{c:02d}" for c in range(NUM_CLASSES)]  # oof.csv's probability columns
@@ -74,6 +76,11 @@ class RunDir:
     def submission(self) -> Path:
         return self.path / "submission.csv"
 
+    @property
+    def val_predictions(self) -> Path:
+        """Per-photo validation predictions of the run's model (`utils.predictions`)."""
+        return self.path / "val_predictions.csv"
+
     # K-fold runs
     @property
     def folds_dir(self) -> Path:
@@ -105,14 +112,43 @@ class RunDir:
     def folds_summary(self) -> Path:
         return self.path / "folds_summary.json"
 
+    # repeated runs (train.py --seeds N)
+    @property
+    def seeds_dir(self) -> Path:
+        return self.path / "seeds"
+
+    def member(self, seed: int) -> "RunDir":
+        """The run directory of the member trained with `seed`."""
+        return RunDir(self.seeds_dir / f"seed_{seed}")
+
+    def members(self) -> list["RunDir"]:
+        """The members the project wrote (`seed_<seed>`), in seed order."""
+        if not self.seeds_dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.seeds_dir.iterdir()
+                 if (m := SEED_NAME.fullmatch(p.name)) is not None and p.is_dir()]
+        return [RunDir(p) for _, p in sorted(found)]
+
+    @property
+    def seeds_summary(self) -> Path:
+        return self.path / "seeds_summary.json"
+
+    @property
+    def is_repeated(self) -> bool:
+        return self.seeds_summary.is_file() or self.seeds_dir.is_dir()
+
+    @property
+    def is_member(self) -> bool:
+        return self.path.parent.name == "seeds" and SEED_NAME.fullmatch(self.path.name) is not None
+
     @property
     def is_fold(self) -> bool:
         return self.path.parent.name == "folds" and self.path.name.startswith("fold_")
 
     @property
     def top(self) -> "RunDir":
-        """The run a fold belongs to (itself for an ordinary run)."""
-        return RunDir(self.path.parent.parent) if self.is_fold else self
+        """The run a fold or a seed member belongs to (itself for an ordinary run)."""
+        return RunDir(self.path.parent.parent) if self.is_fold or self.is_member else self
 
     @classmethod
     def create(cls, save_dir: Union[str, Path], name: str) -> "RunDir":
