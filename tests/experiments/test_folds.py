@@ -100,6 +100,15 @@ def fold_result(labels, preds, fold):
                       paths=[f"f{fold}/img{i}.jpg" for i in range(len(labels))])
 
 
+def write_fold(run_dir, labels, preds, fold):
+    """A fold directory holding the val_predictions.csv its run wrote."""
+    from utils.predictions import predictions_frame, write_predictions
+
+    result = fold_result(labels, preds, fold)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    write_predictions(run_dir.val_predictions, predictions_frame(result.paths, result.y_true, result.probs))
+
+
 def test_fold_config_changes_the_fold_and_nothing_else():
     from experiments.folds import fold_config
     from utils.config import load_config
@@ -121,8 +130,10 @@ def test_oof_frame_and_scores_against_sklearn(tmp_path, caplog):
 
     labels = [[0, 1, 2, 2, 7], [7, 7, 1, 0]]
     preds = [[0, 1, 1, 2, 7], [7, 0, 1, 0]]
-    frames = [oof_frame(fold_result(y, p, k), k) for k, (y, p) in enumerate(zip(labels, preds))]
-    assert list(frames[1].columns) == ["path", "fold", "label", "pred", *PROB_COLUMNS]
+    for k, (y, p) in enumerate(zip(labels, preds)):
+        write_fold(RunDir(tmp_path / f"fold_{k}"), y, p, k)
+    frames = [oof_frame(RunDir(tmp_path / f"fold_{k}"), k) for k in range(2)]
+    assert list(frames[1].columns) == ["path", "fold", "person", "label", "pred", *PROB_COLUMNS]
     assert frames[1]["pred"].tolist() == preds[1] and (frames[1]["fold"] == 1).all()
     assert frames[0]["path"].tolist()[:2] == ["f0/img0.jpg", "f0/img1.jpg"]
     assert frames[1][PROB_COLUMNS].to_numpy() == pytest.approx(fold_result(labels[1], preds[1], 1).probs)
@@ -131,7 +142,7 @@ def test_oof_frame_and_scores_against_sklearn(tmp_path, caplog):
     with caplog.at_level("INFO", logger="experiments.folds"):
         out = write_oof(run_dir, config, frames)
     written = pd.read_csv(run_dir.oof)
-    assert list(written.columns) == ["path", "fold", "label", "pred", *PROB_COLUMNS]  # no index column
+    assert list(written.columns) == ["path", "fold", "person", "label", "pred", *PROB_COLUMNS]  # no index column
     assert written["label"].tolist() == labels[0] + labels[1] and len(written) == 9
     pooled = f1_score(labels[0] + labels[1], preds[0] + preds[1], average="macro")
     per_fold = [f1_score(y, p, average="macro") for y, p in zip(labels, preds)]
@@ -147,7 +158,7 @@ def test_oof_frame_and_scores_against_sklearn(tmp_path, caplog):
 
 def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypatch, caplog):
     """The loop's glue without training: fold k gets data.fold=k, its own folder, fold 0's prebuilt
-    parts only; a fold without swa.pth falls back to best.pth; oof.csv pools the folds in order."""
+    parts only; oof.csv pools the folds' val_predictions.csv in order."""
     from types import SimpleNamespace
 
     from experiments import folds
@@ -164,17 +175,11 @@ def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypat
 
     def run_training(cfg, *, overrides, run_dir, parts):
         calls.append((cfg.data.fold, list(overrides), run_dir.path, parts))
-        if cfg.data.fold != 1:
-            run_dir.path.mkdir(parents=True, exist_ok=True)
-            run_dir.swa.write_bytes(b"")
-        return None, SimpleNamespace(run_dir=run_dir, fold=cfg.data.fold)
+        fold = cfg.data.fold
+        write_fold(run_dir, [fold] * 2, [fold, 5 if fold != 1 else fold], fold)
+        return None, SimpleNamespace(run_dir=run_dir, fold=fold)
 
     monkeypatch.setattr(folds, "run_training", run_training)
-    def evaluate_best(trainer, which):
-        assert which in ("best", "swa")
-        return fold_result([trainer.fold] * 2, [trainer.fold, 5 if which == "swa" else trainer.fold], trainer.fold)
-
-    monkeypatch.setattr(folds, "evaluate_best", evaluate_best)
     with caplog.at_level("INFO", logger="experiments.folds"):
         out = folds.run_all_folds(config, overrides=["trainer.epochs=2"])
     run_dir = folds.RunDir(out["run_dir"])
@@ -185,9 +190,7 @@ def test_all_folds_trains_each_fold_in_its_folder_then_pools(tmp_path, monkeypat
     assert all(f"fold {k + 1}/3: {run_dir.fold(k)}" in caplog.messages for k in range(3))
     oof = pd.read_csv(run_dir.oof)
     assert oof["fold"].tolist() == [0, 0, 1, 1, 2, 2]
-    assert oof["pred"].tolist() == [0, 5, 1, 1, 2, 5]  # fold 1 had no swa.pth: its best weights
-    assert ("fold 1: no swa.pth (stopped before its first averaged epoch); oof.csv uses its best.pth"
-            in caplog.messages)
+    assert oof["pred"].tolist() == [0, 5, 1, 1, 2, 5]  # each fold's own predictions, in fold order
     assert out["weights"] == "swa" and run_dir.config.is_file()
     with pytest.raises(ConfigError, match=r"^--all-folds needs data.n_folds >= 2 \(e.g. data.n_folds=5\)$"):
         folds.run_all_folds(config.model_copy(update={"data": config.data.model_copy(update={"n_folds": 1})}))
@@ -204,10 +207,9 @@ def test_other_ranks_train_every_fold_but_write_no_oof(tmp_path, monkeypatch):
     config = load_config(ROOT / "configs/demo.yaml", [f"save_dir={tmp_path}", "data.n_folds=2"])
     shared = RunDir(tmp_path / "shared")
     monkeypatch.setattr(folds, "seeded_parts", lambda cfg: SimpleNamespace(dist_info=DistInfo(rank=1, world_size=2)))
-    monkeypatch.setattr(folds, "shared_run_dir", lambda cfg, info: shared)
+    monkeypatch.setattr(folds, "shared_run_dir", lambda cfg, info, run_dir=None: shared)
     trained = []
     monkeypatch.setattr(folds, "run_training", lambda cfg, **kw: (trained.append(cfg.data.fold), SimpleNamespace(
         run_dir=kw["run_dir"], fold=cfg.data.fold)))
-    monkeypatch.setattr(folds, "evaluate_best", lambda trainer, which: fold_result([0, 1], [0, 1], trainer.fold))
     assert folds.run_all_folds(config) == {"run_dir": str(shared)}
     assert trained == [0, 1] and not shared.oof.exists() and not shared.config.exists()

@@ -106,3 +106,35 @@ def test_seeds_refuses_what_it_cannot_do(demo_data, tmp_path, capsys):
     assert exit_info.value.code == 2 and "--seeds 1" in capsys.readouterr().err
     fails_in_one_line(train.main, tiny(demo_data, tmp_path, "--seeds", "2", "--all-folds"), capsys, "n_folds")
     assert not (tmp_path / "tiny").exists()
+
+
+def test_the_runs_model_is_swa_only_when_the_recipe_averages_and_wrote_it(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    from trainer.lifecycle import model_weights
+    from utils.config import load_config
+
+    averaging = load_config(ROOT / "configs/demo.yaml", ["trainer.swa.use=true", "trainer.swa.epochs=1"])
+    trainer = SimpleNamespace(run_dir=RunDir(tmp_path))
+    with caplog.at_level("WARNING", logger="trainer.lifecycle"):
+        assert model_weights(averaging, trainer) == "best"
+    assert "no swa.pth (stopped before its first averaged epoch): val_predictions.csv uses best.pth" in caplog.messages
+    RunDir(tmp_path).swa.write_bytes(b"")
+    assert model_weights(averaging, trainer) == "swa"
+    assert model_weights(load_config(ROOT / "configs/demo.yaml", ["trainer.swa.use=false"]), trainer) == "best"
+    assert model_weights(load_config(ROOT / "configs/demo.yaml", ["trainer.swa=null"]), trainer) == "best"
+
+
+@pytest.mark.parametrize("name", ["val_predictions.csv", "seeds_summary.json"])
+def test_the_new_run_files_are_never_an_output(tmp_path, name):
+    from utils.errors import UserError
+    from utils.outputs import check_outputs
+
+    run = RunDir(tmp_path)
+    run.config.write_text("seed: 1\n")
+    run.summary.write_text("{}")
+    (tmp_path / name).write_text("kept")
+    with pytest.raises(UserError, match=f"--out {tmp_path / name}: a file of run directory {tmp_path}"):
+        check_outputs({"--out": tmp_path / name})
+    assert (tmp_path / name).read_text() == "kept"
+    check_outputs({"--out": tmp_path / "submission.csv"})
