@@ -12,10 +12,11 @@ DEMO_EVAL_PEOPLE ?= 250
 
 venv: $(STAMP)
 
-$(STAMP): $(REQS) requirements.txt requirements-test.txt requirements-postgres.txt requirements-onnx.txt pyproject.toml
+$(STAMP): $(REQS) requirements.txt requirements-test.txt requirements-postgres.txt requirements-onnx.txt requirements-wandb.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r $(REQS) -r requirements-test.txt -r requirements-postgres.txt -r requirements-onnx.txt
+	$(PY) -m pip install --quiet -r $(REQS) -r requirements-test.txt -r requirements-postgres.txt -r requirements-onnx.txt \
+		-r requirements-wandb.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -39,6 +39,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="also write the confident predictions (ImageID,label,probability) here")
     models.add_argument("--min-prob", type=float, default=0.9, metavar="P",
                         help="confidence for --pseudo-labels (default 0.9)")
+    models.add_argument("--probs", type=Path, metavar="CSV",
+                        help="also write ImageID and the 18 class probabilities (prob_00..prob_17; pooled_00.. "
+                             "with --group-people), rows in info.csv order; an --ensemble's are offset-adjusted")
     data = parser.add_argument_group("data and output")
     data.add_argument("--data", type=Path, metavar="EVAL_DIR", help="eval directory holding info.csv and images/")
     data.add_argument("--config", type=Path, metavar="YAML", help="config whose data.eval_dir / batch size to use")
@@ -77,11 +80,21 @@ def default_output(ckpt: Path) -> Path:
     return RunDir(expand_checkpoint(ckpt)[0].parent).top.submission
 
 
-def write_results(args: argparse.Namespace, table: Any, probs: Any, scores: Any, out: Path) -> Path:
-    """submission.csv (argmax of `scores`) and, with --pseudo-labels, the confident rows."""
-    from predict.submission import write_pseudo_labels, write_submission
+def write_results(args: argparse.Namespace, table: Any, probs: Any, scores: Any, out: Path,
+                  plain: Any = None) -> Path:
+    """submission.csv (argmax of `scores`), with --pseudo-labels the confident rows, with --probs the
+    probabilities (`plain`: the per-photo scores before --group-people pooled them)."""
+    from predict.submission import scores_to_probabilities, write_probabilities, write_pseudo_labels, write_submission
 
     write_submission(table, scores, out)
+    if args.probs is not None:
+        def as_probs(values: Any) -> Any:
+            return scores_to_probabilities(values) if getattr(args, "ensemble", None) is not None else values
+
+        per_photo, pooled = (plain, scores) if plain is not None else (scores, None)
+        write_probabilities(table, as_probs(per_photo), args.probs,
+                            pooled=as_probs(pooled) if pooled is not None else None)
+        LOG.info("wrote %s (%d rows of class probabilities)", args.probs, len(table))
     if args.pseudo_labels is not None:
         kept = write_pseudo_labels(table, probs, scores, args.pseudo_labels, min_prob=args.min_prob)
         LOG.info("wrote %s (%d of %d images at probability >= %.2f)", args.pseudo_labels, kept, len(table),
@@ -101,7 +114,7 @@ def predict_onnx(args: argparse.Namespace) -> Path:
     if eval_dir is None:
         raise UserError("no eval directory: pass --data EVAL_DIR (a folder with info.csv and images/)")
     out = args.out or args.onnx.with_name("submission.csv")
-    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels},
+    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels, "--probs": args.probs},
                   {"--onnx": [args.onnx, sidecar_path(args.onnx)], "the eval table": [Path(eval_dir) / "info.csv"]})
     table = read_eval_table(Path(eval_dir))
     model = OnnxModel(args.onnx, Path(eval_dir))
@@ -158,7 +171,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     out = args.out or (args.ensemble.with_name("submission.csv") if args.ensemble is not None
                        else default_output(args.ckpt[0]))
     groups_csv = out.with_name("groups.csv") if args.group_people else None
-    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels, "the groups file": groups_csv},
+    check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels, "--probs": args.probs,
+                   "the groups file": groups_csv},
                   {"a checkpoint": [p for run in runs for p in expand_checkpoint(run, args.which)],
                    "the eval table": [Path(eval_dir) / "info.csv"],
                    "--ensemble": [args.ensemble] if args.ensemble else [],
@@ -172,10 +186,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     else:
         table, probs = ensemble_predict(args.ckpt, weights=args.weights, **common)
         scores = probs
+    plain = scores if args.group_people else None
     if args.group_people:
         probs, scores = group_people(args, table, probs, scores, first=expand_checkpoint(runs[0], args.which)[0],
                                      groups_csv=groups_csv, **common)
-    return write_results(args, table, probs, scores, out)
+    return write_results(args, table, probs, scores, out, plain=plain)
 
 
 script = as_script(main)

@@ -16,6 +16,7 @@ from utils.errors import ConfigError, UserError
 from utils.io import atomic_write_text
 from utils.metrics import macro_f1
 from utils.run_dir import RunDir
+from utils.run_report import checked_report
 
 LOG = logging.getLogger(__name__)
 
@@ -81,4 +82,6 @@ def run_all_folds(config: Config, overrides: Sequence[str] = (), *, run_dir: Opt
             frames.append(oof_frame(trainer.run_dir, fold))
     if not parts.dist_info.is_main:
         return {"run_dir": str(run_dir)}
-    return {**write_oof(run_dir, config, frames), "run_dir": str(run_dir)}
+    summary = write_oof(run_dir, config, frames)
+    checked_report(run_dir.path)
+    return {**summary, "run_dir": str(run_dir)}

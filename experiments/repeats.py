@@ -21,6 +21,7 @@ from utils.errors import ConfigError
 from utils.io import atomic_write_text
 from utils.logger import read_summary
 from utils.run_dir import RunDir
+from utils.run_report import checked_report
 
 LOG = logging.getLogger(__name__)
 
@@ -82,4 +83,6 @@ def run_seeds(config: Config, n_seeds: int, overrides: Sequence[str] = (), *, al
             run_training(cfg, overrides=member_overrides, run_dir=run_dir.member(seed), parts=parts if k == 0 else None)
     if not parts.dist_info.is_main:
         return {"run_dir": str(run_dir)}
-    return {**write_seeds_summary(run_dir, config, seeds, all_folds), "run_dir": str(run_dir)}
+    summary = write_seeds_summary(run_dir, config, seeds, all_folds)
+    checked_report(run_dir.path)
+    return {**summary, "run_dir": str(run_dir)}

@@ -8,6 +8,9 @@ import pandas as pd
 
 from data_loader.eval_table import submission_frame
 from utils.io import atomic_write_text
+from utils.run_dir import PROB_COLUMNS
+
+POOLED_COLUMNS = [c.replace("prob_", "pooled_") for c in PROB_COLUMNS]
 
 
 def write_pseudo_labels(table: pd.DataFrame, probs: np.ndarray, scores: np.ndarray, out: Path,
@@ -28,3 +31,21 @@ def write_submission(table: pd.DataFrame, probs: np.ndarray, out: Path) -> Path:
     frame = submission_frame(table, probs.argmax(axis=1))
     atomic_write_text(out, frame.to_csv(index=False))
     return out
+
+
+def write_probabilities(table: pd.DataFrame, probs: np.ndarray, out: Path, pooled: np.ndarray | None = None) -> Path:
+    """`ImageID,prob_00..prob_17` in info.csv order (and `pooled_00..pooled_17` with --group-people), written
+    atomically, for stacking outside the product."""
+    frame = pd.DataFrame({"ImageID": table["ImageID"].to_numpy()})
+    columns = [frame, pd.DataFrame(np.asarray(probs, dtype=np.float64), columns=PROB_COLUMNS)]
+    if pooled is not None:
+        columns.append(pd.DataFrame(np.asarray(pooled, dtype=np.float64), columns=POOLED_COLUMNS))
+    atomic_write_text(out, pd.concat(columns, axis=1).to_csv(index=False, float_format="%.6g"))
+    return out
+
+
+def scores_to_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Probabilities from log-probability scores (a fitted ensemble's, class offsets added): a softmax, so
+    their argmax is the submission's."""
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)

@@ -50,10 +50,10 @@ class EpochAccumulator:
         return sum(p[0] for p in parts), sum(p[1] for p in parts), merged
 
     def compute(self, prefix: str, detail: bool = False, loss_fn: Optional[Callable[..., torch.Tensor]] = None,
-                info: DistInfo = DistInfo()) -> dict[str, float]:
-        """`{prefix}_loss` and, when predictions were given, `{prefix}_acc`/`{prefix}_f1` (more with
-        `detail`); with `loss_fn(logits, targets)` and kept logits the loss is computed once over the
-        unique samples."""
+                info: DistInfo = DistInfo(), tasks: bool = False) -> dict[str, float]:
+        """`{prefix}_loss` and, when predictions were given, `{prefix}_acc`/`{prefix}_f1` (per task too with
+        `tasks`, per class as well with `detail`); with `loss_fn(logits, targets)` and kept logits the loss is
+        computed once over the unique samples."""
         loss_sum, count, (outputs, targets, indices) = self._gathered(info)
         if count == 0:
             return {}
@@ -67,6 +67,6 @@ class EpochAccumulator:
             self.y_true = targets.numpy()
             y_pred = outputs.argmax(dim=1).numpy() if self.keep_logits else outputs.numpy()
             self.probs = outputs.softmax(dim=1).numpy() if self.keep_logits else None
-            metrics = classification_metrics(self.y_true, y_pred, detail)
+            metrics = classification_metrics(self.y_true, y_pred, detail, tasks=tasks)
             out.update({f"{prefix}_{k}": v for k, v in metrics.items()})
         return out

@@ -34,6 +34,7 @@ from utils.metrics import macro_f1
 from utils.predictions import predictions_frame, write_predictions
 from utils.run_dir import RunDir
 from utils.run_lock import clean_temp_files, run_lock
+from utils.run_report import checked_report
 from utils.seed import seed_everything
 from utils.signals import graceful_stop
 
@@ -205,6 +206,9 @@ def run_training(
         if parts.dist_info.enabled:
             log_replicas(trainer)
         keep_val_predictions(trainer, config)
+        if run_logger is not None:
+            run_logger.mirror_files([p for p in (checked_report(run_dir.path), run_dir.val_predictions)
+                                     if p is not None and p.is_file()])
         LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
                  summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}, trainer

@@ -265,7 +265,7 @@ class Trainer:
                 LOG.info("%s: step %d/%d (%.0f%%), loss %.4f", desc, step + 1, n_batches,
                          100 * (step + 1) / n_batches, loss.item())
         self._check_finite(first_bad)
-        return acc.compute("train", info=self.dist)
+        return acc.compute("train", info=self.dist, tasks=True)
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
         step = int(first_bad.item())

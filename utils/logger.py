@@ -17,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from utils.config import WandbConfig
-from utils.errors import ConfigError, DataError
+from utils.errors import ConfigError, DataError, first_line
 from utils.io import atomic_write_text
 from utils.run_dir import RunDir
 
@@ -109,6 +109,12 @@ class RunLogger:
             array = image if hwc else (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
             self.wandb_run.log({tag: wandb.Image(array)}, step=max(step, 1))
 
+    def mirror_files(self, paths: Sequence[Path]) -> None:
+        """Copies of the run's files (report.png, val_predictions.csv) in the W&B run, when it mirrors one."""
+        if self.wandb_run is not None:
+            for path in paths:
+                self.wandb_run.save(str(path), base_path=str(self.run_dir), policy="now")
+
     def log_hparams(self, hparams: dict[str, Any], best: dict[str, float]) -> None:
         """HParams-tab entry: `hparams` against the `best` scores, in the sub-run `hparams/` of the run.
         No experiment summary is written: TensorBoard would take the first one it finds for every run and
@@ -132,18 +138,30 @@ def start_wandb(cfg: Optional[WandbConfig], run_dir: Path, name: str, config: di
     if cfg is None:
         return None
     wandb = require_wandb(cfg)
-    return wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, dir=str(run_dir),
-                      name=f"{name}/{Path(run_dir).name}", config=config, resume="allow", id=Path(run_dir).name)
+    try:
+        return wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, dir=str(run_dir),
+                          name=f"{name}/{Path(run_dir).name}", config=config, resume="allow", id=Path(run_dir).name)
+    except wandb.errors.Error as err:  # no login, no network, a bad entity: one line, not a traceback
+        raise ConfigError(f"logging.wandb: W&B did not start ({first_line(err)}); run `wandb login`, or set "
+                          "logging.wandb.mode=offline and upload later with `wandb sync`") from None
 
 
 def require_wandb(cfg: Optional[WandbConfig]) -> Any:
-    """The wandb module when `logging.wandb` is set; a clear `ConfigError` if it is not installed."""
+    """The wandb module when `logging.wandb` is set; one clear line (`ConfigError`) if it is not installed or,
+    for `mode: online`, no login is configured (checked before anything is written, without network)."""
     if cfg is None:
         return None
     try:
         import wandb
     except ImportError:
-        raise ConfigError("logging.wandb is set but the wandb package is not installed (pip install wandb)") from None
+        raise ConfigError("logging.wandb is set but the wandb package is not installed (pip install wandb, or "
+                          "pip install -r requirements-wandb.txt)") from None
+    if cfg.mode == "online":
+        try:
+            wandb.login(verify=False)
+        except wandb.errors.Error as err:
+            raise ConfigError(f"logging.wandb: {first_line(err)} (or set logging.wandb.mode=offline and upload "
+                              "later with `wandb sync`)") from None
     return wandb
 
 

@@ -77,6 +77,11 @@ class RunDir:
         return self.path / "submission.csv"
 
     @property
+    def report(self) -> Path:
+        """The run's picture (`utils.run_report`)."""
+        return self.path / "report.png"
+
+    @property
     def val_predictions(self) -> Path:
         """Per-photo validation predictions of the run's model (`utils.predictions`)."""
         return self.path / "val_predictions.csv"

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -91,13 +92,15 @@ def test_inference_with_onnx_runs_without_torch_and_matches_the_checkpoint(demo_
     export_checkpoint(ckpt, tmp_path / "model.onnx", check_images=4, measure_speed=False)
     blocked = ("import sys; sys.modules['torch'] = None\nimport inference\n"
                f"inference.main(['--onnx', {str(tmp_path / 'model.onnx')!r}, '--data', {str(demo_data / 'eval')!r}, "
-               f"'--out', {str(tmp_path / 'onnx.csv')!r}, '--tta'])")
+               f"'--out', {str(tmp_path / 'onnx.csv')!r}, '--tta', '--probs', {str(tmp_path / 'onnx_probs.csv')!r}])")
     done = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True,
                           timeout=scaled(120))
     assert done.returncode == 0, done.stderr[-2000:]
     done = subprocess.run([sys.executable, "inference.py", "--ckpt", str(ckpt), "--data", str(demo_data / "eval"),
-                           "--out", str(tmp_path / "torch.csv"), "--tta"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=scaled(120))
+                           "--out", str(tmp_path / "torch.csv"), "--tta", "--probs", str(tmp_path / "torch_probs.csv")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "onnx.csv").read_text() == (tmp_path / "torch.csv").read_text()
+    onnx_probs, torch_probs = (pd.read_csv(tmp_path / f"{k}_probs.csv", index_col="ImageID") for k in ("onnx", "torch"))
+    assert onnx_probs.index.equals(torch_probs.index) and np.abs(onnx_probs - torch_probs).to_numpy().max() < 1e-4
     assert json.loads((tmp_path / "model.onnx.json").read_text())["format"] == 1
