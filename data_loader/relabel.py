@@ -1,7 +1,9 @@
 """Label fixes applied at load time: `data.relabel: fixes.csv` with columns `id,field,value`.
 
 `field` is `gender` (value male/female), `age` (an integer) or `swap_mask` (value ignored: the
-person's `incorrect_mask` and `normal` photos trade labels). Ids are person ids from train.csv.
+person's `incorrect_mask` and `normal` photos trade labels). Ids are person ids from train.csv. A list whose
+ids are partly unknown is used with a warning (a list made for the full data set); a draft written by
+`tools.label_issues` (it has a `source` column) must name only people of the data set.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from utils.labels import GENDER_NAMES, age_group, encode, gender_id
 
 LOG = logging.getLogger(__name__)
 FIELDS = ("gender", "age", "swap_mask")
+DATA_KEY = "data.train_dir"
 
 
 def read_fixes(path: Path) -> pd.DataFrame:
@@ -38,6 +41,10 @@ def apply_fixes(images: pd.DataFrame, path: Path, age_bounds: Sequence[int]) -> 
     images = images.copy()
     known = set(images["person_id"])
     absent = fixes.loc[~fixes["id"].isin(known), "id"]
+    if len(absent) and "source" in fixes.columns:  # a draft of tools.label_issues: made for this data set
+        line = int(absent.index[0]) + 2
+        raise DataError(f"{path}: line {line}: id {absent.iloc[0]!r} is not a person of {DATA_KEY} (a draft of "
+                        "tools.label_issues names only people of the data it was made from)")
     if len(absent) == len(fixes) and len(fixes):
         raise DataError(f"{path}: none of its {len(fixes)} fixes names a person of this data set (first: "
                         f"{absent.iloc[0]!r}); is it the list for other data?")

@@ -15,7 +15,7 @@ import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -112,23 +112,57 @@ def photo_style(style: dict, identity: bool, rng: np.random.Generator) -> dict:
 
 STYLES = {"a": (_person_style, draw_photo), "b": (synthetic_b.person_style, synthetic_b.draw_photo)}
 """style name -> (person style, photo drawer)"""
+SWAPPED = {"incorrect_mask": "normal", "normal": "incorrect_mask"}
+PLANTED_FILE = "planted_noise.csv"  # beside train/ and eval/: the wrong labels planted (never read by training)
 
 
-def _train_person(out: Path, seed: int, k: int, identity: bool = True, style_name: str = "a") -> dict:
+class Noise(NamedTuple):
+    """Shares of training people whose written gender, age group or incorrect/normal photos are wrong."""
+
+    gender: float = 0.0
+    age: float = 0.0
+    swap: float = 0.0
+
+
+NO_NOISE = Noise()
+
+
+def _train_person(out: Path, seed: int, k: int, identity: bool = True, style_name: str = "a",
+                  noise: Noise = NO_NOISE) -> dict:
+    """One training person: photos drawn from the true labels; with `noise`, the written labels may be wrong
+    (the real data's label noise), and `planted` lists what was changed."""
     person_style, draw = STYLES[style_name]
     rng = np.random.default_rng([seed, 0, k])
     drift = np.random.default_rng([seed, 2, k])
     gender, age = int(rng.random() < 0.6), sample_age(rng)
+    written_gender, written_age, swapped = plant(noise, np.random.default_rng([seed, 4, k]), gender, age)
     pid = f"{k + 1:06d}"
-    folder = f"{pid}_{GENDER_NAMES[gender]}_Asian_{age}"
+    folder = f"{pid}_{GENDER_NAMES[written_gender]}_Asian_{written_age}"
     (out / "images" / folder).mkdir(parents=True, exist_ok=True)
     style = person_style(rng, gender, age)
     for stem, mask in MASK_BY_STEM.items():
-        path = out / "images" / folder / f"{stem}{_extension(rng)}"
+        written_stem = SWAPPED.get(stem, stem) if swapped else stem
+        path = out / "images" / folder / f"{written_stem}{_extension(rng)}"
         _save(draw(photo_style(style, identity, drift), mask, rng), path)
         if rng.random() < 0.04:
             (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
-    return {"id": pid, "gender": GENDER_NAMES[gender], "race": "Asian", "age": age, "path": folder}
+    planted = [{"id": pid, "field": field, "written": str(w), "true": str(t)}
+               for field, w, t in (("gender", GENDER_NAMES[written_gender], GENDER_NAMES[gender]),
+                                   ("age", written_age, age), ("swap_mask", swapped, False)) if w != t]
+    return {"id": pid, "gender": GENDER_NAMES[written_gender], "race": "Asian", "age": written_age, "path": folder,
+            "planted": planted}
+
+
+def plant(noise: Noise, rng: np.random.Generator, gender: int, age: int) -> tuple[int, int, bool]:
+    """(written gender, written age, incorrect/normal swapped): each field wrong with its share of `noise`;
+    a wrong age is drawn from another age group (a mistake that changes the label)."""
+    written_gender = 1 - gender if rng.random() < noise.gender else gender
+    written_age = age
+    if rng.random() < noise.age:
+        group = age_group(age, DEFAULT_AGE_BOUNDS)
+        other = int(rng.choice([g for g in range(3) if g != group]))
+        written_age = (int(rng.integers(18, 30)), int(rng.integers(30, 60)), 60)[other]
+    return written_gender, written_age, bool(rng.random() < noise.swap)
 
 
 def _eval_person(out: Path, seed: int, k: int, identity: bool = True, style_name: str = "a") -> list[dict]:
@@ -146,21 +180,27 @@ def _eval_person(out: Path, seed: int, k: int, identity: bool = True, style_name
 
 
 def _map_people(func, out: Path, seed: int, n_people: int, workers: int, identity: bool = True,
-                style: str = "a") -> list:
-    """`func(out, seed, k, identity, style)` for every person k, in order; each person has its own RNG
+                style: str = "a", *extra: object) -> list:
+    """`func(out, seed, k, identity, style, *extra)` for every person k, in order; each person has its own RNG
     stream."""
     if workers <= 1:
-        return [func(out, seed, k, identity, style) for k in range(n_people)]
+        return [func(out, seed, k, identity, style, *extra) for k in range(n_people)]
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(func, [out] * n_people, [seed] * n_people, range(n_people), [identity] * n_people,
-                             [style] * n_people, chunksize=8))
+                             [style] * n_people, *([e] * n_people for e in extra), chunksize=8))
 
 
 def write_train(out: Path, n_people: int, seed: int, workers: int = 1, identity: bool = True,
-                style: str = "a") -> pd.DataFrame:
-    """`out/train.csv` and `out/images/<id>_<gender>_Asian_<age>/` with the 7 photos (+ junk)."""
-    table = pd.DataFrame(_map_people(_train_person, out, seed, n_people, workers, identity, style))
+                style: str = "a", noise: Noise = NO_NOISE) -> pd.DataFrame:
+    """`out/train.csv` and `out/images/<id>_<gender>_Asian_<age>/` with the 7 photos (+ junk); with `noise`,
+    `out/../planted_noise.csv` lists the wrong labels planted (`id,field,written,true`)."""
+    people = _map_people(_train_person, out, seed, n_people, workers, identity, style, noise)
+    table = pd.DataFrame([{k: v for k, v in p.items() if k != "planted"} for p in people])
     atomic_write_text(out / "train.csv", table.to_csv(index=False))
+    if noise != NO_NOISE:
+        rows = [row for p in people for row in p["planted"]]
+        planted = pd.DataFrame(rows, columns=["id", "field", "written", "true"])
+        atomic_write_text(out.parent / PLANTED_FILE, planted.to_csv(index=False))
     return table
 
 
@@ -179,10 +219,11 @@ def write_eval(out: Path, truth_path: Path, n_people: int, seed: int, workers: i
 
 
 def generate(out: Path, train_people: int, eval_people: int, seed: int, workers: int = 1,
-             identity: bool = True, style: str = "a") -> None:
-    """The whole demo data set under `out` (train/, eval/, eval_truth.csv); same files for any `workers`."""
+             identity: bool = True, style: str = "a", noise: Noise = NO_NOISE) -> None:
+    """The whole demo data set under `out` (train/, eval/, eval_truth.csv; planted_noise.csv with `noise`);
+    same files for any `workers`. Eval labels are always true."""
     out = Path(out)
-    write_train(out / "train", train_people, seed, workers, identity, style)
+    write_train(out / "train", train_people, seed, workers, identity, style, noise)
     write_eval(out / "eval", out / "eval_truth.csv", eval_people, seed, workers, identity, style)
 
 
@@ -198,8 +239,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="a new background and shirt for every photo (default: kept per person)")
     parser.add_argument("--style", choices=STYLES, default="a",
                         help="a: the demo drawings; b: other cues and noise (tools/synthetic_b.py)")
+    for field, what in (("gender", "gender"), ("age", "age group"), ("swap", "incorrect_mask/normal (swapped)")):
+        parser.add_argument(f"--noise-{field}", type=float, default=0.0, metavar="SHARE",
+                            help=f"share of training people with a wrong written {what} (listed in "
+                                 f"OUT/{PLANTED_FILE}, never read by training)")
     args = parser.parse_args(argv)
-    generate(args.out, args.train_people, args.eval_people, args.seed, args.workers, args.identity, args.style)
+    noise = Noise(args.noise_gender, args.noise_age, args.noise_swap)
+    if not all(0.0 <= share <= 1.0 for share in noise):
+        parser.error(f"--noise-*: shares must be in [0, 1], got {', '.join(f'{s:g}' for s in noise)}")
+    generate(args.out, args.train_people, args.eval_people, args.seed, args.workers, args.identity, args.style, noise)
     print(f"demo data written to {args.out} ({args.train_people} train / {args.eval_people} eval people)")
 
 

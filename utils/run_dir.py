@@ -81,6 +81,20 @@ class RunDir:
         """The run's picture (`utils.run_report`)."""
         return self.path / "report.png"
 
+    # the label-issue finder's outputs (tools.label_issues)
+    @property
+    def label_issues(self) -> Path:
+        return self.path / "label_issues.csv"
+
+    @property
+    def label_sheet(self) -> Path:
+        """The first page of the review sheet (later pages: label_issues_2.png, ...)."""
+        return self.path / "label_issues.png"
+
+    @property
+    def relabel_draft(self) -> Path:
+        return self.path / "relabel_draft.csv"
+
     @property
     def val_predictions(self) -> Path:
         """Per-photo validation predictions of the run's model (`utils.predictions`)."""
