@@ -19,6 +19,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     what.add_argument("--config", type=Path, metavar="YAML", help="experiment config, e.g. configs/demo.yaml")
     what.add_argument("--resume", type=Path, metavar="RUN_OR_PTH",
                       help="continue a run: its directory (last.pth) or a checkpoint file")
+    what.add_argument("--refit", type=Path, metavar="RUN",
+                      help="train RUN's recipe on every training person for the epochs its validation chose "
+                           "(the final fit), into a new run directory that names RUN")
     how = parser.add_argument_group("how")
     how.add_argument("--all-folds", action="store_true",
                      help="train every fold of data.n_folds into RUN/folds/fold_k and write RUN/oof.csv")
@@ -28,9 +31,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
                         help="config overrides, e.g. trainer.epochs=5 optimizer.lr=1e-4")
     args = parser.parse_intermixed_args(argv)
-    if (args.config is None) == (args.resume is None):
-        parser.error("give exactly one of --config (a new run) or --resume (continue a run; its config is stored "
-                     "in the checkpoint, change it with key=value overrides)")
+    if sum(x is not None for x in (args.config, args.resume, args.refit)) != 1:
+        parser.error("give exactly one of --config (a new run), --resume (continue a run; its config is stored "
+                     "in the checkpoint, change it with key=value overrides) or --refit (a final fit on everyone)")
+    if args.refit is not None and (args.all_folds or args.seeds is not None):
+        parser.error("--refit trains one model on every person: no --all-folds or --seeds")
     if args.all_folds and args.resume is not None:
         parser.error("--all-folds starts a new run: use --config, not --resume")
     if args.seeds is not None and args.resume is not None:
@@ -73,7 +78,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     if args.resume is not None and not args.overrides and (done := finished_run(args.resume)) is not None:
         return done
-    config = load_config(args.config, args.overrides) if args.resume is None else None  # before torch loads
+    refit_info = None
+    if args.refit is not None:
+        from experiments.refit import refit_config
+
+        config, args.overrides, refit_info = refit_config(args.refit, args.overrides)
+    elif args.resume is None:
+        config = load_config(args.config, args.overrides)  # before torch loads
     from experiments.folds import run_all_folds
     from trainer.lifecycle import run_training
     from trainer.resume import plan_resume
@@ -94,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             return run_seeds(config, args.seeds, args.overrides, all_folds=args.all_folds)
         if args.all_folds:
             return run_all_folds(config, args.overrides)
-        summary, _ = run_training(config, overrides=args.overrides, resume=resume)
+        summary, _ = run_training(config, overrides=args.overrides, resume=resume, info=refit_info)
         return summary
     finally:
         shutdown()

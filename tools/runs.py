@@ -88,7 +88,7 @@ def empty_row(run: RunDir) -> dict[str, Any]:
     return {"name": run.top.path.parent.name, "timestamp": stamp_of(run), "backbone": "", "head": "",
             "overrides": "", "epochs": "", "monitor": "", "best": math.nan, "best_epoch": "", "val_f1": math.nan,
             "pm": math.nan, "val_acc": math.nan, "wall_time": "", "status": "", "parent": parent_of(run),
-            "path": str(run.path)}
+            "path": str(run.path.resolve()), "refit": False}
 
 
 def is_child(run: RunDir) -> bool:
@@ -101,7 +101,7 @@ def stamp_of(run: RunDir) -> str:
 
 
 def parent_of(run: RunDir) -> Optional[str]:
-    return str(run.top.path) if is_child(run) else None
+    return str(run.top.path.resolve()) if is_child(run) else None
 
 
 def number(value: Any) -> float:
@@ -135,6 +135,7 @@ def single_row(run: RunDir) -> dict[str, Any]:
         "val_f1": best.get("val_f1", math.nan), "pm": number(summary.get("model_f1_pm")),
         "val_acc": best.get("val_acc", math.nan),
         "wall_time": format_seconds(summary.get("wall_time")), "status": run_status(summary),
+        **({"parent": str(summary["refit_of"]), "refit": True} if isinstance(summary.get("refit_of"), str) else {}),
     }
 
 
@@ -203,10 +204,10 @@ def run_table(root: Path) -> list[dict[str, Any]]:
     children: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row["parent"] is not None:
-            children.setdefault(str(Path(row["parent"])), []).append(row)
+            children.setdefault(str(Path(row["parent"]).resolve()), []).append(row)
 
     def with_children(row: dict[str, Any]) -> list[dict[str, Any]]:
-        below = children.pop(str(Path(row["path"])), [])
+        below = children.pop(row["path"], [])
         return [row, *(r for child in below for r in with_children(child))]
 
     ordered = [r for top in tops for r in with_children(top)]
@@ -235,6 +236,8 @@ def render(rows: Sequence[dict[str, Any]], fmt: str = "text") -> str:
             if r["parent"] is not None:  # a fold or a seed, under its run (a member's folds under it)
                 depth = 2 if RunDir(r["parent"]).is_member else 1
                 row[0], row[1] = "  " * depth + "└", r["timestamp"].split("/")[-1]
+                if r["refit"]:  # the final fit on everyone, under the run whose validation chose its epochs
+                    row[0], row[1] = "  └ refit", r["timestamp"]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

@@ -171,10 +171,12 @@ def run_training(
     parts: Optional[TrainerParts] = None,
     callbacks: Sequence[EpochCallback] = (),
     hparams: Optional[dict[str, Any]] = None,
+    info: Optional[dict[str, Any]] = None,
 ) -> tuple[dict[str, Any], Trainer]:
     """Train one run to its end: a new run (in `run_dir`, or a fresh directory), or one continued from
     `resume` (see `trainer.resume.plan_resume`; its run directory is used). `parts` may be prebuilt
-    by `seeded_parts(config)`. Returns the summary and the Trainer (its model at the last epoch's weights)."""
+    by `seeded_parts(config)`; `info` joins what summary.json says of the run (e.g. `refit_of`). Returns the
+    summary and the Trainer (its model at the last epoch's weights)."""
     if parts is None:  # prebuilt parts were built right after seeding (`seeded_parts`), like these
         parts = seeded_parts(config)
     resume_state = resume.state if resume is not None else None
@@ -184,7 +186,8 @@ def run_training(
         check_resumable(parts, resume_state, resume.source)
     run_dir = shared_run_dir(config, parts.dist_info, run_dir)
     start = resume_state["epoch"] if resume_state is not None else 0
-    with graceful_stop() as stop, run_files(run_dir, config, run_info(config, overrides), parts.dist_info,
+    with graceful_stop() as stop, run_files(run_dir, config, {**run_info(config, overrides), **(info or {})},
+                                            parts.dist_info,
                                             start_epoch=start) as run_logger:
         visuals = [BestEpochVisuals(run_logger, class_names())] if run_logger else []
         trainer = parts.trainer(run_dir=run_dir, run_logger=run_logger, stop_request=stop,

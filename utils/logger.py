@@ -43,6 +43,7 @@ FAMILIES = {"loss": "loss", "acc": "top1_accuracy", "f1": "f1"}
 SPLITS = {"train": "train", "val": "val", "ema_val": "val_ema"}
 METRIC = re.compile(r"^(train|val|ema_val)_(loss|acc|f1)(?:_(mask|gender|age)|_c(\d\d))?$")
 HPARAMS_RUN = "hparams"  # sub-folder of a run holding its HParams session
+KEPT_INFO = ("refit_of", "refit_epochs")  # summary.json keys a resumed run keeps from its first session
 OTHER_TAGS = {"lr_head": "lr/head", "lr_backbone": "lr/backbone", "epoch_time": "time/epoch_seconds"}
 
 
@@ -72,8 +73,9 @@ class RunLogger:
         self.rows: list[dict[str, float]] = [r for r in read_metrics(self.csv_path) if r["epoch"] <= start_epoch]
         self.writer = SummaryWriter(str(self.run_dir), purge_step=start_epoch + 1 if start_epoch else None)
         previous = read_summary(self.run_dir)
+        kept = {k: previous[k] for k in KEPT_INFO if k in previous}  # a resumed refit still names its parent
         self.info = {"started": previous.get("started", time.time()), "wall_time": previous.get("wall_time", 0.0),
-                     **(info or {})}
+                     **kept, **(info or {})}
         self.session_start = time.time()
         self.wandb_run = wandb_run
 
