@@ -100,7 +100,7 @@ def test_wandb_enabled_but_missing_is_one_clear_line(demo_data, tmp_path, capsys
     assert not (tmp_path / "saved").exists()
 
 
-def test_wandb_mirrors_scalars_and_images(tmp_path):
+def test_wandb_mirrors_scalars_and_images(tmp_path, monkeypatch):
     import numpy as np
     import torch
 
@@ -122,13 +122,9 @@ def test_wandb_mirrors_scalars_and_images(tmp_path):
     import sys
     import types
 
-    sys.modules.setdefault("wandb", types.SimpleNamespace(Image=lambda a: ("image", a.shape)))
-    try:
-        logger.add_image("val/confusion_matrix", np.zeros((4, 5, 3), dtype=np.uint8), 1)
-        logger.add_image("train/augmented_samples", torch.zeros(3, 4, 5), 0)
-    finally:
-        if isinstance(sys.modules.get("wandb"), types.SimpleNamespace):
-            del sys.modules["wandb"]
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(Image=lambda a: ("image", a.shape)))
+    logger.add_image("val/confusion_matrix", np.zeros((4, 5, 3), dtype=np.uint8), 1)
+    logger.add_image("train/augmented_samples", torch.zeros(3, 4, 5), 0)
     logger.close()
     assert fake.logged[0] == (1, {"f1/val": 0.5, "loss/train": 1.0})
     assert fake.logged[1] == (1, {"val/confusion_matrix": ("image", (4, 5, 3))})
