@@ -29,8 +29,9 @@ demo: demo-data
 	@run=$$(ls -td saved/demo/2*/ | head -n 1); run=$${run%/}; \
 	$(PY) inference.py --ckpt $$run && \
 	$(PY) -m tools.score $$run/submission.csv $(DEMO_DATA)/eval_truth.csv && \
-	echo "run directory: $$run (config.yaml, swa.pth: the model, best.pth, last.pth, metrics.csv, submission.csv)" && \
-	echo "TensorBoard:   $(VENV)/bin/tensorboard --logdir saved"
+	echo "run directory: $$run (config.yaml, swa.pth: the model, best.pth, last.pth, metrics.csv, report.png, submission.csv)" && \
+	echo "TensorBoard:   $(VENV)/bin/tensorboard --logdir saved" && \
+	echo "final fit:     $(PY) train.py --refit $$run (every person, the epochs this run chose; not run here: it would double the demo's 5-minute budget)"
 
 # The search tests start their own PostgreSQL server (tests/postgres_server.py) from Debian's binaries.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
