@@ -130,3 +130,22 @@ def test_all_folds_on_two_nodes_match_one_node(demo_data, tmp_path):
         assert len(oof[topology]) == 7 * len(pd.read_csv(demo_data / "train" / "train.csv"))
         assert oof[topology]["path"].is_unique
     pd.testing.assert_frame_equal(oof["standalone"], oof["two_nodes"])
+
+
+def test_seeds_under_torchrun_write_one_parent_and_every_members_predictions_once(demo_data, tmp_path):
+    """Every rank trains every seed; rank 0 alone writes the members' val_predictions.csv (each photo once,
+    whatever the padding of the last batch) and the parent's seeds_summary.json."""
+    ratio = odd_val_ratio(demo_data)
+    extra = {"data.val_ratio": ratio, "data.batch_size": 8}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "train.py", "--config", "configs/demo.yaml", "--seeds", "2", *tiny_overrides(demo_data, tmp_path, **extra)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=scaled(600))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    (parent,) = list((tmp_path / "tiny").iterdir())
+    assert sorted(p.name for p in (parent / "seeds").iterdir()) == ["seed_42", "seed_43"]
+    frames = [pd.read_csv(parent / "seeds" / s / "val_predictions.csv") for s in ("seed_42", "seed_43")]
+    n_val = len(stratified_person_split(list_train_images(demo_data / "train"), ratio, 42)[1]) * 7
+    assert [len(f) for f in frames] == [n_val, n_val] and all(f["path"].is_unique for f in frames)
+    assert (parent / "seeds_summary.json").is_file() and (parent / "report.png").is_file()
