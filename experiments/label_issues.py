@@ -25,7 +25,7 @@ FIELDS = ("gender", "age", "swap_mask")
 AGE_RANGES = ((18, 29), (30, 59), (60, 60))  # the competition's groups, as the ages the data holds
 REPRESENTATIVE_AGE = (24, 45, 60)  # the integer age a drafted fix writes for each group
 BOUNDARY_MARGIN = 3  # years: a written age this close to the suggested group is not drafted
-DEFAULT_THRESHOLD = 0.8  # pooled probability of the suggestion for the draft (docs/benchmarks.md)
+DEFAULT_THRESHOLD = 0.9  # pooled probability of the suggestion for the draft (docs/benchmarks.md)
 EPS = 1e-7
 COLUMNS = ["id", "person", "field", "written", "suggested", "score", "disagree", "mean_prob", "near_boundary",
            "photos"]

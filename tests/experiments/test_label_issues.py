@@ -135,11 +135,13 @@ def kfold_run(tmp_path, frame, **config):
 
 
 def test_the_command_writes_its_own_files_atomically_and_touches_nothing_else(tmp_path, caplog):
-    frame = frame_of(*clean_people(5), person_rows("900001", gender=0, age=40, true_gender=1))
+    frame = frame_of(*clean_people(5), person_rows("900001", gender=0, age=40, true_gender=1, confidence=0.95),
+                     person_rows("900002", gender=0, age=40, true_gender=1, confidence=0.6))  # under the default
     run = kfold_run(tmp_path, frame)
     before = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
     out = label_issues.main([str(run.path)])
-    assert out["table"]["id"].tolist() == ["900001"] and [p.name for p in out["pages"]] == ["label_issues.png"]
+    assert out["table"]["id"].tolist() == ["900001", "900002"]
+    assert [p.name for p in out["pages"]] == ["label_issues.png"]
     assert pd.read_csv(run.relabel_draft, dtype=str).values.tolist() == [["900001", "gender", "female", str(run.path)]]
     assert {p: p.read_bytes() for p in before} == before  # oof.csv, config.yaml untouched
     written = {p.name for p in run.path.iterdir() if p.is_file()} - {p.name for p in before}
