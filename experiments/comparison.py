@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import yaml
 
 from utils.bootstrap import DEFAULT_RESAMPLES, interval, person_confusions, person_index, resample_counts, scores_of
 from utils.errors import UserError
 from utils.labels import TASKS, class_names
 from utils.predictions import Predictions, read_predictions
-from utils.run_dir import RunDir
+from utils.run_dir import RunDir, read_config
 
 TOP_CLASSES = 3  # classes that moved most, shown per comparison
 
@@ -41,15 +40,6 @@ class Side:
         return self.members[0]
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """A run's resolved config.yaml ({} when it has none or it is not a mapping)."""
-    try:
-        loaded = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def predictions_of(run: RunDir, name: str) -> tuple[str, Predictions]:
     """(kind, predictions) of an ordinary or K-fold run directory; one line when it has none."""
     if run.oof.is_file():
@@ -66,11 +56,11 @@ def load_side(arg: str | Path) -> Side:
     """A run directory, a K-fold run, a repeated run or a predictions CSV, as one side of a comparison."""
     path, name = Path(arg), str(arg)
     if path.is_file():
-        return Side(name, "predictions file", (read_predictions(path),), read_config(RunDir(path.parent).config))
+        return Side(name, "predictions file", (read_predictions(path),), read_config(RunDir(path.parent)))
     if not path.is_dir():
         raise UserError(f"{name}: no such run directory or predictions file")
     run = RunDir(path)
-    config = read_config(run.config)
+    config = read_config(run)
     val_ratio = (config.get("data") or {}).get("val_ratio") if isinstance(config.get("data"), dict) else None
     if run.is_repeated:
         members = run.members()

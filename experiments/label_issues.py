@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from utils.labels import GENDER_NAMES, NUM_AGE, NUM_CLASSES, NUM_GENDER, age_group_names, split_classes
-from utils.run_dir import PROB_COLUMNS, RunDir
+from utils.run_dir import PROB_COLUMNS, RunDir, read_config
 
 FIELDS = ("gender", "age", "swap_mask")
 AGE_RANGES = ((18, 29), (30, 59), (60, 60))  # the competition's groups, as the ages the data holds
@@ -136,10 +136,9 @@ def read_run(run: RunDir) -> pd.DataFrame:
     written labels)."""
     import logging
 
-    from experiments.comparison import read_config
     from utils.errors import UserError
 
-    relabel = (read_config(run.config).get("data") or {}).get("relabel")
+    relabel = (read_config(run).get("data") or {}).get("relabel")
     if relabel:
         raise UserError(f"{run}: trained with data.relabel={relabel}; find label issues on a K-fold run of the "
                         "written labels (train.py --all-folds without data.relabel)")

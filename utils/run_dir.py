@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 from utils.labels import NUM_CLASSES
 
@@ -112,9 +112,7 @@ class RunDir:
     def folds(self) -> Iterator["RunDir"]:
         """The fold directories the project wrote (`fold_<k>`), in fold order; anything else people leave
         in `folds/` (a backup, a copy) is not a fold (see `strays`)."""
-        found = [(int(m.group(1)), p) for p in self.folds_dir.glob("fold_*")
-                 if (m := FOLD_NAME.fullmatch(p.name)) is not None and p.is_dir()]
-        return (RunDir(p) for _, p in sorted(found))
+        return iter(numbered(self.folds_dir, FOLD_NAME))
 
     def strays(self) -> list[Path]:
         """Entries of `folds/` that are not fold directories of this project."""
@@ -142,11 +140,7 @@ class RunDir:
 
     def members(self) -> list["RunDir"]:
         """The members the project wrote (`seed_<seed>`), in seed order."""
-        if not self.seeds_dir.is_dir():
-            return []
-        found = [(int(m.group(1)), p) for p in self.seeds_dir.iterdir()
-                 if (m := SEED_NAME.fullmatch(p.name)) is not None and p.is_dir()]
-        return [RunDir(p) for _, p in sorted(found)]
+        return numbered(self.seeds_dir, SEED_NAME)
 
     @property
     def seeds_summary(self) -> Path:
@@ -183,6 +177,26 @@ class RunDir:
             except FileExistsError:
                 continue
         raise RuntimeError(f"cannot create a run directory under {base}")
+
+
+def numbered(folder: Path, pattern: re.Pattern[str]) -> list[RunDir]:
+    """The sub-directories of `folder` whose names match `pattern` (`fold_<k>`, `seed_<s>`), in number order."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name)) is not None
+             and p.is_dir()]
+    return [RunDir(p) for _, p in sorted(found)]
+
+
+def read_config(run: RunDir) -> dict[str, Any]:
+    """A run's resolved config.yaml as a plain dict, without torch ({} when absent, unreadable or not a mapping)."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(run.config.read_text()) if run.config.is_file() else {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def create_run_dir(save_dir: Union[str, Path], name: str) -> Path:

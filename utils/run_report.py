@@ -18,7 +18,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -27,7 +26,7 @@ from utils.io import atomic_write_with  # noqa: E402
 from utils.labels import GENDER_NAMES, MASK_NAMES, NUM_CLASSES, TASKS, age_group_names, class_names  # noqa: E402
 from utils.logger import read_metrics, read_summary  # noqa: E402
 from utils.predictions import Predictions, read_predictions  # noqa: E402
-from utils.run_dir import RunDir  # noqa: E402
+from utils.run_dir import RunDir, read_config  # noqa: E402
 
 WIDTH_PX, HEIGHT_PX, DPI = 1600, 1150, 100
 TASK_NAMES = {"mask": MASK_NAMES, "gender": GENDER_NAMES, "age": age_group_names()}
@@ -48,14 +47,6 @@ class ReportData:
     predictions: Optional[Predictions] = None  # pooled over members
     per_class: list[np.ndarray] = field(default_factory=list)  # each member's per-class F1
     notes: list[str] = field(default_factory=list)
-
-
-def read_config(run: RunDir) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(run.config.read_text()) if run.config.is_file() else {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def class_f1(pred: Predictions) -> np.ndarray:
