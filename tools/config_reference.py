@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "config.md"
 INTRO = """# Config reference
 
-Generated from the schema (`utils/config.py`) by `python -m tools.config_reference`; do not edit by hand.
+Generated from the schema (`utils/config/`) by `python -m tools.config_reference`; do not edit by hand.
 
 Every key has a default; an unknown key, a wrong type or an impossible value is rejected with the key's
 name. Set keys in a YAML file (`configs/*.yaml`; a recipe may start with `base: other.yaml` and give only
