@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 
 LOG = logging.getLogger("export")
 
@@ -38,14 +38,14 @@ def main(argv: Optional[Sequence[str]] = None) -> list[Path]:
     args = parse_args(argv)
     from predict.export import export_checkpoint
     from predict.onnx_model import sidecar_path
-    from predict.predictor import expand_checkpoint
     from utils.outputs import check_outputs
+    from utils.run import model_files
 
-    members = expand_checkpoint(args.ckpt)
+    members = model_files(args.ckpt)
     check_outputs({"--out": args.out, "--out's preprocessing file": sidecar_path(args.out)},
                   {"a checkpoint": members, "--data": [args.data / "info.csv"] if args.data else []})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    written = export_checkpoint(args.ckpt, args.out, per_fold=args.per_fold, data=args.data,
+    written = export_checkpoint(members, args.out, per_fold=args.per_fold, data=args.data,
                                 check_images=args.check_images)
     for out, spec in written:
         parity, speed = spec["parity"], spec["cpu_speed"]

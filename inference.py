@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from utils.errors import UserError, as_script, cli_main
+from utils.cli import as_script, cli_main
+from utils.errors import UserError
 
 LOG = logging.getLogger("inference")
 EPILOG = "The network always comes from the checkpoint. Config keys: docs/config.md."
@@ -72,12 +73,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def default_output(ckpt: Path) -> Path:
-    """submission.csv in the run directory of the first checkpoint (the run itself for folds)."""
-    from predict.predictor import expand_checkpoint
+def default_output(first: Path) -> Path:
+    """submission.csv in the run directory of the first checkpoint file (the run itself for folds and members)."""
     from utils.run_dir import RunDir
 
-    return RunDir(expand_checkpoint(ckpt)[0].parent).top.submission
+    return RunDir(first.parent).top.submission
 
 
 def write_results(args: argparse.Namespace, table: Any, probs: Any, scores: Any, out: Path,
@@ -125,18 +125,19 @@ def predict_onnx(args: argparse.Namespace) -> Path:
     return write_results(args, table, probs, probs, out)
 
 
-def group_people(args: argparse.Namespace, table: Any, probs: Any, scores: Any, *, first: Path, groups_csv: Path,
-                 **common: Any) -> tuple[Any, Any]:
+def group_people(args: argparse.Namespace, table: Any, probs: Any, scores: Any, *, models: Any, options: Any,
+                 groups_csv: Path) -> tuple[Any, Any]:
     """--group-people: measured on the first checkpoint's validation people, then the eval photos grouped
     (that checkpoint's embeddings) and the prediction pooled per group; an ensemble's class offsets are
     added back to the pooled log-probabilities. Returns (probabilities, scores)."""
     import numpy as np
 
     from predict.fitted_ensemble import EPS, load_ensemble
-    from predict.grouped_prediction import group_eval, log_validation, validation_report, write_groups
+    from predict.pooled_prediction import group_eval, log_validation, validation_report, write_groups
 
-    options = {k: common[k] for k in ("device", "tta", "batch_size", "num_workers")}
-    log_validation(validation_report(first, group_size=args.group_size, **options), first)
+    report = validation_report(models.first_state, str(models.first), group_size=args.group_size,
+                               **options.loader_kwargs())
+    log_validation(report, models.first)
     pooled, groups = group_eval(table, probs, group_size=args.group_size)
     write_groups(table, groups, groups_csv)
     LOG.info("--group-people: %d eval photos in %d groups (%s)", len(table), len(set(groups)), groups_csv)
@@ -152,44 +153,39 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     if args.onnx is not None:
         return predict_onnx(args)
     from predict.fitted_ensemble import load_ensemble
-    from predict.predictor import (
-        ensemble_predict,
-        eval_dir_of,
-        expand_checkpoint,
-        fitted_ensemble_scores,
-    )
+    from predict.predictor import PredictOptions, ensemble_predict, fitted_ensemble_scores, resolve_models
     from utils.config import load_config
     from utils.device import resolve_device
     from utils.outputs import check_outputs
 
     eval_dir, batch_size, workers = args.data, None, None
     if args.config is not None:
-        data = load_config(args.config, args.overrides).data
+        data = load_config(args.config, args.overrides, resolve=False).data
         eval_dir, batch_size, workers = eval_dir or data.eval_dir, data.batch_size, data.num_workers
-    runs = load_ensemble(args.ensemble)["runs"] if args.ensemble is not None else args.ckpt
-    eval_dir = eval_dir_of(runs, eval_dir)
+    spec = load_ensemble(args.ensemble) if args.ensemble is not None else None
+    models = resolve_models(spec["runs"] if spec is not None else args.ckpt, args.which)
+    eval_dir = models.eval_dir(eval_dir)
     out = args.out or (args.ensemble.with_name("submission.csv") if args.ensemble is not None
-                       else default_output(args.ckpt[0]))
+                       else default_output(models.first))
     groups_csv = out.with_name("groups.csv") if args.group_people else None
     check_outputs({"--out": out, "--pseudo-labels": args.pseudo_labels, "--probs": args.probs,
                    "the groups file": groups_csv},
-                  {"a checkpoint": [p for run in runs for p in expand_checkpoint(run, args.which)],
-                   "the eval table": [Path(eval_dir) / "info.csv"],
+                  {"a checkpoint": models.files, "the eval table": [Path(eval_dir) / "info.csv"],
                    "--ensemble": [args.ensemble] if args.ensemble else [],
                    "--config": [args.config] if args.config else []})
     if args.tta:
         LOG.info("TTA on: every image is predicted as it is and flipped horizontally, the two averaged")
-    common = {"device": resolve_device(args.device), "eval_dir": eval_dir, "tta": args.tta, "batch_size": batch_size,
-              "num_workers": workers, "which": args.which}
-    if args.ensemble is not None:
-        table, probs, scores = fitted_ensemble_scores(args.ensemble, **common)
+    options = PredictOptions(device=resolve_device(args.device), eval_dir=eval_dir, tta=args.tta,
+                             batch_size=batch_size, num_workers=workers)
+    if spec is not None:
+        table, probs, scores = fitted_ensemble_scores(spec, models, options)
     else:
-        table, probs = ensemble_predict(args.ckpt, weights=args.weights, **common)
+        table, probs = ensemble_predict(models, options, weights=args.weights)
         scores = probs
     plain = scores if args.group_people else None
     if args.group_people:
-        probs, scores = group_people(args, table, probs, scores, first=expand_checkpoint(runs[0], args.which)[0],
-                                     groups_csv=groups_csv, **common)
+        probs, scores = group_people(args, table, probs, scores, models=models, options=options,
+                                     groups_csv=groups_csv)
     return write_results(args, table, probs, scores, out, plain=plain)
 
 

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 
 LOG = logging.getLogger("train")
 EPILOG = "Every config key and its default: docs/config.md."
@@ -48,26 +48,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def finished_run(target: Path) -> Optional[dict]:
     """`--resume` of a run directory whose summary.json says it finished, read without torch (seconds
     sooner than loading its checkpoint): the line to log and the result; None when not that case."""
-    import json
+    from utils.run import Run
 
-    import yaml
-
-    from utils.run_dir import RunDir, run_finished
-
-    run = RunDir(target)
-    if not (Path(target).is_dir() and run.last.is_file() and run.config.is_file()):
+    run = Run.open(target)
+    if not (Path(target).is_dir() and run.finished):
         return None
-    try:
-        summary = json.loads(run.summary.read_text())
-        epochs, stopped_early = int(summary["epochs"]), bool(summary["stopped_early"])
-        planned = int(yaml.safe_load(run.config.read_text())["trainer"]["epochs"])  # the resolved config
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
-        return None
-    if summary.get("status") not in ("finished", "stopped early") or not run_finished(
-            epoch=epochs, epochs=planned, stopped_early=stopped_early):
-        return None
+    epochs, stopped_early = int(run.summary["epochs"]), bool(run.summary["stopped_early"])
     why = "stopped early" if stopped_early else f"{epochs} of {epochs} epochs done"
-    LOG.info("%s: run already finished (%s); nothing to do", run.last, why)
+    LOG.info("%s: run already finished (%s); nothing to do", run.dir.last, why)
     return {"epochs": epochs, "run_dir": str(run)}
 
 

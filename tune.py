@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 
 LOG = logging.getLogger("tune")
 EPILOG = ("Each trial is an ordinary run in saved/<name>/tune/trial_NNNN/. The search space format and "

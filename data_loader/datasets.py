@@ -15,7 +15,7 @@ from data_loader.people import list_train_images
 from data_loader.relabel import apply_fixes
 from data_loader.seeding import sample_seed, seed_pipeline
 from data_loader.split import random_image_split, stratified_person_folds, stratified_person_split
-from utils.config import DataConfig
+from utils.config import DATASET_NAMES, DataConfig
 from utils.errors import DataError
 from utils.labels import DEFAULT_AGE_BOUNDS, regroup_age
 
@@ -179,10 +179,8 @@ class MaskSplitByProfileDataset(MaskBaseDataset):
         return np.flatnonzero(~in_val), np.flatnonzero(in_val)
 
 
-DATASETS: dict[str, type[MaskBaseDataset]] = {
-    "MaskBaseDataset": MaskBaseDataset,
-    "MaskSplitByProfileDataset": MaskSplitByProfileDataset,
-}
+# `data.dataset` -> class: the names are the schema's (`DATASET_NAMES`), each the class of that name here
+DATASETS: dict[str, type[MaskBaseDataset]] = {name: globals()[name] for name in DATASET_NAMES}
 
 
 def with_pseudo_labels(train_set: ImageDataset, pseudo: pd.DataFrame, weight: float) -> ImageDataset:

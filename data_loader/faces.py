@@ -211,9 +211,3 @@ def face_boxes(dirs: Sequence[Path], detector: str, dist_info: DistInfo = DistIn
             box = (row.x, row.y, row.w, row.h)
             boxes[os.path.abspath(data_dir / row.path)] = (box, float(row.score), int(row.width), int(row.height))
     return boxes
-
-
-if __name__ == "__main__":
-    from utils.deprecated import forward
-
-    forward(old="data_loader.faces", new="tools.faces")

@@ -1,5 +1,5 @@
 """How a photo becomes a network input under one config — decode (JPEG draft), face crop, cache size,
-transforms — wired in one place for training, validation and prediction: `build_pipeline`."""
+transforms — wired in one place for training, validation and prediction: `build_image_pipeline`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +43,7 @@ def crop_key(config: Config) -> tuple[Any, ...]:
     return (config.augment.face_crop, tuple(config.augment.image_size), config.data.jpeg_draft)
 
 
-def build_pipeline(config: Config, dirs: Sequence[Optional[Path]], *, dist_info: DistInfo = DistInfo(),
+def build_image_pipeline(config: Config, dirs: Sequence[Optional[Path]], *, dist_info: DistInfo = DistInfo(),
                    crops: Optional[dict[tuple[Any, ...], Optional[FaceCrop]]] = None) -> ImagePipeline:
     """The pipeline of `config` over the photos under `dirs` (face boxes are found there when
     `augment.face_crop` is on). `crops` memoises face crops between configs (`crop_key`)."""

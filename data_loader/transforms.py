@@ -34,7 +34,7 @@ class ToCHWArray(A.ImageOnlyTransform):
         return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
 
 
-def build_pipeline(steps: Sequence[StepConfig], aug: AugmentConfig, key: str, tensors: bool = True) -> A.Compose:
+def compose_steps(steps: Sequence[StepConfig], aug: AugmentConfig, key: str, tensors: bool = True) -> A.Compose:
     """User `steps`, then Resize to `aug.image_size`, Normalize, ToTensorV2 (`tensors=False`: to a CHW
     float32 array, torch not imported)."""
     height, width = aug.image_size
@@ -51,4 +51,4 @@ def build_pipeline(steps: Sequence[StepConfig], aug: AugmentConfig, key: str, te
 
 def build_transforms(aug: AugmentConfig) -> tuple[A.Compose, A.Compose]:
     """(train, eval) pipelines of a resolved augment section."""
-    return build_pipeline(aug.train, aug, "augment.train"), build_pipeline(aug.eval, aug, "augment.eval")
+    return compose_steps(aug.train, aug, "augment.train"), compose_steps(aug.eval, aug, "augment.eval")

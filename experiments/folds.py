@@ -15,6 +15,7 @@ from utils.config import Config, save_config
 from utils.errors import ConfigError, UserError
 from utils.io import atomic_write_text
 from utils.metrics import macro_f1
+from utils.run import model_choice
 from utils.run_dir import RunDir
 from utils.run_report import checked_report
 
@@ -43,17 +44,12 @@ def write_oof(run_dir: RunDir, config: Config, frames: Sequence[pd.DataFrame]) -
     half = f1_half_width(oof["label"].to_numpy(), oof["pred"].to_numpy(), oof["person"].to_numpy())
     per_fold = {int(k): macro_f1(g["label"].to_numpy(), g["pred"].to_numpy()) for k, g in oof.groupby("fold")}
     summary = {"name": config.name, "status": "finished", "n_folds": config.data.n_folds, "oof_f1": score,
-               "oof_f1_pm": half, "weights": run_weights(config),
+               "oof_f1_pm": half, "weights": model_choice(config),
                "fold_f1": per_fold, "oof_images": len(oof)}
     atomic_write_text(run_dir.folds_summary, json.dumps(summary, indent=2))
     LOG.info("out-of-fold macro-F1 %.4f over %d images (folds: %s); %s", score, len(oof),
              ", ".join(f"{v:.4f}" for v in per_fold.values()), run_dir.oof)
     return {**summary, "mean_fold_f1": float(np.mean(list(per_fold.values())))}
-
-
-def run_weights(config: Config) -> str:
-    """Which checkpoint is a run's model: "swa" with `trainer.swa.use`, else "best"."""
-    return "swa" if config.trainer.swa is not None and config.trainer.swa.use else "best"
 
 
 def check_folds(config: Config) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from utils.config import Config, load_config
 from utils.errors import UserError
-from utils.logger import read_summary
+from utils.run import read_summary
 from utils.run_dir import RunDir
 
 LOG = logging.getLogger(__name__)

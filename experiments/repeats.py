@@ -19,7 +19,7 @@ from trainer.lifecycle import run_training, seeded_parts, shared_run_dir
 from utils.config import Config, save_config
 from utils.errors import ConfigError
 from utils.io import atomic_write_text
-from utils.logger import read_summary
+from utils.run import read_summary
 from utils.run_dir import RunDir
 from utils.run_report import checked_report
 

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from data_loader.eval_table import read_eval_table
-from data_loader.pipeline import build_pipeline
+from data_loader.pipeline import build_image_pipeline
 from predict.onnx_model import FORMAT, INPUT, OUTPUT, OnnxModel, sidecar_path
-from predict.predictor import expand_checkpoint, model_from_checkpoint
+from predict.predictor import model_from_checkpoint
 from trainer.checkpoint import load_checkpoint
 from utils.config import Config
 from utils.errors import UserError
@@ -93,7 +93,7 @@ def parity_photos(config: Config, data: Optional[Path], n: int) -> tuple[Path, l
 
 def torch_probabilities(module: nn.Module, config: Config, eval_dir: Path, paths: Sequence[str]) -> np.ndarray:
     """PyTorch's probabilities of `paths` through the run's own evaluation pipeline."""
-    dataset = build_pipeline(config, [eval_dir]).eval_dataset(list(paths), seed=config.seed)
+    dataset = build_image_pipeline(config, [eval_dir]).eval_dataset(list(paths), seed=config.seed)
     with torch.no_grad():
         return module(torch.stack([dataset[i][0] for i in range(len(dataset))])).numpy()
 
@@ -161,10 +161,10 @@ def export_model(paths: Sequence[Path], out: Path, *, data: Optional[Path] = Non
     return spec
 
 
-def export_checkpoint(ckpt: Path, out: Path, *, per_fold: bool = False, **kwargs: Any) -> list[tuple[Path, dict]]:
-    """`ckpt` (a checkpoint, a run, a K-fold run) to `out`: one graph, or with `per_fold` one file per fold
-    (`<out stem>.fold<k>.onnx`)."""
-    members = expand_checkpoint(ckpt)
+def export_checkpoint(members: Sequence[Path], out: Path, *, per_fold: bool = False, **kwargs: Any
+                      ) -> list[tuple[Path, dict]]:
+    """The checkpoint files `members` (`utils.run.model_files`) to `out`: one graph, or with `per_fold` one
+    file per fold (`<out stem>.fold<k>.onnx`)."""
     if not per_fold or len(members) == 1:
         return [(out, export_model(members, out, **kwargs))]
     outs = [out.with_name(f"{out.stem}.fold{k}{out.suffix}") for k in range(len(members))]

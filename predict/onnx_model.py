@@ -13,7 +13,7 @@ from data_loader.cache import draft_size
 from data_loader.face_crop import build_face_crop
 from data_loader.images import load_image
 from data_loader.seeding import sample_seed, seed_pipeline
-from data_loader.transforms import build_pipeline
+from data_loader.transforms import compose_steps
 from utils.config import AugmentConfig
 from utils.errors import ConfigError, UserError
 
@@ -52,7 +52,7 @@ class Preprocess:
         except (KeyError, ValueError) as err:
             raise ConfigError(f"preprocessing file: augment section invalid ({str(err).splitlines()[0]})") from None
         draft = bool(spec.get("jpeg_draft", False))
-        self.transform = build_pipeline(aug.eval, aug, "augment.eval", tensors=False)
+        self.transform = compose_steps(aug.eval, aug, "augment.eval", tensors=False)
         self.draft_size = draft_size(aug.image_size, draft)
         self.crop = build_face_crop(aug, [eval_dir], draft=draft) if aug.face_crop is not None else None
         self.seed = int(spec.get("seed", 0))

@@ -244,3 +244,18 @@ def make_run(path: Path, paths, labels, preds, **config) -> Path:
     write_predictions(run.val_predictions, predictions_frame(paths, labels, one_hot(preds)))
     run.config.write_text(yaml.safe_dump({"seed": 42, "data": {"val_ratio": 0.2}, **config}))
     return path
+
+
+def predict_with(ckpts: Sequence[Any], *, device: Any = None, eval_dir: Any = None, tta: bool = False,
+                 batch_size: Any = None, num_workers: Any = None, which: Any = None, weights: Any = None,
+                 groups: bool = False) -> Any:
+    """What `inference.py --ckpt ...` does: the checkpoints resolved once, options fixed, then soft-voted
+    (`ensemble_predict`), or with `groups` the per-entry probabilities (`predict_groups`)."""
+    import torch
+
+    from predict.predictor import PredictOptions, ensemble_predict, predict_groups, resolve_models
+
+    models = resolve_models(ckpts, which)
+    options = PredictOptions(device=device or torch.device("cpu"), eval_dir=models.eval_dir(eval_dir), tta=tta,
+                             batch_size=batch_size, num_workers=num_workers)
+    return predict_groups(models, options) if groups else ensemble_predict(models, options, weights=weights)

@@ -21,8 +21,8 @@ from data_loader.datasets import ImageDataset
 from model.classifier import feature_dim
 from trainer.build import build_trainer
 from trainer.trainer import Trainer, set_loader_epoch
+from utils.cli import as_script, cli_main
 from utils.config import Config, load_config
-from utils.errors import as_script, cli_main
 from utils.seed import seed_everything
 
 

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any, Optional, Sequence
 
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:

@@ -15,8 +15,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from utils.cli import as_script, cli_main
 from utils.config import Config, MonitorSpec
-from utils.errors import as_script, cli_main
 from utils.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]

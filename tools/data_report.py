@@ -21,8 +21,8 @@ from data_loader.duplicates import near_duplicate_people
 from data_loader.face_crop import LEAK_SPREAD, FaceCrop
 from data_loader.faces import DETECTORS, FACES_FILE, face_boxes
 from data_loader.people import Problem, read_train_csv, scan_train_images
+from utils.cli import as_script, cli_main
 from utils.config import check_cli_values
-from utils.errors import as_script, cli_main
 from utils.io import atomic_write_text
 from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_NAMES, NUM_CLASSES, age_group_names, class_names
 

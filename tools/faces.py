@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from data_loader.faces import DETECTORS, FACES_FILE, create_detector, update_face_table
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 
 
 @cli_main

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 import torch
 
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOP_PAIRS, LOOP_PAIRS_QUICK = 5, 3  # bare/framework epoch pairs; on short epochs one pair's ratio swings ±20 %

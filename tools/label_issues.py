@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 
 LOG = logging.getLogger("label_issues")
 

@@ -8,7 +8,8 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from utils.errors import UserError, as_script, cli_main
+from utils.cli import as_script, cli_main
+from utils.errors import UserError
 
 
 @cli_main

@@ -21,8 +21,10 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from utils.errors import UserError, as_script, cli_main
-from utils.logger import read_metrics, read_summary
+from utils.cli import as_script, cli_main
+from utils.config import read_yaml
+from utils.errors import UserError
+from utils.run import read_metrics, read_summary
 from utils.run_dir import RunDir
 
 COLUMNS = ("name", "timestamp", "backbone", "head", "overrides", "epochs", "monitor", "best", "best_epoch",
@@ -109,10 +111,11 @@ def number(value: Any) -> float:
 
 
 def model_of(run: RunDir) -> dict[str, Any]:
+    """The run's `model` section as saved ({} without config.yaml; a damaged one is a `ConfigError`)."""
     if not run.config.is_file():
         return {}
-    config = yaml.safe_load(run.config.read_text()) or {}
-    return config.get("model", {}) if isinstance(config, dict) else {}
+    model = read_yaml(run.config).get("model")
+    return model if isinstance(model, dict) else {}
 
 
 def single_row(run: RunDir) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from data_loader.people import int_cell, read_csv_table
-from utils.errors import DataError, as_script, cli_main
+from utils.cli import as_script, cli_main
+from utils.errors import DataError
 from utils.labels import NUM_CLASSES
 from utils.metrics import classification_metrics
 

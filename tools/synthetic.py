@@ -22,7 +22,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from tools import synthetic_b
-from utils.errors import as_script, cli_main
+from utils.cli import as_script, cli_main
 from utils.io import atomic_write_text
 from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode
 

@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from utils.errors import UserError, as_script, cli_main
+from utils.cli import as_script, cli_main
+from utils.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ("requirements.txt", "requirements-postgres.txt")

@@ -16,7 +16,7 @@ from data_loader.datasets import build_dataset, with_pseudo_labels
 from data_loader.eval_table import read_pseudo_labels
 from data_loader.loaders import build_loader
 from data_loader.mixing import build_mixer
-from data_loader.pipeline import build_pipeline
+from data_loader.pipeline import build_image_pipeline
 from model.classifier import build_model
 from model.loss import build_loss
 from trainer.optim import build_optimizer, build_scheduler
@@ -60,7 +60,7 @@ class TrainerParts:
 def build_loaders(config: Config, dist_info: DistInfo, pin_memory: bool) -> tuple[DataLoader, Optional[DataLoader]]:
     """(train, val) loaders of the configured split; val is None when the split leaves none."""
     data = config.data
-    pipeline = build_pipeline(config, [data.train_dir, data.eval_dir if data.pseudo_labels is not None else None],
+    pipeline = build_image_pipeline(config, [data.train_dir, data.eval_dir if data.pseudo_labels is not None else None],
                               dist_info=dist_info)
     dataset = build_dataset(data, draft_size=pipeline.draft_size, seed=config.seed, crop=pipeline.crop)
     dataset.cache = build_cache(data.cache, dataset.paths, pipeline.cache_hw, data.cache_dir, dist_info,

@@ -12,6 +12,7 @@ import torch
 from utils.config import MonitorSpec
 from utils.errors import UserError, first_line
 from utils.io import atomic_torch_save
+from utils.run import checkpoint_file
 from utils.run_dir import RunDir
 
 FORMAT_VERSION = 1
@@ -60,22 +61,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     atomic_torch_save({"format": FORMAT_VERSION, **state}, path)
 
 
-def resolve_checkpoint(path: Path | str, which: Literal["last", "best"] = "last") -> Path:
-    """A checkpoint file, or a run directory's `last.pth` / `best.pth` (`which`)."""
-    path = Path(path)
-    if path.is_dir():
-        checkpoint = getattr(RunDir(path), which)
-        if not checkpoint.is_file():
-            raise UserError(f"{path}: this run directory holds no {checkpoint.name} (yet)")
-        return checkpoint
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    return path
-
-
 def load_checkpoint(path: Path | str, which: Literal["last", "best"] = "last") -> dict[str, Any]:
     """Load on CPU with `weights_only=True`; a corrupt or foreign file is a `UserError` naming it."""
-    path = resolve_checkpoint(path, which)
+    path = checkpoint_file(path, which)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as err:

@@ -29,9 +29,10 @@ from utils.distributed import DistInfo, broadcast_object, broadcast_state, repli
 from utils.errors import UserError
 from utils.io import atomic_write_text
 from utils.labels import age_group_names, class_names
-from utils.logger import RunLogger, file_log, read_summary, start_wandb
+from utils.logger import RunLogger, file_log, start_wandb
 from utils.metrics import macro_f1
 from utils.predictions import predictions_frame, write_predictions
+from utils.run import model_choice, read_summary
 from utils.run_dir import RunDir
 from utils.run_lock import clean_temp_files, run_lock
 from utils.run_report import checked_report
@@ -230,7 +231,7 @@ def log_replicas(trainer: Trainer) -> None:
 
 def model_weights(config: Config, trainer: Trainer) -> str:
     """Which checkpoint is the run's model: "swa" with `trainer.swa.use` (when the run wrote it), else "best"."""
-    if config.trainer.swa is None or not config.trainer.swa.use:
+    if model_choice(config) == "best":
         return "best"
     if not trainer.run_dir.swa.is_file():
         LOG.warning("no swa.pth (stopped before its first averaged epoch): val_predictions.csv uses best.pth")

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from trainer.checkpoint import load_checkpoint, resolve_checkpoint
+from trainer.checkpoint import load_checkpoint
 from utils.config import Config, apply_overrides, build_config, load_config
 from utils.errors import ConfigError, UserError
-from utils.logger import read_metrics
+from utils.run import checkpoint_file, read_metrics
 from utils.run_dir import RunDir, run_finished
 
 # keys an override may change on resume: how long and how fast the run goes on, not what it learns from
@@ -79,7 +79,7 @@ def plan_resume(target: Path, overrides: Sequence[str]) -> Resume:
         config = load_config(run.config, overrides)
         check_overrides(saved, config, overrides, str(run))
         return Resume(config=config, run_dir=run, state=None, source=str(run.config))
-    ckpt = resolve_checkpoint(target)
+    ckpt = checkpoint_file(target)
     state = load_checkpoint(ckpt)
     if "optimizer" not in state:
         raise UserError(f"--resume {ckpt}: holds the weights only (best.pth keeps no optimizer state); resume "

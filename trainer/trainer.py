@@ -16,12 +16,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from trainer.accumulator import EpochAccumulator
-from trainer.averaging import WeightAverage
 from trainer.checkpoint import for_inference, save_checkpoint
 from trainer.freeze import FreezeSchedule
 from trainer.monitor import Monitor
 from trainer.optim import part_lrs
 from trainer.plateau import PlateauScheduler
+from trainer.swa import Swa
 from utils.config import TrainerConfig
 from utils.device import amp_dtype, dtype_name
 from utils.distributed import DistInfo, broadcast_buffers
@@ -116,7 +116,7 @@ class Trainer:
         self.freeze.apply(self.model)
         self.net = self._wrap()
         self.ema = ModelEmaV3(self.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) if cfg.ema else None
-        self.average = WeightAverage(cfg.swa, self.model) if cfg.swa else None
+        self.swa = Swa(cfg.swa, self.model) if cfg.swa else None
         self.swa_metrics: dict[str, float] = {}
         self.epoch = 0  # epochs completed
         self.global_step = 0
@@ -134,7 +134,7 @@ class Trainer:
             "bad_steps": self.bad_steps,
             "model": self.model.state_dict(),
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
-            "swa": self.average.state_dict() if self.average is not None else None,
+            "swa": self.swa.state_dict() if self.swa is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
@@ -148,8 +148,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
-        if self.average is not None and state.get("swa") is not None:
-            self.average.load_state_dict(state["swa"])
+        if self.swa is not None and state.get("swa") is not None:
+            self.swa.load_state_dict(state["swa"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -335,8 +335,8 @@ class Trainer:
         metrics.update(lrs)
         metrics["epoch_time"] = time.perf_counter() - start
         self.epoch += 1
-        if self.average is not None:
-            self.average.update(self.model, epoch=self.epoch, epochs=self.cfg.epochs)
+        if self.swa is not None:
+            self.swa.update(self.model, epoch=self.epoch, epochs=self.cfg.epochs)
         improved = self.monitor.update(self.epoch, metrics) if self.has_val else True
         if self.scheduler is not None:
             self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
@@ -362,27 +362,27 @@ class Trainer:
             LOG.warning("no validation set: best.pth follows the last epoch; patience rules are off")
         while not self.finished:
             self.run_epoch()
-        if self.average is not None:
-            self.finish_average()
+        if self.swa is not None:
+            self.finish_swa()
         return self.summary()
 
-    def finish_average(self) -> None:
+    def finish_swa(self) -> None:
         """BatchNorm statistics of the averaged weights, their validation metrics, and `swa.pth`."""
-        if self.average.count == 0:
+        if self.swa.count == 0:
             LOG.warning("swa: the run stopped at epoch %d, before its first averaged epoch %d; no swa.pth",
-                        self.epoch, self.average.first_epoch(self.cfg.epochs))
+                        self.epoch, self.swa.first_epoch(self.cfg.epochs))
             return
-        net = self.average.finish(self.train_loader, self.device)
+        net = self.swa.finish(self.train_loader, self.device)
         if self.has_val:
             self.swa_metrics = self.evaluate(self.val_loader, "swa_val", net).metrics
         if self.dist.is_main and self.run_dir is not None:
             state = {**for_inference(self.state_dict()), "model": net.state_dict(), "ema": None}
             save_checkpoint(state, self.run_dir.swa)
-        first = self.average.first_epoch(self.cfg.epochs)
+        first = self.swa.first_epoch(self.cfg.epochs)
         score = (f"val macro-F1 {self.swa_metrics['swa_val_f1']:.4f} (best epoch {self.monitor.best_epoch}: "
                  f"{self.monitor.best:.4f})" if self.swa_metrics else "no validation set")
-        LOG.info("swa: the weights of epochs %d-%d averaged%s; %s", first, first + self.average.count - 1,
-                 ", BatchNorm recomputed" if self.average.cfg.bn_update else "", score)
+        LOG.info("swa: the weights of epochs %d-%d averaged%s; %s", first, first + self.swa.count - 1,
+                 ", BatchNorm recomputed" if self.swa.cfg.bn_update else "", score)
 
     def summary(self) -> dict[str, Any]:
         """Where the run stands: epochs done, best score and epoch, early stop."""

@@ -17,8 +17,9 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from utils.config import WandbConfig
-from utils.errors import ConfigError, DataError, first_line
+from utils.errors import ConfigError, first_line
 from utils.io import atomic_write_text
+from utils.run import read_metrics, read_summary
 from utils.run_dir import RunDir
 
 
@@ -175,28 +176,3 @@ def rows_to_csv(rows: list[dict[str, float]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    """A run's `summary.json` ({} if absent or unreadable)."""
-    try:
-        return json.loads(RunDir(run_dir).summary.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def read_metrics(path: Path) -> list[dict[str, float]]:
-    """Rows of a `metrics.csv` (empty if absent), numbers parsed, `epoch` as int; a damaged file is a
-    `DataError` naming the file and line."""
-    if not Path(path).is_file():
-        return []
-    rows = []
-    with open(path, newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                parsed = {k: float(v) for k, v in row.items() if v != "" and k is not None}
-                parsed["epoch"] = int(parsed["epoch"])
-            except (ValueError, TypeError, KeyError):
-                raise DataError(f"{path}: line {line}: not a metrics row (the file is damaged)") from None
-            rows.append(parsed)
-    return rows

@@ -24,8 +24,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from utils.errors import DataError, UserError  # noqa: E402
 from utils.io import atomic_write_with  # noqa: E402
 from utils.labels import GENDER_NAMES, MASK_NAMES, NUM_CLASSES, TASKS, age_group_names, class_names  # noqa: E402
-from utils.logger import read_metrics, read_summary  # noqa: E402
 from utils.predictions import Predictions, read_predictions  # noqa: E402
+from utils.run import read_metrics, read_summary  # noqa: E402
 from utils.run_dir import RunDir, read_config  # noqa: E402
 
 WIDTH_PX, HEIGHT_PX, DPI = 1600, 1150, 100

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import ROOT, scaled, tiny_overrides
-from utils.logger import read_metrics, read_summary
+from utils.run import read_metrics, read_summary
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
 

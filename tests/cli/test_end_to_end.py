@@ -9,7 +9,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers import ROOT, scaled, tiny_overrides
-from utils.logger import read_metrics
+from utils.run import read_metrics
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
 

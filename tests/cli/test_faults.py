@@ -19,6 +19,7 @@ from helpers import ROOT, fails_in_one_line, tiny_overrides
 from utils.config import Config, build_config, load_config
 from utils.errors import ConfigError, DataError, UserError
 from utils.io import atomic_write_text
+from utils.run import read_summary
 
 
 def copy_train(demo_data, tmp_path):
@@ -267,7 +268,7 @@ def test_duplicated_image_ids_in_info_csv_are_refused(guarded, capsys):
 
 
 def test_stray_folders_in_folds_are_not_voted(guarded, caplog):
-    from predict.predictor import expand_checkpoint
+    from utils.run import model_files
 
     root, run = guarded
     kfold = root / "kfold" / "20250101-000000"
@@ -277,7 +278,7 @@ def test_stray_folders_in_folds_are_not_voted(guarded, caplog):
     shutil.copytree(run, kfold / "folds" / "fold_1_backup")
     shutil.copytree(run, kfold / "folds" / "fold_7")
     (kfold / "folds" / "notes.txt").write_text("kept by hand\n")
-    found = expand_checkpoint(kfold)
+    found = model_files(kfold)
     assert found == [kfold / "folds" / "fold_0" / "best.pth", kfold / "folds" / "fold_1" / "best.pth"]
     assert "fold_1_backup, notes.txt, fold_7 left out" in caplog.text
 
@@ -400,6 +401,5 @@ def test_cuda_out_of_memory_suggests_keys(demo_data, tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert "data.batch_size=16" in err and "trainer.amp" in err
     (run_dir,) = list((tmp_path / "tiny").iterdir())
-    from utils.logger import read_summary
 
     assert read_summary(run_dir)["status"] == "crashed"

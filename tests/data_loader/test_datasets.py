@@ -117,7 +117,7 @@ def test_validation_and_prediction_see_the_same_pixels(demo_data, tmp_path):
 
     import torch
 
-    from data_loader.pipeline import build_pipeline
+    from data_loader.pipeline import build_image_pipeline
     from helpers import ROOT, tiny_overrides
     from trainer.build import build_parts
     from utils.config import load_config
@@ -127,7 +127,7 @@ def test_validation_and_prediction_see_the_same_pixels(demo_data, tmp_path):
                   {"data.cache": "none", "augment.face_crop.margin": 0.2}):
         config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(tmp_path / "data", tmp_path / "s", **extra))
         val = build_parts(config).val_loader.dataset
-        predicted = build_pipeline(config, [config.data.train_dir]).eval_dataset(val.paths[:3], seed=config.seed)
+        predicted = build_image_pipeline(config, [config.data.train_dir]).eval_dataset(val.paths[:3], seed=config.seed)
         for k in range(3):
             assert torch.equal(val[k][0], predicted[k][0])
         assert (val.crop is None) == (predicted.crop is None) == ("augment.face_crop.margin" not in extra)

@@ -129,7 +129,7 @@ def test_training_and_validation_see_the_crops_the_cache_holds(face_data, tmp_pa
 
 @pytest.mark.slow
 def test_inference_crops_the_eval_images_like_training(face_data, tmp_path):
-    from predict.predictor import ensemble_predict
+    from helpers import predict_with
     from trainer.lifecycle import run_training
     from utils.run_dir import RunDir
 
@@ -139,14 +139,14 @@ def test_inference_crops_the_eval_images_like_training(face_data, tmp_path):
     run_training(config, run_dir=run)
     assert not (face_data / "eval" / FACES_FILE).exists()
     cpu = torch.device("cpu")
-    table, probs = ensemble_predict([run.best], device=cpu, num_workers=0)
+    table, probs = predict_with([run.best], device=cpu, num_workers=0)
     assert (face_data / "eval" / FACES_FILE).is_file()  # the eval photos were cut to their faces too
 
     state = torch.load(run.best, weights_only=False)  # the same weights, the config without the crop
     state["config"]["augment"]["face_crop"] = None
     torch.save(state, tmp_path / "plain.pth")
     (face_data / "eval" / FACES_FILE).unlink()
-    _, plain = ensemble_predict([tmp_path / "plain.pth"], device=cpu, num_workers=0)
+    _, plain = predict_with([tmp_path / "plain.pth"], device=cpu, num_workers=0)
     assert not (face_data / "eval" / FACES_FILE).exists()
     assert len(table) == len(probs) == len(plain) and not np.allclose(probs, plain, atol=1e-4)
 

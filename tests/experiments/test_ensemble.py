@@ -124,8 +124,7 @@ def test_ensemble_end_to_end_and_pseudo_labels_stay_out_of_validation(demo_data,
     import ensemble
     import inference
     import train
-    from helpers import ROOT, tiny_overrides
-    from predict.predictor import ensemble_predict
+    from helpers import ROOT, predict_with, tiny_overrides
 
     runs = []
     for backbone in ("mobilenetv3_small_050", "resnet10t"):
@@ -137,7 +136,7 @@ def test_ensemble_end_to_end_and_pseudo_labels_stay_out_of_validation(demo_data,
     out = inference.main(["--ensemble", str(tmp_path / "ensemble.yaml"), "--out", str(tmp_path / "sub.csv"),
                           "--pseudo-labels", str(tmp_path / "pseudo.csv"), "--min-prob", "0.05"])
     cpu = torch.device("cpu")
-    per_run = [ensemble_predict([r], device=cpu, eval_dir=demo_data / "eval")[1] for r in runs]
+    per_run = [predict_with([r], device=cpu, eval_dir=demo_data / "eval")[1] for r in runs]
     mixed = spec["weights"][0] * per_run[0] + spec["weights"][1] * per_run[1]
     expected = (np.log(mixed / sum(spec["weights"]) + 1e-7) + np.asarray(spec["offsets"])).argmax(1)
     assert pd.read_csv(out)["ans"].tolist() == expected.tolist()
@@ -412,21 +411,22 @@ def test_inference_applies_the_fitted_weights_and_offsets(tmp_path, monkeypatch)
     """The glue of `inference.py --ensemble`: each run's probabilities mixed by the file's weights, then its
     offsets added; checked against the rule written out, on data where the offsets change the answer."""
     from predict import predictor
-    from predict.fitted_ensemble import save_ensemble
+    from predict.fitted_ensemble import load_ensemble, save_ensemble
 
     rng = np.random.default_rng(3)
     per_run = [rng.dirichlet(np.ones(NUM_CLASSES), size=40) for _ in range(2)]
     seen = {}
 
-    def fake_predict_groups(runs, **kwargs):
-        seen.update(runs=runs, kwargs=kwargs)
+    def fake_predict_groups(models, options):
+        seen.update(models=models, options=options)
         return "table", per_run, [1, 1]
 
     monkeypatch.setattr(predictor, "predict_groups", fake_predict_groups)
     spec = {**good_spec(tmp_path), "offsets": rng.normal(0, 1.5, NUM_CLASSES).round(4).tolist()}
-    table, mixed, scores = predictor.fitted_ensemble_scores(save_ensemble(spec, tmp_path / "e.yaml"), tta=True)
+    spec = load_ensemble(save_ensemble(spec, tmp_path / "e.yaml"))
+    table, mixed, scores = predictor.fitted_ensemble_scores(spec, "models", "options")
     weights, offsets = np.array([0.75, 0.25]), np.array(spec["offsets"])
-    assert table == "table" and seen == {"runs": spec["runs"], "kwargs": {"tta": True}}
+    assert table == "table" and seen == {"models": "models", "options": "options"}
     assert np.allclose(mixed, 0.75 * per_run[0] + 0.25 * per_run[1])
     expected = rule(np.stack(per_run), weights, offsets)
     assert (scores.argmax(axis=1) == expected).all() and (expected != mixed.argmax(axis=1)).any()

@@ -53,13 +53,13 @@ def test_weighted_vote_per_ckpt_argument(demo_data, tmp_path):
     import numpy as np
     import torch
 
-    from predict.predictor import ensemble_predict
+    from helpers import predict_with
 
     runs = [train.main(["--config", str(ROOT / "configs/demo.yaml"),
                         *tiny_overrides(demo_data, tmp_path, seed=s, name=f"r{s}")])["run_dir"] for s in (1, 2)]
     cpu = torch.device("cpu")
-    single = [ensemble_predict([r], eval_dir=demo_data / "eval", device=cpu)[1] for r in runs]
-    weighted = ensemble_predict(runs, eval_dir=demo_data / "eval", device=cpu, weights=[3, 1])[1]
+    single = [predict_with([r], eval_dir=demo_data / "eval", device=cpu)[1] for r in runs]
+    weighted = predict_with(runs, eval_dir=demo_data / "eval", device=cpu, weights=[3, 1])[1]
     np.testing.assert_allclose(weighted, 0.75 * single[0] + 0.25 * single[1], rtol=1e-5, atol=1e-6)
 
 

@@ -10,8 +10,8 @@ import pytest
 
 import train
 from helpers import ROOT, fails_in_one_line, tiny_overrides
-from utils.logger import read_metrics
 from utils.metrics import macro_f1
+from utils.run import read_metrics
 from utils.run_dir import PROB_COLUMNS, RunDir
 
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import ROOT, fails_in_one_line, scaled, untrained_checkpoint
+from helpers import ROOT, fails_in_one_line, predict_with, scaled, untrained_checkpoint
 from predict.export import export_checkpoint
 from predict.onnx_model import OnnxModel
-from predict.predictor import ensemble_predict
+from utils.run import model_files
 
 pytest.importorskip("onnxruntime")
 
@@ -35,10 +35,10 @@ def photos(demo_data):
                                   pytest.param("shallow", marks=pytest.mark.slow), "multi"])
 def test_export_matches_pytorch_for_every_head(demo_data, tmp_path, head):
     ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"model.head": head})
-    ((out, spec),) = export_checkpoint(ckpt, tmp_path / "model.onnx", check_images=8, measure_speed=False)
+    ((out, spec),) = export_checkpoint(model_files(ckpt), tmp_path / "model.onnx", check_images=8, measure_speed=False)
     assert spec["parity"]["max_abs_diff"] < 1e-4 and spec["parity"]["argmax_agreement"] == 1.0
     assert spec["model"]["head"] == head and spec["image_size"] == [64, 48] and len(spec["class_names"]) == 18
-    _, reference = ensemble_predict([ckpt], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)
+    _, reference = predict_with([ckpt], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)
     onnx = OnnxModel(out, demo_data / "eval").probabilities(photos(demo_data), batch_size=5)
     assert np.abs(onnx - reference).max() < 1e-5  # the whole eval set, batches of another size
 
@@ -47,14 +47,15 @@ def test_export_matches_pytorch_for_every_head(demo_data, tmp_path, head):
 def test_a_kfold_run_is_one_averaging_graph_or_one_file_per_fold(demo_data, tmp_path):
     run = kfold_run(demo_data, tmp_path / "kfold")
     folds = [run / "folds" / f"fold_{k}" / "best.pth" for k in range(2)]
-    per_fold = [ensemble_predict([f], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)[1]
+    per_fold = [predict_with([f], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)[1]
                 for f in folds]
     assert np.abs(per_fold[0] - per_fold[1]).max() > 1e-3  # two different networks
-    ((out, spec),) = export_checkpoint(run, tmp_path / "avg.onnx", check_images=4, measure_speed=False)
+    ((out, spec),) = export_checkpoint(model_files(run), tmp_path / "avg.onnx", check_images=4, measure_speed=False)
     assert spec["members"] == [str(f) for f in folds]
     averaged = OnnxModel(out, demo_data / "eval").probabilities(photos(demo_data))
     assert np.abs(averaged - (per_fold[0] + per_fold[1]) / 2).max() < 1e-5
-    written = export_checkpoint(run, tmp_path / "m.onnx", per_fold=True, check_images=4, measure_speed=False)
+    written = export_checkpoint(model_files(run), tmp_path / "m.onnx", per_fold=True, check_images=4,
+                                measure_speed=False)
     assert [o.name for o, _ in written] == ["m.fold0.onnx", "m.fold1.onnx"]
     for (o, _), reference in zip(written, per_fold):
         assert np.abs(OnnxModel(o, demo_data / "eval").probabilities(photos(demo_data)) - reference).max() < 1e-5
@@ -89,7 +90,7 @@ def test_export_refuses_to_overwrite_its_checkpoint_and_needs_an_onnx_name(demo_
 @pytest.mark.slow  # a subprocess
 def test_inference_with_onnx_runs_without_torch_and_matches_the_checkpoint(demo_data, tmp_path):
     ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
-    export_checkpoint(ckpt, tmp_path / "model.onnx", check_images=4, measure_speed=False)
+    export_checkpoint(model_files(ckpt), tmp_path / "model.onnx", check_images=4, measure_speed=False)
     blocked = ("import sys; sys.modules['torch'] = None\nimport inference\n"
                f"inference.main(['--onnx', {str(tmp_path / 'model.onnx')!r}, '--data', {str(demo_data / 'eval')!r}, "
                f"'--out', {str(tmp_path / 'onnx.csv')!r}, '--tta', '--probs', {str(tmp_path / 'onnx_probs.csv')!r}])")

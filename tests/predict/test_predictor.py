@@ -41,11 +41,11 @@ def test_default_output_goes_to_run_dir(two_runs):
 
 
 def test_ensemble_is_mean_of_softmax(demo_data, two_runs):
-    from predict import predictor
+    from helpers import predict_with
 
     where = {"eval_dir": demo_data / "eval", "device": torch.device("cpu")}
-    _, probs = predictor.ensemble_predict(two_runs, **where)
-    single = [predictor.ensemble_predict([r], **where)[1] for r in two_runs]
+    _, probs = predict_with(two_runs, **where)
+    single = [predict_with([r], **where)[1] for r in two_runs]
     np.testing.assert_allclose(probs, (single[0] + single[1]) / 2, rtol=1e-5, atol=1e-6)
     assert not np.allclose(single[0], single[1])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -143,16 +143,16 @@ def test_a_checkpoint_that_cannot_predict_says_why_in_one_line(demo_data, tmp_pa
 def test_the_eval_directory_is_the_given_one_or_the_first_checkpoints(demo_data, tmp_path):
     from pathlib import Path
 
-    from helpers import untrained_checkpoint
-    from predict.predictor import ensemble_predict, eval_dir_of
+    from helpers import predict_with, untrained_checkpoint
+    from predict.predictor import resolve_models
 
     trained_on = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
     without = untrained_checkpoint(demo_data, tmp_path / "bare" / "best.pth", **{"data.eval_dir": "null"})
-    assert eval_dir_of([tmp_path / "run", without]) == demo_data / "eval"  # a run directory means its best.pth
-    assert eval_dir_of([trained_on], tmp_path / "other") == tmp_path / "other"
-    assert isinstance(eval_dir_of([trained_on], str(tmp_path)), Path)
-    assert eval_dir_of([without], tmp_path) == tmp_path
-    for find in (eval_dir_of, lambda ckpts: ensemble_predict(ckpts, device=torch.device("cpu"))):
+    assert resolve_models([tmp_path / "run", without]).eval_dir() == demo_data / "eval"  # a run means its best.pth
+    assert resolve_models([trained_on]).eval_dir(tmp_path / "other") == tmp_path / "other"
+    assert isinstance(resolve_models([trained_on]).eval_dir(str(tmp_path)), Path)
+    assert resolve_models([without]).eval_dir(tmp_path) == tmp_path
+    for find in (lambda ckpts: resolve_models(ckpts).eval_dir(), lambda ckpts: predict_with(ckpts)):
         for ckpts in ([without], [without, trained_on]):
             with pytest.raises(UserError) as caught:
                 find(ckpts)
@@ -174,8 +174,7 @@ def test_an_ensemble_weighs_its_entries_and_shares_an_entrys_weight_among_its_fo
     """Without --weights every checkpoint counts once (a folds directory counts once per fold); with them, each
     --ckpt gets its weight, a folds directory's shared evenly by its folds. One fast test of the glue the slow
     end-to-end runs also cover."""
-    from helpers import untrained_checkpoint
-    from predict.predictor import ensemble_predict
+    from helpers import predict_with, untrained_checkpoint
 
     a = untrained_checkpoint(demo_data, tmp_path / "a" / "best.pth", seed=0)
     kfold = tmp_path / "kfold"
@@ -184,22 +183,22 @@ def test_an_ensemble_weighs_its_entries_and_shares_an_entrys_weight_among_its_fo
     (kfold / "config.yaml").write_text("data:\n  n_folds: 2\n")
     eval_dir = small_eval(demo_data, tmp_path, 8)
     where = {"device": torch.device("cpu"), "eval_dir": eval_dir, "num_workers": 0}
-    table, pa = ensemble_predict([a], **where)
-    f0, f1 = (ensemble_predict([kfold / "folds" / f"fold_{k}"], **where)[1] for k in range(2))
+    table, pa = predict_with([a], **where)
+    f0, f1 = (predict_with([kfold / "folds" / f"fold_{k}"], **where)[1] for k in range(2))
     assert not np.allclose(pa, f0) and not np.allclose(f0, f1)
     info = pd.read_csv(eval_dir / "info.csv", dtype=str)
     assert table["ImageID"].tolist() == info["ImageID"].tolist() and pa.shape == (8, 18)
     close = dict(rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ensemble_predict([kfold], **where)[1], (f0 + f1) / 2, **close)
-    np.testing.assert_allclose(ensemble_predict([a, kfold], **where)[1], (pa + f0 + f1) / 3, **close)
-    np.testing.assert_allclose(ensemble_predict([a, kfold], weights=[1, 1], **where)[1], (pa + (f0 + f1) / 2) / 2,
+    np.testing.assert_allclose(predict_with([kfold], **where)[1], (f0 + f1) / 2, **close)
+    np.testing.assert_allclose(predict_with([a, kfold], **where)[1], (pa + f0 + f1) / 3, **close)
+    np.testing.assert_allclose(predict_with([a, kfold], weights=[1, 1], **where)[1], (pa + (f0 + f1) / 2) / 2,
                                **close)
-    np.testing.assert_allclose(ensemble_predict([a, kfold], weights=[3, 2], **where)[1], (3 * pa + f0 + f1) / 5,
+    np.testing.assert_allclose(predict_with([a, kfold], weights=[3, 2], **where)[1], (3 * pa + f0 + f1) / 5,
                                **close)
-    flipped = ensemble_predict([a], tta=True, **where)[1]
+    flipped = predict_with([a], tta=True, **where)[1]
     assert not np.allclose(flipped, pa)
     with pytest.raises(UserError) as caught:
-        ensemble_predict([a, kfold], weights=[1], **where)
+        predict_with([a, kfold], weights=[1], **where)
     assert str(caught.value) == "--weights: 1 weight(s) for 2 --ckpt"
 
 
@@ -220,7 +219,7 @@ def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop
     import logging
 
     from data_loader.loaders import build_loader
-    from data_loader.pipeline import build_pipeline
+    from data_loader.pipeline import build_image_pipeline
     from helpers import untrained_checkpoint
     from predict.predictor import model_from_checkpoint, predict_paths
     from trainer.checkpoint import load_checkpoint
@@ -230,7 +229,7 @@ def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop
                                 **{"augment.face_crop.margin": 0.2, "trainer.amp": "bf16"})
     model, config = model_from_checkpoint(load_checkpoint(ckpt), str(ckpt))
     paths = sorted(str(p) for p in (eval_dir / "images").iterdir())
-    reference = build_pipeline(config, [eval_dir]).eval_dataset(paths, seed=config.seed)
+    reference = build_image_pipeline(config, [eval_dir]).eval_dataset(paths, seed=config.seed)
     expected = predict_probs(model, build_loader(reference, batch_size=4, train=False, seed=0, num_workers=0),
                              device=torch.device("cpu"))
     crops, logged = {}, set()
@@ -254,15 +253,14 @@ def test_an_ensemble_reads_the_eval_table_and_finds_the_faces_once_for_all_its_c
                                                                                           caplog):
     import logging
 
-    from helpers import untrained_checkpoint
-    from predict.predictor import predict_groups
+    from helpers import predict_with, untrained_checkpoint
 
     eval_dir = small_eval(demo_data, tmp_path, 5)
     crop = {"augment.face_crop.margin": 0.2}
     ckpts = [untrained_checkpoint(demo_data, tmp_path / name / "best.pth", seed=k, **crop)
              for k, name in enumerate(("a", "b"))]
     with caplog.at_level(logging.INFO, logger="predict.predictor"):
-        table, probs, sizes = predict_groups(ckpts, device=torch.device("cpu"), eval_dir=eval_dir, num_workers=0)
+        table, probs, sizes = predict_with(ckpts, groups=True, eval_dir=eval_dir, num_workers=0)
     assert len(table) == 5 and sizes == [1, 1] and [p.shape for p in probs] == [(5, 18), (5, 18)]
     assert sum(m.startswith("face crop:") for m in caplog.messages) == 1
     predicting = [m for m in caplog.messages if m.startswith("predicting")]
@@ -270,17 +268,16 @@ def test_an_ensemble_reads_the_eval_table_and_finds_the_faces_once_for_all_its_c
 
 
 def test_an_entry_predicts_with_the_weights_asked_for_and_a_bad_one_is_named(demo_data, tmp_path):
-    from helpers import untrained_checkpoint
-    from predict.predictor import predict_groups
+    from helpers import predict_with, untrained_checkpoint
     from trainer.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "run"
     best = untrained_checkpoint(demo_data, run / "best.pth", seed=0)
     swa = untrained_checkpoint(demo_data, run / "swa.pth", seed=1)
     where = {"device": torch.device("cpu"), "eval_dir": small_eval(demo_data, tmp_path, 4), "num_workers": 0}
-    by_name = {which: predict_groups([run], which=which, **where)[1][0] for which in ("best", "swa")}
-    np.testing.assert_allclose(by_name["swa"], predict_groups([swa], **where)[1][0], rtol=1e-6)
-    np.testing.assert_allclose(by_name["best"], predict_groups([best], **where)[1][0], rtol=1e-6)
+    by_name = {which: predict_with([run], groups=True, which=which, **where)[1][0] for which in ("best", "swa")}
+    np.testing.assert_allclose(by_name["swa"], predict_with([swa], groups=True, **where)[1][0], rtol=1e-6)
+    np.testing.assert_allclose(by_name["best"], predict_with([best], groups=True, **where)[1][0], rtol=1e-6)
     assert not np.allclose(by_name["swa"], by_name["best"])
     state = load_checkpoint(best)
     state["model"] = {k: v.clone().fill_(float("nan")) if v.is_floating_point() else v
@@ -289,4 +286,32 @@ def test_an_entry_predicts_with_the_weights_asked_for_and_a_bad_one_is_named(dem
     bad.parent.mkdir()
     save_checkpoint(state, bad)
     with pytest.raises(UserError, match=rf"^{bad}: non-finite weights \(NaN/Inf\) in "):
-        predict_groups([bad.parent], **where)
+        predict_with([bad.parent], groups=True, **where)
+
+
+def test_inference_loads_each_checkpoint_once_and_names_a_stray_fold_once(demo_data, tmp_path, caplog, monkeypatch):
+    """Two K-fold runs with --group-people: every fold file is read from disk exactly once (the first one
+    serves the eval directory, the prediction and the grouping's validation), one warning per stray fold."""
+    import logging
+    import shutil
+    from collections import Counter
+
+    from helpers import untrained_checkpoint
+    from trainer import checkpoint
+
+    runs = [tmp_path / name for name in ("k1", "k2")]
+    for r, run in enumerate(runs):
+        for k in range(2):
+            untrained_checkpoint(demo_data, run / "folds" / f"fold_{k}" / "best.pth", seed=2 * r + k)
+        (run / "config.yaml").write_text("data:\n  n_folds: 2\n")
+    shutil.copytree(runs[0] / "folds" / "fold_1", runs[0] / "folds" / "fold_1_copy")
+    loads, real_load = Counter(), checkpoint.torch.load
+    monkeypatch.setattr(checkpoint.torch, "load", lambda path, **kw: loads.update([str(path)]) or real_load(path, **kw))
+    eval_dir = small_eval(demo_data, tmp_path, 6)
+    with caplog.at_level(logging.WARNING):
+        out = inference.main(["--ckpt", str(runs[0]), "--ckpt", str(runs[1]), "--data", str(eval_dir),
+                              "--group-people", "--out", str(tmp_path / "sub.csv")])
+    files = [str(run / "folds" / f"fold_{k}" / "best.pth") for run in runs for k in range(2)]
+    assert dict(loads) == {f: 1 for f in files}
+    assert sum("fold_1_copy left out" in m for m in caplog.messages) == 1
+    assert len(pd.read_csv(out)) == 6

@@ -1,4 +1,4 @@
-"""Every command is installed as a console script; the old `python -m` names still run, with a note."""
+"""Every command is installed as a console script."""
 from __future__ import annotations
 
 import importlib
@@ -12,9 +12,6 @@ import tomllib
 from helpers import ROOT, scaled
 
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-DEPRECATED = {"utils.runs": "tools.runs", "utils.score": "tools.score", "utils.benchmark": "tools.benchmark",
-              "utils.gpucheck": "tools.gpucheck", "data_loader.report": "tools.data_report",
-              "data_loader.synthetic": "tools.synthetic", "data_loader.faces": "tools.faces"}
 
 
 def test_every_runnable_module_has_a_console_script():
@@ -35,15 +32,3 @@ def test_a_console_script_exits_0_although_main_returns_a_value(tmp_path):
     done = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("name")
-
-
-@pytest.mark.parametrize("old", [pytest.param(old, marks=[] if old == "utils.score" else [pytest.mark.slow])
-                                 for old in sorted(DEPRECATED)])
-def test_old_command_names_say_the_new_one_and_run_it(old):
-    done = subprocess.run([sys.executable, "-m", old, "--help"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=scaled(120))
-    assert done.returncode == 0, done.stderr
-    note = [line for line in done.stderr.splitlines() if "deprecated" in line]
-    assert note == [f"note: `python -m {old}` is deprecated and will be removed in the next release; "
-                    f"use `python -m {DEPRECATED[old]}`"]
-    assert "usage:" in done.stdout

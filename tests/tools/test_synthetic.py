@@ -65,7 +65,7 @@ def test_quirks_present_in_a_larger_set(tmp_path):
 
 def test_a_person_keeps_background_and_clothes_unless_identity_is_off(tmp_path):
     from data_loader.images import load_image
-    from predict.group_people import photo_statistics
+    from predict.person_groups import photo_statistics
 
     def spread(identity):
         out = tmp_path / str(identity)

@@ -15,7 +15,7 @@ from data_loader.split import stratified_person_split
 from helpers import ROOT, scaled, tiny_overrides
 from trainer.build import build_trainer
 from utils.config import build_config
-from utils.logger import read_metrics
+from utils.run import read_metrics
 
 pytestmark = pytest.mark.slow  # subprocess/DDP/end-to-end runs: `make test` only
 GUIDE = "docs/gpus.md"

@@ -102,7 +102,7 @@ def test_the_weight_averages_score_is_of_the_averaged_weights_and_its_log_line_s
     trainer = swa_trainer(tmp_path)
     with caplog.at_level(logging.INFO, logger="trainer.trainer"):
         trainer.fit()
-    averaged = trainer.evaluate(trainer.val_loader, "swa_val", trainer.average.module).metrics
+    averaged = trainer.evaluate(trainer.val_loader, "swa_val", trainer.swa.module).metrics
     raw = trainer.evaluate(trainer.val_loader, "swa_val").metrics
     assert trainer.swa_metrics["swa_val_loss"] == averaged["swa_val_loss"] != raw["swa_val_loss"]
     f1 = trainer.swa_metrics["swa_val_f1"]
@@ -122,7 +122,7 @@ def test_the_weight_average_file_is_written_by_the_main_rank_only_and_holds_no_e
     other = toy_trainer(tmp_path / "other", epochs=1, swa=SwaConfig(epochs=1, bn_update=False))
     other.run_epoch()  # no validation: the average is not evaluated, so no process group is needed
     other.dist = DistInfo(rank=1, world_size=2)
-    other.finish_average()
+    other.finish_swa()
     assert (tmp_path / "other" / "last.pth").is_file() and not (tmp_path / "other" / "swa.pth").exists()
     main = swa_trainer(tmp_path / "main", ema=EmaConfig(decay=0.5))
     main.fit()
@@ -137,11 +137,11 @@ def test_a_checkpoint_with_or_without_a_weight_average_loads_into_a_run_without_
     with_average = copy.deepcopy(averaging.state_dict())
     plain = toy_trainer(epochs=3)
     plain.load_state_dict(with_average)  # averaging turned off on resume: the average is not needed
-    assert plain.average is None and plain.epoch == 1
+    assert plain.swa is None and plain.epoch == 1
     plain.run_epoch()
     turned_on = toy_trainer(epochs=3, swa=SwaConfig(epochs=3, bn_update=False))
     turned_on.load_state_dict(copy.deepcopy(plain.state_dict()))  # averaging turned on: it starts empty
-    assert turned_on.average.count == 0 and turned_on.epoch == 2
+    assert turned_on.swa.count == 0 and turned_on.epoch == 2
 
 
 def test_the_grad_scalers_state_comes_back_from_a_checkpoint_and_the_summary_names_the_amp_dtype():

@@ -214,9 +214,9 @@ def test_weight_averaging_is_the_mean_of_the_last_epochs_weights(tmp_path):
     for key, value in averaged["model"].items():
         torch.testing.assert_close(value, (ends[1][key] + ends[2][key]) / 2)  # epochs 2 and 3, not 1
     assert "optimizer" not in averaged and averaged["epoch"] == 3
-    measured = trainer.evaluate(trainer.val_loader, "swa_val", trainer.average.module).metrics["swa_val_f1"]
+    measured = trainer.evaluate(trainer.val_loader, "swa_val", trainer.swa.module).metrics["swa_val_f1"]
     assert summary["swa_val_f1"] == measured  # the averaged weights' own validation score
-    assert trainer.average.count == 2
+    assert trainer.swa.count == 2
 
 
 def test_weight_averaging_recomputes_batchnorm_over_the_training_data(tmp_path):
@@ -225,10 +225,10 @@ def test_weight_averaging_recomputes_batchnorm_over_the_training_data(tmp_path):
     trainer = toy_trainer(tmp_path, epochs=2, swa=SwaConfig(epochs=1))
     trainer.model.backbone = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(12, affine=False), nn.Linear(12, 6))
     trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=0.1)
-    trainer.average = type(trainer.average)(trainer.average.cfg, trainer.model)
+    trainer.swa = type(trainer.swa)(trainer.swa.cfg, trainer.model)
     trainer.net = trainer.model
     trainer.fit()
-    bn = trainer.average.module.backbone[1]
+    bn = trainer.swa.module.backbone[1]
     inputs = Toy().images.flatten(1)
     torch.testing.assert_close(bn.running_mean, inputs.mean(0))  # one cumulative pass, not a moving average
     batch_vars = torch.stack([inputs[i:i + BATCH].var(0) for i in range(0, N_IMAGES, BATCH)])
@@ -255,8 +255,8 @@ def test_the_weight_average_resumes_with_its_count(tmp_path):
     state = copy.deepcopy(first.state_dict())
     resumed = toy_trainer(tmp_path, epochs=3, swa=SwaConfig(epochs=3, bn_update=False))
     resumed.load_state_dict(state)
-    assert resumed.average.count == 2
-    for a, b in zip(resumed.average.module.state_dict().values(), first.average.module.state_dict().values()):
+    assert resumed.swa.count == 2
+    for a, b in zip(resumed.swa.module.state_dict().values(), first.swa.module.state_dict().values()):
         assert torch.equal(a, b)
 
 

@@ -41,8 +41,8 @@ def test_weight_averaging_recomputes_batchnorm_on_the_gpu(make_trainer, tmp_path
     """`update_bn` moves the training batches to the averaged model's device (it is not told it on a CPU)."""
     trainer = make_trainer(**{"trainer.device": "cuda", "trainer.epochs": 1, "trainer.swa": "{epochs: 1}"})
     trainer.fit()
-    bn = next(m for m in trainer.average.module.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    assert bn.running_mean.device.type == "cuda" and trainer.average.count == 1
+    bn = next(m for m in trainer.swa.module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert bn.running_mean.device.type == "cuda" and trainer.swa.count == 1
     assert torch.isfinite(torch.tensor(trainer.swa_metrics["swa_val_loss"])) and (tmp_path / "swa.pth").is_file()
 
 

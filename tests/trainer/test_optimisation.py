@@ -5,6 +5,7 @@ from torch import nn
 from model.classifier import MaskClassifier
 from trainer.trainer import Trainer
 from utils.config import OptimizerConfig, SchedulerConfig, TrainerConfig
+from utils.run import read_metrics
 
 
 def toy_trainer(**cfg):
@@ -117,7 +118,6 @@ def test_optimizer_and_scheduler_by_name():
 def test_val_ratio_zero_trains_on_everyone(demo_data, tmp_path):
     import train
     from helpers import ROOT, tiny_overrides
-    from utils.logger import read_metrics
 
     result = train.main(["--config", str(ROOT / "configs/demo.yaml"),
                          *tiny_overrides(demo_data, tmp_path, **{"data.val_ratio": 0, "trainer.epochs": 2})])

@@ -7,7 +7,8 @@ import train
 from helpers import ROOT, fails_in_one_line, tiny_overrides
 from trainer.build import build_trainer
 from utils.config import load_config
-from utils.logger import RunLogger, read_metrics
+from utils.logger import RunLogger
+from utils.run import read_metrics
 
 EXTRA = {"trainer.epochs": 2, "scheduler.warmup_epochs": 1, "model.dropout": 0.2}
 

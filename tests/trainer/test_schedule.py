@@ -4,7 +4,7 @@ import torch
 
 import train
 from helpers import ROOT, tiny_overrides
-from utils.logger import read_metrics
+from utils.run import read_metrics
 
 
 def run(demo_data, save_dir, **extra):

@@ -32,7 +32,7 @@ def test_truncated_image_fails_training_naming_file(demo_data, tmp_path, capsys,
 
 
 def test_ctrl_c_outside_training_is_one_line_and_130(capsys):
-    from utils.errors import cli_main
+    from utils.cli import cli_main
 
     @cli_main
     def predicting():

@@ -10,7 +10,7 @@ import pytest
 
 import train
 from helpers import ROOT, fails_in_one_line, tiny_overrides
-from utils.logger import read_metrics
+from utils.run import read_metrics
 from utils.run_dir import RunDir
 
 wandb = pytest.importorskip("wandb")

@@ -3,7 +3,15 @@
 
     from utils.config import Config, load_config
 """
-from utils.config.base import DATASETS, IMAGENET_MEAN, IMAGENET_STD, MAX_SIDE, MONITOR_METRICS, SCHEDULERS, MonitorSpec
+from utils.config.base import (
+    DATASET_NAMES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MAX_SIDE,
+    MONITOR_METRICS,
+    SCHEDULERS,
+    MonitorSpec,
+)
 from utils.config.data import AugmentConfig, DataConfig, FaceCropConfig, MixConfig, StepConfig
 from utils.config.reader import (
     apply_overrides,
@@ -32,7 +40,7 @@ from utils.config.training import (
 )
 
 __all__ = [
-    "DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "MAX_SIDE", "MONITOR_METRICS", "SCHEDULERS", "MonitorSpec",
+    "DATASET_NAMES", "IMAGENET_MEAN", "IMAGENET_STD", "MAX_SIDE", "MONITOR_METRICS", "SCHEDULERS", "MonitorSpec",
     "AugmentConfig", "DataConfig", "FaceCropConfig", "MixConfig", "StepConfig", "apply_overrides", "build_config",
     "check_cli_values", "load_config", "merged", "parse_override", "read_recipe", "read_saved_config", "read_yaml",
     "save_config", "Config", "section_fields", "EmaConfig", "FreezeConfig", "LoggingConfig", "LossConfig",

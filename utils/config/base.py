@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
-DATASETS = ("MaskSplitByProfileDataset", "MaskBaseDataset")
+DATASET_NAMES = ("MaskSplitByProfileDataset", "MaskBaseDataset")
 SCHEDULERS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "none")
 MAX_SIDE = 2048  # network input side; the photos are 512 x 384
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from utils.config.base import DATASETS, MAX_SIDE, Section, absolute
+from utils.config.base import DATASET_NAMES, MAX_SIDE, Section, absolute
 
 
 class StepConfig(Section):
@@ -20,7 +20,7 @@ class StepConfig(Section):
 
 
 class DataConfig(Section):
-    dataset: Literal[DATASETS] = "MaskSplitByProfileDataset"  # type: ignore[valid-type]
+    dataset: Literal[DATASET_NAMES] = "MaskSplitByProfileDataset"  # type: ignore[valid-type]
     """split by person, stratified over gender × age group. `MaskBaseDataset` splits by image and **leaks
     people** between train and val (inflated scores; for comparison only)"""
     train_dir: Path = Path("data/train")

@@ -148,7 +148,7 @@ class EmaConfig(Section):
 
 
 class SwaConfig(Section):
-    """Stochastic weight averaging over the last epochs (`trainer/averaging.py`)."""
+    """Stochastic weight averaging over the last epochs (`trainer/swa.py`)."""
 
     epochs: int = Field(5, ge=1)
     """how many of the last epochs to average (their end-of-epoch weights, equally)"""

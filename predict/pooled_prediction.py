@@ -12,7 +12,7 @@ import pandas as pd
 
 from data_loader.datasets import build_dataset
 from data_loader.images import load_image
-from predict.group_people import (
+from predict.person_groups import (
     completeness,
     group_photos,
     person_attributes,
@@ -21,7 +21,6 @@ from predict.group_people import (
     purity,
 )
 from predict.predictor import model_from_checkpoint, predict_paths
-from trainer.checkpoint import load_checkpoint
 from utils.config import Config
 from utils.io import atomic_write_text
 from utils.metrics import macro_f1
@@ -49,14 +48,16 @@ def validation_photos(config: Config) -> tuple[list[str], np.ndarray, np.ndarray
     return [dataset.paths[i] for i in rows], dataset.eval_labels[rows], people[rows]
 
 
-def validation_report(ckpt: Path, *, group_size: float, **predict_kwargs: Any) -> Optional[dict[str, float]]:
+def validation_report(state: dict[str, Any], source: str, *, group_size: float, **predict_kwargs: Any
+                      ) -> Optional[dict[str, float]]:
     """Grouping purity and completeness, and macro-F1 without and with pooling, on the validation people of
-    `ckpt`'s own split (None when it has none); `predict_kwargs` as for `predict_paths`."""
-    model, config = model_from_checkpoint(load_checkpoint(str(ckpt)), str(ckpt))
+    the split of the checkpoint `state` (loaded from `source`; None when it has none); `predict_kwargs` as for
+    `predict_paths`."""
+    model, config = model_from_checkpoint(state, source)
     paths, labels, people = validation_photos(config)
     if not paths:
         return None
-    probs = predict_paths(model, config, paths, [Path(config.data.train_dir)], source=str(ckpt), **predict_kwargs)
+    probs = predict_paths(model, config, paths, [Path(config.data.train_dir)], source=source, **predict_kwargs)
     groups = grouped(probs, photo_statistics_of(paths), group_size)
     pooled = pool_groups(probs, groups)
     return {"photos": len(paths), "people": int(len(set(people))), "groups": int(len(set(groups))),

@@ -13,12 +13,12 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 from utils.config import SwaConfig
 
 
-class WeightAverage:
+class Swa:
     """Averages `model`'s weights over the epochs `epochs - cfg.epochs + 1 .. epochs` (equal weights)."""
 
     def __init__(self, cfg: SwaConfig, model: nn.Module) -> None:
         self.cfg = cfg
-        self.average = AveragedModel(model)
+        self.swa = AveragedModel(model)
 
     def first_epoch(self, epochs: int) -> int:
         """The first epoch (1-based) whose weights enter the average."""
@@ -27,26 +27,26 @@ class WeightAverage:
     def update(self, model: nn.Module, *, epoch: int, epochs: int) -> None:
         """Add the weights at the end of `epoch` if it is one of the averaged epochs."""
         if epoch >= self.first_epoch(epochs):
-            self.average.update_parameters(model)
+            self.swa.update_parameters(model)
 
     @property
     def count(self) -> int:
         """How many epochs are in the average."""
-        return int(self.average.n_averaged.item())
+        return int(self.swa.n_averaged.item())
 
     @property
     def module(self) -> nn.Module:
-        return self.average.module
+        return self.swa.module
 
     def finish(self, loader: Iterable[Any], device: torch.device) -> nn.Module:
         """Recompute the BatchNorm statistics of the averaged weights over `loader` (its batches' first
         element is the input); returns the averaged network."""
         if self.cfg.bn_update:
-            update_bn(loader, self.average.module, device=device)
-        return self.average.module
+            update_bn(loader, self.swa.module, device=device)
+        return self.swa.module
 
     def state_dict(self) -> dict[str, Any]:
-        return self.average.state_dict()
+        return self.swa.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.average.load_state_dict(state)
+        self.swa.load_state_dict(state)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from predict.group_people import completeness, group_photos, marginals, photo_statistics, pool_groups, purity
+from predict.person_groups import completeness, group_photos, marginals, photo_statistics, pool_groups, purity
 from utils.labels import encode
 
 
@@ -119,7 +119,7 @@ def test_inference_group_people_writes_groups_and_reports_validation(demo_data, 
 
 
 def test_unit_rows_standardise_columns_then_scale_rows_to_length_one():
-    from predict.group_people import unit_rows
+    from predict.person_groups import unit_rows
 
     x = np.array([[1.0, 100.0], [3.0, 300.0], [5.0, 600.0]])
     z = (x - x.mean(axis=0)) / x.std(axis=0)  # by hand: per column
@@ -129,7 +129,7 @@ def test_unit_rows_standardise_columns_then_scale_rows_to_length_one():
 
 
 def test_person_attributes_are_log_gender_and_age_marginals():
-    from predict.group_people import person_attributes
+    from predict.person_groups import person_attributes
 
     probs = np.zeros((2, 18))
     probs[0, encode(1, 0, 2)] = 1.0
