@@ -33,7 +33,7 @@ demo: demo-data
 	echo "TensorBoard:   $(VENV)/bin/tensorboard --logdir saved" && \
 	echo "final fit:     $(PY) train.py --refit $$run (every person, the epochs this run chose; not run here: it would double the demo's 5-minute budget)"
 
-# The search tests start their own PostgreSQL server (tests/postgres_server.py) from Debian's binaries.
+# The search tests start their own PostgreSQL server (tests/support/postgres_server.py) from Debian's binaries.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \

@@ -23,7 +23,7 @@ from trainer.trainer import StopRun
 from utils.config import Config, load_config
 from utils.errors import ConfigError, DataError, UserError, first_line
 from utils.io import atomic_write_text
-from utils.run_dir import RunDir
+from utils.run_dir import RunDir, TuneDir
 
 LOG = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -119,7 +119,7 @@ class Objective:
         values = suggest(trial, self.space)
         trial_overrides = [*self.overrides, *overrides_for(values)]
         config = load_config(self.config_path, trial_overrides)
-        run_dir = RunDir(self.root / f"trial_{trial.number:04d}")
+        run_dir = TuneDir(self.root).trial(trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
         start = time.time()
         try:
@@ -156,7 +156,7 @@ def open_study(config: Config, space: SearchSpace, *, storage: Optional[str], st
                                    direction=direction, sampler=make_sampler(space),
                                    pruner=make_pruner(space, config.trainer.epochs))
 
-    study = with_retries(connect, url, lock=root / ".storage.lock")
+    study = with_retries(connect, url, lock=TuneDir(root).storage_lock)
     if study.direction.name.lower() != direction:
         raise ConfigError(f"trainer.monitor '{config.trainer.monitor}': study {study.study_name!r} in {shown(url)} "
                           f"was created to {study.direction.name.lower()}; continue it with the same monitor "
@@ -190,7 +190,7 @@ def save_plots(study: optuna.Study, root: Path, target: str = "Objective Value")
     for name in PLOTS:
         try:
             ax = search_plot(study, name, target)
-            path = root / f"{name}.png"
+            path = TuneDir(root).plot(name)
             ax.figure.savefig(path, dpi=100, bbox_inches="tight")
             matplotlib.pyplot.close(ax.figure)
             written.append(path)
@@ -242,16 +242,18 @@ def write_outputs(study: optuna.Study, root: Path, target: str = "Objective Valu
     """trials.csv, best_config.yaml (the best trial's resolved config, ready for train.py --config)
     and the plots (`target`: the monitored metric's name); returns what was written."""
     table = trials_table(study)
-    atomic_write_text(root / "trials.csv", table.to_csv(index=False))
+    tune_dir = TuneDir(root)
+    atomic_write_text(tune_dir.trials_csv, table.to_csv(index=False))
     out: dict[str, Any] = {"trials": table, "plots": save_plots(study, root, target)}
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
         best = study.best_trial
         source = RunDir(best.user_attrs["run_dir"]).config
         if source.is_file():
-            shutil.copyfile(source, root / "best_config.yaml.tmp")
-            (root / "best_config.yaml.tmp").replace(root / "best_config.yaml")
-            out.update(best_trial=best.number, best_value=best.value, best_config=root / "best_config.yaml")
+            tmp = tune_dir.best_config.with_name(tune_dir.best_config.name + ".tmp")
+            shutil.copyfile(source, tmp)
+            tmp.replace(tune_dir.best_config)
+            out.update(best_trial=best.number, best_value=best.value, best_config=tune_dir.best_config)
     return out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
 from utils.errors import UserError, first_line
+from utils.run_dir import TuneDir
 from utils.run_lock import run_lock
 
 T = TypeVar("T")
@@ -23,7 +24,7 @@ CONNECT_TIMEOUT = 10  # seconds to reach a database server
 
 def default_url(root: Path) -> str:
     """The SQLite file beside the trials: `<root>/study.db`."""
-    return f"sqlite:///{(root / 'study.db').resolve()}"
+    return f"sqlite:///{TuneDir(root).study_db.resolve()}"
 
 
 def shown(url: str) -> str:

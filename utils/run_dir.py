@@ -179,6 +179,44 @@ class RunDir:
         raise RuntimeError(f"cannot create a run directory under {base}")
 
 
+@dataclass(frozen=True)
+class TuneDir:
+    """A tuning study's directory, `saved/<name>/tune/`: its properties are the paths of the files in it."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def trial(self, number: int) -> RunDir:
+        """The run directory of trial `number` (`trial_NNNN`)."""
+        return RunDir(self.path / f"trial_{number:04d}")
+
+    @property
+    def study_db(self) -> Path:
+        """The default SQLite storage of the study."""
+        return self.path / "study.db"
+
+    @property
+    def storage_lock(self) -> Path:
+        return self.path / ".storage.lock"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.path / "trials.csv"
+
+    @property
+    def best_config(self) -> Path:
+        return self.path / "best_config.yaml"
+
+    def plot(self, name: str) -> Path:
+        """One of the study's pictures (`<name>.png`)."""
+        return self.path / f"{name}.png"
+
+
 def numbered(folder: Path, pattern: re.Pattern[str]) -> list[RunDir]:
     """The sub-directories of `folder` whose names match `pattern` (`fold_<k>`, `seed_<s>`), in number order."""
     if not folder.is_dir():

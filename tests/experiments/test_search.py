@@ -158,7 +158,7 @@ def run_tune_expecting_error(argv, capsys) -> str:
     ("postgresql://u:secret@127.0.0.1:{port}/db", "cannot use the study database"),
 ])
 def test_unusable_storage_is_one_line_without_the_password(demo_data, tmp_path, capsys, url, message):
-    from postgres_server import free_port
+    from support.postgres_server import free_port
 
     argv = tune_argv(demo_data, tmp_path, storage=url.format(port=free_port()))
     err = run_tune_expecting_error(argv, capsys)

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 import torch
-from postgres_server import free_port
+from support.postgres_server import free_port
 
 from data_loader.people import list_train_images
 from data_loader.split import stratified_person_split

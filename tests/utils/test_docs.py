@@ -36,3 +36,14 @@ def test_the_readme_is_a_front_door_whose_links_exist():
     assert len(readme.splitlines()) <= 200
     links = re.findall(r"\]\(([^)#]+)\)", readme)
     assert links and [link for link in links if not (ROOT / link).exists()] == []
+
+
+def test_the_index_of_tests_per_module_is_current():
+    """tests/INDEX.md names each module's test files; a new module or test file makes it stale."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tests_index", ROOT / "tests" / "support" / "index.py")
+    index = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(index)
+    assert (ROOT / "tests" / "INDEX.md").read_text() == index.render(), "run: python tests/support/index.py"
+    assert all(f"`{m}`" in index.render() for m in index.project_modules())

@@ -1,11 +1,11 @@
 """Plant one realistic bug at a time, run the fast test meant to catch it, restore the file, check the test
-passes again: `.venv/bin/python tests/planted_bugs.py` (a few minutes; the tree must be clean)."""
+passes again: `.venv/bin/python tests/support/planted_bugs.py` (a few minutes; the tree must be clean)."""
 # ruff: noqa: E501 - the planted code is quoted as it stands
 import pathlib
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUGS = [  # (what, file, code, the bug, the test that must catch it)
     ('early stop one epoch late',
      'trainer/trainer.py',
