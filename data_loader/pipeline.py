@@ -1,4 +1,4 @@
-"""How a photo becomes a network input under one config — decode (JPEG draft), face crop, cache size,
+"""How a photo becomes a network input under one config — decode (JPEG draft), crop, cache size,
 transforms — wired in one place for training, validation and prediction: `build_image_pipeline`."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from data_loader.cache import cache_size, draft_size
+from data_loader.crop import Crop, build_crop
 from data_loader.datasets import ImageDataset, Transform
-from data_loader.face_crop import FaceCrop, build_face_crop
 from data_loader.transforms import build_transforms
 from utils.config import Config
 from utils.dist_info import DistInfo
@@ -18,12 +18,12 @@ from utils.dist_info import DistInfo
 
 @dataclass(frozen=True)
 class ImagePipeline:
-    """The preprocessing of one config. `crop` cuts photos to their faces (None: whole photos);
+    """The preprocessing of one config. `crop` cuts photos before the resize (None: whole photos);
     `draft_size` is the JPEG decode target; `cache_hw` the shape the image cache stores."""
 
     train_transform: Transform
     eval_transform: Transform
-    crop: Optional[FaceCrop]
+    crop: Optional[Crop]
     draft_size: Optional[tuple[int, int]]
     cache_hw: tuple[int, int]
 
@@ -34,17 +34,18 @@ class ImagePipeline:
                             cache=cache, cache_rows=cache_rows, crop=self.crop)
 
     def cache_tag(self) -> str:
-        """What, beyond the files and `cache_hw`, changes the cached pixels (the face crop's boxes)."""
+        """What, beyond the files and `cache_hw`, changes the cached pixels (the crop, a face crop's boxes)."""
         return self.crop.fingerprint() if self.crop is not None else ""
 
 
 def crop_key(config: Config) -> tuple[Any, ...]:
-    """The settings a face crop depends on: configs with equal keys share one crop (and its boxes)."""
-    return (config.augment.face_crop, tuple(config.augment.image_size), config.data.jpeg_draft)
+    """The settings a crop depends on: configs with equal keys share one crop (and its face boxes)."""
+    return (config.augment.face_crop, config.augment.center_crop, tuple(config.augment.image_size),
+            config.data.jpeg_draft)
 
 
 def build_image_pipeline(config: Config, dirs: Sequence[Optional[Path]], *, dist_info: DistInfo = DistInfo(),
-                   crops: Optional[dict[tuple[Any, ...], Optional[FaceCrop]]] = None) -> ImagePipeline:
+                   crops: Optional[dict[tuple[Any, ...], Optional[Crop]]] = None) -> ImagePipeline:
     """The pipeline of `config` over the photos under `dirs` (face boxes are found there when
     `augment.face_crop` is on). `crops` memoises face crops between configs (`crop_key`)."""
     aug, draft = config.augment, config.data.jpeg_draft
@@ -52,9 +53,9 @@ def build_image_pipeline(config: Config, dirs: Sequence[Optional[Path]], *, dist
     crops = {} if crops is None else crops
     key = crop_key(config)
     if key not in crops:
-        crops[key] = build_face_crop(aug, dirs, draft=draft, dist_info=dist_info)
+        crops[key] = build_crop(aug, dirs, draft=draft, dist_info=dist_info)
     crop = crops[key]
-    # a face crop is cached at the network input size; a whole photo at the JPEG draft size covering it
+    # a crop is cached at the network input size; a whole photo at the JPEG draft size covering it
     cache_hw = tuple(aug.image_size) if crop is not None else cache_size(aug.image_size, draft)
     return ImagePipeline(train_transform=train_tf, eval_transform=eval_tf, crop=crop,
                          draft_size=draft_size(aug.image_size, draft), cache_hw=cache_hw)

@@ -140,6 +140,7 @@ def export_model(paths: Sequence[Path], out: Path, *, data: Optional[Path] = Non
     spec = {"format": FORMAT, "input": INPUT, "output": OUTPUT, "layout": "NCHW float32, RGB",
             "image_size": list(config.augment.image_size), "mean": list(config.augment.mean),
             "std": list(config.augment.std), "face_crop": config.augment.face_crop is not None,
+            "center_crop": list(config.augment.center_crop) if config.augment.center_crop is not None else None,
             **preprocessing(config), "class_names": class_names(), "members": [str(p) for p in paths],
             "model": {"backbone": config.model.backbone, "head": config.model.head}, "opset": OPSET,
             "eval_dir": str(config.data.eval_dir) if config.data.eval_dir is not None else None,

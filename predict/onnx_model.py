@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from data_loader.cache import draft_size
-from data_loader.face_crop import build_face_crop
+from data_loader.crop import build_crop
 from data_loader.images import load_image
 from data_loader.seeding import sample_seed, seed_pipeline
 from data_loader.transforms import compose_steps
@@ -54,7 +54,7 @@ class Preprocess:
         draft = bool(spec.get("jpeg_draft", False))
         self.transform = compose_steps(aug.eval, aug, "augment.eval", tensors=False)
         self.draft_size = draft_size(aug.image_size, draft)
-        self.crop = build_face_crop(aug, [eval_dir], draft=draft) if aug.face_crop is not None else None
+        self.crop = build_crop(aug, [eval_dir], draft=draft)
         self.seed = int(spec.get("seed", 0))
 
     def __call__(self, path: str, index: int) -> np.ndarray:

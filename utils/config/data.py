@@ -141,10 +141,28 @@ class AugmentConfig(Section):
     cutmix_mode: Literal["random", "half"] = "random"
     """`half`: face-aware CutMix — an image takes the left or right half (cut at the centre ± 10%) of a partner,
     λ ≈ 0.5"""
+    center_crop: Optional[tuple[float, float]] = None
+    """`[height, width]` shares of the photo: cut each photo to its centred window of that size before the cache
+    and the steps (`[0.625, 0.667]` is 320×256 of a 512×384 photo: the face gets 1.5× the pixels at the same
+    input size); the cache then holds the crop at `image_size`, and validation, inference, TTA and the ONNX
+    export see the same pixels. `null`: the whole photo (or `face_crop`)"""
     face_crop: Optional[FaceCropConfig] = None
     """`{margin: 0.3, min_score: 0.5, detector: mtcnn, fallback_scale: 0.7}`: cut each photo to its face (boxes
     from `faces.csv`, see docs/leaderboard.md) before the cache and the steps; boxes below `min_score` use a
     centred window of `fallback_scale`"""
+
+    @field_validator("center_crop")
+    @classmethod
+    def _shares(cls, v: Optional[tuple[float, float]]) -> Optional[tuple[float, float]]:
+        if v is not None and not all(0.0 < share <= 1.0 for share in v):
+            raise ValueError(f"must be [height, width] shares of the photo in (0, 1], got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_crop(self) -> "AugmentConfig":
+        if self.center_crop is not None and self.face_crop is not None:
+            raise ValueError("center_crop and face_crop both cut the photo before the resize: choose one")
+        return self
 
     @model_validator(mode="after")
     def _half_alone(self) -> "AugmentConfig":
