@@ -6,7 +6,8 @@ gender = hair length (long / short), age group = hair colour and forehead lines.
 Like real photos taken in one sitting, a person's 7 photos share background, clothes, skin and hair
 (`--no-identity` draws background and clothes anew for every photo); eval_truth.csv names each
 photo's person, so grouping photos into people can be measured. `--style b` draws the same layout in a
-second, independent style (tools/synthetic_b.py) to judge recipes on data they were not chosen on.
+second, independent style (tools/synthetic_b.py) and `--style c` a third (tools/synthetic_c.py: age in face shape and
+skin, not hair) to judge recipes on data they were not chosen on.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from tools import synthetic_b
+from tools import synthetic_b, synthetic_c
 from utils.cli import as_script, cli_main
 from utils.io import atomic_write_text
 from utils.labels import DEFAULT_AGE_BOUNDS, GENDER_NAMES, MASK_BY_STEM, age_group, encode
@@ -110,7 +111,8 @@ def photo_style(style: dict, identity: bool, rng: np.random.Generator) -> dict:
             "shirt": tuple(int(v) for v in rng.integers(0, 256, 3))}
 
 
-STYLES = {"a": (_person_style, draw_photo), "b": (synthetic_b.person_style, synthetic_b.draw_photo)}
+STYLES = {"a": (_person_style, draw_photo), "b": (synthetic_b.person_style, synthetic_b.draw_photo),
+          "c": (synthetic_c.person_style, synthetic_c.draw_photo)}
 """style name -> (person style, photo drawer)"""
 SWAPPED = {"incorrect_mask": "normal", "normal": "incorrect_mask"}
 PLANTED_FILE = "planted_noise.csv"  # beside train/ and eval/: the wrong labels planted (never read by training)
@@ -238,7 +240,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--no-identity", dest="identity", action="store_false",
                         help="a new background and shirt for every photo (default: kept per person)")
     parser.add_argument("--style", choices=STYLES, default="a",
-                        help="a: the demo drawings; b: other cues and noise (tools/synthetic_b.py)")
+                        help="a: the demo drawings; b: other cues and noise (tools/synthetic_b.py); c: age in face "
+                             "shape and skin, not hair (tools/synthetic_c.py)")
     for field, what in (("gender", "gender"), ("age", "age group"), ("swap", "incorrect_mask/normal (swapped)")):
         parser.add_argument(f"--noise-{field}", type=float, default=0.0, metavar="SHARE",
                             help=f"share of training people with a wrong written {what} (listed in "

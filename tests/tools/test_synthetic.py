@@ -115,3 +115,29 @@ def test_style_b_gender_cue_is_jaw_and_earrings():
     earrings = {g: np.mean([s["earrings"] for s in styles[g]]) for g in (0, 1)}
     assert earrings[0] < 0.15 and earrings[1] > 0.85  # 5 % atypical either way
     assert all(s["earrings"] == (s["jaw"] < 1) for g in (0, 1) for s in styles[g])
+
+
+def test_style_c_keeps_the_layout_and_ages_faces_not_hair(tmp_path):
+    """Style c: the same people, labels and file names; age in the face's shape and skin, continuously, and
+    hair colour unrelated to age."""
+    from tools import synthetic_c
+
+    generate(tmp_path / "a", 2, 1, seed=5, style="a")
+    generate(tmp_path / "c", 2, 1, seed=5, style="c")
+    for name in ("train/train.csv", "eval/info.csv", "eval_truth.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
+    photo = next((tmp_path / "c" / "train" / "images").rglob("normal.*"))
+    with Image.open(photo) as img:
+        assert img.size == (384, 512) and img.mode == "RGB"
+
+    def mean_of(age, key):
+        return np.mean([synthetic_c.person_style(np.random.default_rng([age, k]), 0, age)[key] for k in range(200)],
+                       axis=0)
+
+    jowls = [mean_of(age, "jowl") for age in (20, 29, 31, 45, 59)]
+    assert all(a < b for a, b in zip(jowls, jowls[1:])) and jowls[2] - jowls[1] < 0.05 < jowls[4] - jowls[0]
+    assert mean_of(20, "blotches") < 2 < 15 < mean_of(59, "blotches")
+    assert np.abs(mean_of(20, "hair") - mean_of(59, "hair")).max() < 15  # hair says nothing of age
+    bun = {g: np.mean([synthetic_c.person_style(np.random.default_rng([g, k]), g, 40)["bun"] for k in range(400)])
+           for g in (0, 1)}
+    assert bun[0] < 0.08 and bun[1] > 0.92
