@@ -1,4 +1,7 @@
-"""Score a submission: `python -m tools.score SUBMISSION TRUTH` prints its macro-F1."""
+"""Score a submission: `python -m tools.score SUBMISSION TRUTH [--predictions OUT]` prints its macro-F1; with
+`--predictions`, and a truth file that names each photo's `person` (as `tools.synthetic`'s eval_truth.csv does),
+it also writes the photos' predictions in the format of `val_predictions.csv`, so `tools.compare` pairs two
+models person by person on held-out data."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +15,8 @@ from utils.cli import as_script, cli_main
 from utils.errors import DataError
 from utils.labels import NUM_CLASSES
 from utils.metrics import classification_metrics
+from utils.outputs import check_outputs
+from utils.predictions import write_predictions
 
 
 def read_answers(path: Path) -> pd.DataFrame:
@@ -28,8 +33,8 @@ def read_answers(path: Path) -> pd.DataFrame:
     return frame.assign(ans=answers)
 
 
-def score_files(submission: Path, truth: Path) -> dict[str, float]:
-    """Accuracy and macro-F1 of `submission` against `truth` (both `ImageID,ans`), which must hold
+def scored_rows(submission: Path, truth: Path) -> pd.DataFrame:
+    """`truth`'s rows with `ans_true` and `ans_pred` (and `person` where the truth has it); both files must hold
     exactly the same ImageIDs, as the leaderboard requires."""
     sub, ref = read_answers(submission), read_answers(truth)
     unknown = sub.loc[~sub["ImageID"].isin(set(ref["ImageID"])), "ImageID"]
@@ -40,7 +45,25 @@ def score_files(submission: Path, truth: Path) -> dict[str, float]:
         missing = merged.loc[merged["ans_pred"].isna(), "ImageID"]
         raise DataError(f"{submission}: no prediction for {len(missing)} ImageID(s) of {truth} (first: "
                         f"{missing.iloc[0]})")
-    return classification_metrics(merged["ans_true"].to_numpy(), merged["ans_pred"].astype(int).to_numpy())
+    return merged.assign(ans_pred=merged["ans_pred"].astype(int))
+
+
+def score_files(submission: Path, truth: Path) -> dict[str, float]:
+    """Accuracy and macro-F1 of `submission` against `truth` (both `ImageID,ans`, the same ImageIDs)."""
+    merged = scored_rows(submission, truth)
+    return classification_metrics(merged["ans_true"].to_numpy(), merged["ans_pred"].to_numpy())
+
+
+def write_eval_predictions(submission: Path, truth: Path, out: Path) -> int:
+    """The scored photos as `path, person, label, pred` rows (`utils.predictions`) at `out`; returns the row count.
+    The truth must name each photo's person."""
+    merged = scored_rows(submission, truth)
+    if "person" not in merged.columns:
+        raise DataError(f"{truth}: no person column, so predictions cannot be paired by person (--predictions)")
+    frame = pd.DataFrame({"path": merged["ImageID"], "person": merged["person"], "label": merged["ans_true"],
+                          "pred": merged["ans_pred"]})
+    write_predictions(out, frame)
+    return len(frame)
 
 
 @cli_main
@@ -48,9 +71,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("submission", type=Path)
     parser.add_argument("truth", type=Path)
+    parser.add_argument("--predictions", type=Path, metavar="OUT",
+                        help="also write the photos' predictions with their person (for tools.compare)")
     args = parser.parse_args(argv)
+    if args.predictions is not None:
+        check_outputs({"--predictions": args.predictions}, {"SUBMISSION": [args.submission], "TRUTH": [args.truth]})
     result = score_files(args.submission, args.truth)
     print(f"{args.submission}: macro-F1 {result['f1']:.4f}, accuracy {result['acc']:.4f}")
+    if args.predictions is not None:
+        rows = write_eval_predictions(args.submission, args.truth, args.predictions)
+        print(f"wrote {args.predictions} ({rows} photos, paired by person in tools.compare)")
     return result
 
 

@@ -33,3 +33,26 @@ def test_a_clean_submission_is_scored_in_any_row_order(tmp_path, capsys):
     scores = main([str(sub), str(truth)])
     assert scores["acc"] == pytest.approx(2 / 3)
     assert "macro-F1" in capsys.readouterr().out
+
+
+def test_predictions_for_compare_carry_the_truths_person_and_need_it(tmp_path, capsys):
+    from tools.score import main
+    from utils.predictions import read_predictions
+
+    truth = tmp_path / "truth.csv"
+    truth.write_text("ImageID,ans,person\na.jpg,3,7\nb.jpg,4,7\nc.jpg,0,9\n")
+    sub = tmp_path / "sub.csv"
+    sub.write_text("ImageID,ans\nc.jpg,1\na.jpg,3\nb.jpg,5\n")
+    main([str(sub), str(truth), "--predictions", str(tmp_path / "p.csv")])
+    read = read_predictions(tmp_path / "p.csv")
+    assert list(read.paths) == ["a.jpg", "b.jpg", "c.jpg"] and list(read.people) == ["7", "7", "9"]
+    assert list(read.labels) == [3, 4, 0] and list(read.preds) == [3, 5, 1]
+    plain = tmp_path / "plain.csv"
+    plain.write_text("ImageID,ans\na.jpg,3\nb.jpg,4\nc.jpg,0\n")
+    with pytest.raises(SystemExit) as stop:
+        main([str(sub), str(plain), "--predictions", str(tmp_path / "q.csv")])
+    assert stop.value.code == 2 and "no person column" in capsys.readouterr().err
+    assert not (tmp_path / "q.csv").exists()
+    with pytest.raises(SystemExit):
+        main([str(sub), str(truth), "--predictions", str(truth)])  # never over its own input
+    assert truth.read_text().startswith("ImageID,ans,person")
