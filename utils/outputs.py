@@ -10,11 +10,9 @@ from typing import Iterable, Mapping, Optional
 from utils.errors import UserError
 from utils.run_dir import RunDir
 
-# what a run directory holds; an output given by the user must not replace one of these
-RUN = RunDir(".")
-RUN_FILES = {f.name for f in (RUN.config, RUN.best, RUN.last, RUN.swa, RUN.metrics, RUN.summary, RUN.log, RUN.oof,
-                              RUN.folds_summary, RUN.val_predictions, RUN.seeds_summary,
-                              RUN.report)}
+# what a run directory holds about itself (every file `RunDir` names but other commands' outputs); an
+# output given by the user must not replace one of these
+RUN_FILES = RunDir.own_files()
 
 
 def same_file(a: Path, b: Path) -> bool:

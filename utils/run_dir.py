@@ -22,8 +22,8 @@ PROB_COLUMNS = [f"prob_{c:02d}" for c in range(NUM_CLASSES)]  # oof.csv's probab
 
 
 @dataclass(frozen=True)
-class RunDir:
-    """A run directory; its properties are the paths of the files in it."""
+class Folder:
+    """A directory the project writes; subclasses name its files as properties."""
 
     path: Path
 
@@ -38,6 +38,24 @@ class RunDir:
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
+
+
+@dataclass(frozen=True)
+class RunDir(Folder):
+    """A run directory; its properties are the paths of the files in it."""
+
+    # files other commands write into a run directory on the user's behalf (not the run's own record)
+    COMMAND_OUTPUTS = ("submission", "label_issues", "label_sheet", "relabel_draft")
+    FOLDERS = ("folds_dir", "seeds_dir")
+
+    @classmethod
+    def own_files(cls) -> frozenset[str]:
+        """The names of the files a run writes about itself: every file property but `COMMAND_OUTPUTS`. The
+        outputs guard protects exactly these, so a file named here is protected the day it is added."""
+        here = cls(".")
+        names = [n for n, v in vars(cls).items() if isinstance(v, property) and n not in cls.COMMAND_OUTPUTS
+                 and n not in cls.FOLDERS and isinstance(getattr(here, n), Path)]
+        return frozenset(getattr(here, n).name for n in names)
 
     # files of every run
     @property
@@ -180,16 +198,8 @@ class RunDir:
 
 
 @dataclass(frozen=True)
-class TuneDir:
+class TuneDir(Folder):
     """A tuning study's directory, `saved/<name>/tune/`: its properties are the paths of the files in it."""
-
-    path: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-
-    def __str__(self) -> str:
-        return str(self.path)
 
     def trial(self, number: int) -> RunDir:
         """The run directory of trial `number` (`trial_NNNN`)."""

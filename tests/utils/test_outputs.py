@@ -1,0 +1,54 @@
+"""`utils.outputs`: an output never replaces an input, another output or a run's own file, and its place is
+writable; the protected run files are derived from `utils.run_dir.RunDir`, so a new run file is protected."""
+from pathlib import Path
+
+import pytest
+
+from utils.errors import UserError
+from utils.outputs import RUN_FILES, check_outputs
+from utils.run_dir import RunDir
+
+PROMISED = {"config.yaml", "best.pth", "last.pth", "swa.pth", "metrics.csv", "summary.json", "train.log", "oof.csv",
+            "val_predictions.csv", "report.png", "folds_summary.json", "seeds_summary.json"}  # README's run files
+
+
+def run_directory(path: Path) -> RunDir:
+    run = RunDir(path)
+    path.mkdir(parents=True)
+    run.config.write_text("trainer: {epochs: 1}\n")
+    run.best.write_bytes(b"weights")
+    return run
+
+
+def test_the_protected_files_are_every_file_run_dir_names_but_other_commands_outputs():
+    here = RunDir(".")
+    assert PROMISED <= RUN_FILES
+    assert {getattr(here, name).name for name in RunDir.COMMAND_OUTPUTS}.isdisjoint(RUN_FILES)
+    named = {v.name for n, v in ((n, getattr(here, n)) for n, p in vars(RunDir).items() if isinstance(p, property))
+             if isinstance(v, Path) and n not in RunDir.FOLDERS}
+    assert named - RUN_FILES == {getattr(here, name).name for name in RunDir.COMMAND_OUTPUTS}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_FILES))
+def test_no_output_replaces_a_runs_own_file(tmp_path, name):
+    run = run_directory(tmp_path / "run")
+    with pytest.raises(UserError, match=rf"^--out {run.path / name}: a file of run directory {run.path}; "):
+        check_outputs({"--out": run.path / name})
+    check_outputs({"--out": tmp_path / name})  # the same name outside a run directory is fine
+
+
+def test_other_commands_write_their_files_into_a_run_directory(tmp_path):
+    run = run_directory(tmp_path / "run")
+    check_outputs({"--out": run.submission, "--issues": run.label_issues, "--draft": run.relabel_draft})
+
+
+def test_an_output_is_not_an_input_nor_another_output_and_its_place_is_writable(tmp_path):
+    data = tmp_path / "in.csv"
+    data.write_text("x\n")
+    with pytest.raises(UserError, match="that is the truth"):
+        check_outputs({"--out": tmp_path / "." / "in.csv"}, {"the truth": [data]})
+    with pytest.raises(UserError, match="the same file as --a"):
+        check_outputs({"--a": tmp_path / "o.csv", "--b": tmp_path / "sub" / ".." / "o.csv"})
+    with pytest.raises(UserError, match="is a directory"):
+        check_outputs({"--out": tmp_path})
+    check_outputs({"--out": tmp_path / "new" / "deeper" / "o.csv", "--none": None})
