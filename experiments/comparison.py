@@ -52,9 +52,27 @@ def predictions_of(run: RunDir, name: str) -> tuple[str, Predictions]:
                     "runs kept their validation predictions)")
 
 
+def same_photos(name: str, sets: list[Predictions], sources: list[Any]) -> None:
+    """Members of one side (seeds of one recipe) must predict the same photos; one line naming the odd one."""
+    for source, preds in zip(sources[1:], sets[1:]):
+        if not np.array_equal(preds.paths, sets[0].paths):
+            raise UserError(f"{source}: predicts other photos than {sources[0]} (the members of {name} must share "
+                            "one split: data.split_seed, or one eval set)")
+
+
 def load_side(arg: str | Path) -> Side:
-    """A run directory, a K-fold run, a repeated run or a predictions CSV, as one side of a comparison."""
+    """A run directory, a K-fold run, a repeated run, a predictions CSV, or several predictions CSVs joined by
+    commas (`a.csv,b.csv`: training seeds of one recipe on the same photos), as one side of a comparison."""
     path, name = Path(arg), str(arg)
+    if "," in name and not path.exists():
+        files = [Path(part) for part in name.split(",") if part]
+        missing = next((f for f in files if not f.is_file()), None)
+        if missing is not None:
+            raise UserError(f"{name}: {missing} is not a predictions file")
+        sets = [read_predictions(f) for f in files]
+        same_photos(name, sets, files)
+        return Side(name, "predictions files" if len(files) > 1 else "predictions file", tuple(sets),
+                    read_config(RunDir(files[0].parent)))
     if path.is_file():
         return Side(name, "predictions file", (read_predictions(path),), read_config(RunDir(path.parent)))
     if not path.is_dir():
@@ -67,10 +85,7 @@ def load_side(arg: str | Path) -> Side:
         if not members:
             raise UserError(f"{name}: a repeated run without members under {run.seeds_dir.name}/")
         sets = [predictions_of(m, str(m))[1] for m in members]
-        for member, preds in zip(members[1:], sets[1:]):
-            if not np.array_equal(preds.paths, sets[0].paths):
-                raise UserError(f"{member}: validated on other photos than {members[0]} (members must share one "
-                                "split: data.split_seed)")
+        same_photos(name, sets, members)
         return Side(name, "repeated run", tuple(sets), config, val_ratio)
     kind, preds = predictions_of(run, name)
     return Side(name, kind, (preds,), config, val_ratio)

@@ -4,7 +4,8 @@ Each run after the first is compared with the first on the same validation peopl
 per task and for the classes that moved most, each with a 95 % interval from a paired bootstrap over
 people (a person's photos are resampled together), the probability that it is better, and a verdict.
 A run is a run directory (its val_predictions.csv), a K-fold run (its oof.csv), a repeated run
-(`train.py --seeds N`: the seed spread is resampled too) or a predictions CSV."""
+(`train.py --seeds N`: the seed spread is resampled too), a predictions CSV (`tools.score --predictions` writes
+one for held-out data), or several CSVs joined by commas (one recipe's seeds on the same photos)."""
 from __future__ import annotations
 
 import argparse

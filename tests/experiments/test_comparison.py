@@ -10,6 +10,7 @@ import yaml
 from experiments.comparison import compare_runs, config_differences, load_side, people_needed, verdict_text
 from helpers import fails_in_one_line, make_run, noisy, one_hot, photos
 from tools import compare
+from utils.errors import UserError
 from utils.predictions import predictions_frame, read_predictions
 from utils.run_dir import RunDir
 
@@ -145,3 +146,23 @@ def test_config_differences_and_people_needed():
     assert people_needed(100, 0.0, -0.01, 0.01) is None
     assert verdict_text(0.004, -0.011, 0.019) == "no difference shown: +0.004 (\u22120.011 … +0.019)"
     assert verdict_text(0.021, 0.008, 0.034) == "better: +0.021 (95 % CI +0.008 … +0.034)"
+
+
+def test_predictions_files_joined_by_commas_are_seeds_of_one_side(tmp_path):
+    """`a.csv,b.csv`: one recipe's seeds scored on the same held-out photos (tools.score --predictions); the
+    side averages them and resamples them like a repeated run; other photos or a missing file are one line."""
+    paths, labels = photos(30, seed=5)
+    files = []
+    for seed, accuracy in ((1, 0.6), (2, 0.8)):
+        make_run(tmp_path / f"s{seed}", paths, labels, noisy(labels, accuracy, seed))
+        files.append(RunDir(tmp_path / f"s{seed}").val_predictions)
+    side = load_side(f"{files[0]},{files[1]}")
+    assert side.kind == "predictions files" and len(side.members) == 2
+    alone = [load_side(f) for f in files]
+    assert [m.preds.tolist() for m in side.members] == [a.first.preds.tolist() for a in alone]
+    other_paths, other_labels = photos(30, seed=5, offset=100)
+    make_run(tmp_path / "other", other_paths, other_labels, other_labels)
+    with pytest.raises(UserError, match=r"predicts other photos than"):
+        load_side(f"{files[0]},{RunDir(tmp_path / 'other').val_predictions}")
+    with pytest.raises(UserError, match=r"is not a predictions file"):
+        load_side(f"{files[0]},{tmp_path / 'nope.csv'}")
