@@ -211,7 +211,7 @@ class Trainer:
                 logits = self.net(images)
                 loss = (self.criterion(logits, targets) if sample_weight is None
                         else self.criterion(logits, targets, sample_weight))
-            if self.cfg.max_bad_steps and not torch.isfinite(loss):
+            if self.cfg.max_bad_steps and not self._finite_everywhere(loss):
                 self._skip_bad_step(step, loss)
                 return None
             self.scaler.scale(loss / (group_size or self.cfg.accumulate_steps)).backward()
@@ -280,14 +280,23 @@ class Trainer:
             return f"{self.run_dir.last} is the last good checkpoint"
         return "no checkpoint was written yet"
 
+    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank: under DDP the ranks agree (one all-reduce of a flag), so a
+        bad batch on one rank makes all of them skip the step and none waits alone in the backward's sync."""
+        finite = torch.isfinite(loss.detach()).to(torch.float32)
+        if self.dist.enabled:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
+
     def _skip_bad_step(self, step: int, loss: torch.Tensor) -> None:
         self.bad_steps += 1
         if self.bad_steps > self.cfg.max_bad_steps:
             raise NonFiniteLoss(f"loss is {loss.item()} at epoch {self.epoch + 1} step {step}: more than "
                                 f"trainer.max_bad_steps={self.cfg.max_bad_steps} bad steps; stopped, "
                                 f"{self._last_good()}")
-        LOG.warning("loss is %s at epoch %d step %d: step skipped (%d/%d bad steps allowed)",
-                    loss.item(), self.epoch + 1, step, self.bad_steps, self.cfg.max_bad_steps)
+        where = "" if not torch.isfinite(loss) else " here, non-finite on another rank"
+        LOG.warning("loss is %s%s at epoch %d step %d: step skipped (%d/%d bad steps allowed)",
+                    loss.item(), where, self.epoch + 1, step, self.bad_steps, self.cfg.max_bad_steps)
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, prefix: str = "val", model: Optional[nn.Module] = None) -> EvalResult:

@@ -58,3 +58,56 @@ def test_accumulated_batches_are_all_reduced_once_per_update(ddp_trainer):
     plain.train_step(*batches[1], 1, update=True)
     for a, b in zip(trainer.model.parameters(), plain.model.parameters()):
         torch.testing.assert_close(a, b)  # the deferred sync adds up the same gradients
+
+
+def _bad_batch_on_rank_one(rank: int, init: str, out: str) -> None:
+    """One rank of a two-process gloo job: rank 1's first loss is NaN; both ranks then take a good step."""
+    import json
+
+    from helpers import toy_trainer
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        calls = []
+
+        def criterion(logits, targets):
+            calls.append(1)
+            loss = torch.nn.functional.cross_entropy(logits, targets)
+            return loss * float("nan") if rank == 1 and len(calls) == 1 else loss
+
+        trainer = toy_trainer(criterion=criterion, max_bad_steps=2)
+        trainer.dist = DistInfo(rank=rank, world_size=2)
+        trainer.net = trainer._wrap()
+        batches = [(images, targets) for images, targets, _ in trainer.train_loader]
+        skipped = trainer.train_step(*batches[0], 0) is None
+        trainer.train_step(*batches[1], 1)
+        weights = [p.detach().flatten().tolist() for p in trainer.model.parameters()]
+        with open(f"{out}.{rank}", "w") as f:
+            json.dump({"skipped": skipped, "bad_steps": trainer.bad_steps, "step": trainer.global_step,
+                       "weights": weights}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two processes
+def test_a_bad_batch_on_one_rank_is_skipped_by_every_rank_without_waiting(tmp_path):
+    """With trainer.max_bad_steps, a non-finite loss on rank 1 alone makes both ranks skip that step (had only
+    rank 1 skipped, rank 0 would wait forever in the backward's all-reduce); the next step keeps them equal."""
+    import json
+    import time
+
+    import torch.multiprocessing as mp
+
+    from helpers import scaled
+
+    out = str(tmp_path / "result")
+    context = mp.spawn(_bad_batch_on_rank_one, args=(f"file://{tmp_path / 'group'}", out), nprocs=2, join=False)
+    deadline = time.monotonic() + scaled(120)
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("a rank waited for the other: the bad step was not agreed on")
+    results = [json.loads((tmp_path / f"result.{rank}").read_text()) for rank in (0, 1)]
+    assert [r["skipped"] for r in results] == [True, True] and [r["bad_steps"] for r in results] == [1, 1]
+    assert [r["step"] for r in results] == [1, 1] and results[0]["weights"] == results[1]["weights"]
