@@ -31,7 +31,8 @@ def hand_strata(images: pd.DataFrame) -> pd.Series:
 
 
 def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
-    """Overrides that make any config tiny and fast on CPU."""
+    """Overrides that make any config tiny and fast on CPU. A face crop given in `extra` replaces the recipe's
+    centre crop (the two exclude each other)."""
     base = {
         "name": "tiny",
         "save_dir": save_dir,
@@ -46,6 +47,8 @@ def tiny_overrides(data: Path, save_dir: Path, **extra: object) -> list[str]:
         "trainer.device": "cpu",
         "trainer.swa": "null",  # tests of averaging switch it on themselves
     }
+    if any(key.startswith("augment.face_crop") for key in extra):
+        base["augment.center_crop"] = "null"
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -213,8 +214,10 @@ def run_training(
         if run_logger is not None:
             run_logger.mirror_files([p for p in (checked_report(run_dir.path), run_dir.val_predictions)
                                      if p is not None and p.is_file()])
-        LOG.info("done: best %s=%.4f at epoch %d; checkpoints in %s; view with: tensorboard --logdir %s",
-                 summary["metric"], summary["best"], summary["best_epoch"], run_dir, config.save_dir)
+        scored = summary["best_epoch"] >= 1 and math.isfinite(summary["best"])
+        best = (f"best {summary['metric']}={summary['best']:.4f} at epoch {summary['best_epoch']}" if scored
+                else f"no {summary['metric']} to choose by (no validation people): best.pth is the last epoch")
+        LOG.info("done: %s; checkpoints in %s; view with: tensorboard --logdir %s", best, run_dir, config.save_dir)
     return {**summary, "run_dir": str(run_dir)}, trainer
 
 

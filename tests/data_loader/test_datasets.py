@@ -130,7 +130,8 @@ def test_validation_and_prediction_see_the_same_pixels(demo_data, tmp_path):
         predicted = build_image_pipeline(config, [config.data.train_dir]).eval_dataset(val.paths[:3], seed=config.seed)
         for k in range(3):
             assert torch.equal(val[k][0], predicted[k][0])
-        assert (val.crop is None) == (predicted.crop is None) == ("augment.face_crop.margin" not in extra)
+        assert type(val.crop) is type(predicted.crop)  # the recipe's centre crop, or the face crop
+        assert type(val.crop).__name__ == ("FaceCrop" if "augment.face_crop.margin" in extra else "CenterCrop")
         assert (val.cache is None) == (extra["data.cache"] == "none") and predicted.cache is None
 
 

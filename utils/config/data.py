@@ -161,7 +161,8 @@ class AugmentConfig(Section):
     @model_validator(mode="after")
     def _one_crop(self) -> "AugmentConfig":
         if self.center_crop is not None and self.face_crop is not None:
-            raise ValueError("center_crop and face_crop both cut the photo before the resize: choose one")
+            raise ValueError("center_crop and face_crop both cut the photo before the resize: choose one "
+                             "(augment.center_crop=null to use the face crop)")
         return self
 
     @model_validator(mode="after")
