@@ -108,8 +108,8 @@ class Run:
     @property
     def model_which(self) -> Literal["best", "swa"]:
         """The model its recipe names: "swa" when config.yaml sets `trainer.swa.use`, else "best"."""
-        swa = (self.raw_config.get("trainer") or {}).get("swa") if isinstance(self.raw_config.get("trainer"),
-                                                                               dict) else None
+        trainer = self.raw_config.get("trainer")
+        swa = trainer.get("swa") if isinstance(trainer, dict) else None
         return "swa" if isinstance(swa, dict) and swa.get("use") else "best"
 
     @property
