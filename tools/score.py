@@ -48,16 +48,19 @@ def scored_rows(submission: Path, truth: Path) -> pd.DataFrame:
     return merged.assign(ans_pred=merged["ans_pred"].astype(int))
 
 
-def score_files(submission: Path, truth: Path) -> dict[str, float]:
-    """Accuracy and macro-F1 of `submission` against `truth` (both `ImageID,ans`, the same ImageIDs)."""
-    merged = scored_rows(submission, truth)
+def score_rows(merged: pd.DataFrame) -> dict[str, float]:
+    """Accuracy and macro-F1 of `scored_rows`."""
     return classification_metrics(merged["ans_true"].to_numpy(), merged["ans_pred"].to_numpy())
 
 
-def write_eval_predictions(submission: Path, truth: Path, out: Path) -> int:
-    """The scored photos as `path, person, label, pred` rows (`utils.predictions`) at `out`; returns the row count.
-    The truth must name each photo's person."""
-    merged = scored_rows(submission, truth)
+def score_files(submission: Path, truth: Path) -> dict[str, float]:
+    """Accuracy and macro-F1 of `submission` against `truth` (both `ImageID,ans`, the same ImageIDs)."""
+    return score_rows(scored_rows(submission, truth))
+
+
+def write_eval_predictions(merged: pd.DataFrame, truth: Path, out: Path) -> int:
+    """The scored photos (`scored_rows` of `truth`) as `path, person, label, pred` rows (`utils.predictions`) at
+    `out`; returns the row count. The truth must name each photo's person."""
     if "person" not in merged.columns:
         raise DataError(f"{truth}: no person column, so predictions cannot be paired by person (--predictions)")
     frame = pd.DataFrame({"path": merged["ImageID"], "person": merged["person"], "label": merged["ans_true"],
@@ -76,10 +79,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     if args.predictions is not None:
         check_outputs({"--predictions": args.predictions}, {"SUBMISSION": [args.submission], "TRUTH": [args.truth]})
-    result = score_files(args.submission, args.truth)
+    merged = scored_rows(args.submission, args.truth)  # both files read once, for the score and the predictions
+    result = score_rows(merged)
     print(f"{args.submission}: macro-F1 {result['f1']:.4f}, accuracy {result['acc']:.4f}")
     if args.predictions is not None:
-        rows = write_eval_predictions(args.submission, args.truth, args.predictions)
+        rows = write_eval_predictions(merged, args.truth, args.predictions)
         print(f"wrote {args.predictions} ({rows} photos, paired by person in tools.compare)")
     return result
 
