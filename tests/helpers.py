@@ -195,6 +195,7 @@ def toy_trainer(tmp_path=None, scores=None, criterion=None, model=None, **cfg):
     from utils.config import TrainerConfig
 
     torch.manual_seed(0)
+    cfg.setdefault("amp", "none")  # exact fp32 arithmetic whatever the CPU (auto trains in bf16 where it is native)
     if model is None:
         model = MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6)), nn.Linear(6, 18))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

@@ -205,8 +205,8 @@ def run_training(
             LOG.info(crop.summary())
             if (leak := crop.label_leak_warning()) is not None:
                 LOG.warning(leak)
-        LOG.info("precision: %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype), config.trainer.amp,
-                 parts.device)
+        LOG.info("precision: training %s, validation %s (trainer.amp=%s on %s)", dtype_name(trainer.amp_dtype),
+                 dtype_name(trainer.eval_dtype), config.trainer.amp, parts.device)
         summary = fit_with_status(trainer, stop, config, hparams, overrides=overrides)
         if parts.dist_info.enabled:
             log_replicas(trainer)

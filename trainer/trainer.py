@@ -109,7 +109,8 @@ class Trainer:
         self.run_logger, self.stop_request, self.callbacks = run_logger, stop_request, list(callbacks)
         self.metadata = metadata
         self.mixer = mixer  # (images, targets) -> (images, soft targets)
-        self.amp_dtype = amp_dtype(cfg.amp, device)
+        self.amp_dtype = amp_dtype(cfg.amp, device, training=True)  # the training step's autocast
+        self.eval_dtype = amp_dtype(cfg.amp, device)  # validation's: fp32 on the CPU, as inference predicts
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.monitor = Monitor(cfg.monitor)
         self.freeze = FreezeSchedule(cfg.freeze)
@@ -195,8 +196,8 @@ class Trainer:
         return images, targets.to(self.device, non_blocking=True)
 
     # ----- loops -------------------------------------------------------------------------
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+    def _autocast(self, dtype: Optional[torch.dtype]):
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int, update: bool = True,
                    sample_weight: Optional[torch.Tensor] = None, group_size: Optional[int] = None) -> Optional[tuple]:
@@ -207,7 +208,7 @@ class Trainer:
         no_sync = self.dist.enabled and not update and hasattr(self.net, "no_sync")
         # DDP all-reduces once per update; its forward decides whether the backward syncs, so both go inside
         with self.net.no_sync() if no_sync else contextlib.nullcontext():
-            with self._autocast():
+            with self._autocast(self.amp_dtype):
                 logits = self.net(images)
                 loss = (self.criterion(logits, targets) if sample_weight is None
                         else self.criterion(logits, targets, sample_weight))
@@ -310,7 +311,7 @@ class Trainer:
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
         for images, targets, indices in tqdm(loader, desc=desc, leave=False, disable=None):
             images, targets = self.to_device(images, targets)
-            with self._autocast():
+            with self._autocast(self.eval_dtype):
                 logits = model(images)
             acc.update(torch.zeros((), device=self.device), logits, targets, indices)
 

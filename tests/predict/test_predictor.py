@@ -245,8 +245,9 @@ def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop
     assert caplog.messages.count("predicting 6 images with ckpt") == 2
     blind = predict_paths(model, config, paths, [None], source="ckpt", device=torch.device("cpu"), num_workers=0)
     assert not np.allclose(blind, expected)  # without the folder's boxes every photo is cut to the centred window
-    # the checkpoint's AMP setting reaches the prediction (on a CPU it is ignored, with a warning each time)
-    assert caplog.messages.count("trainer.amp=bf16 ignored on cpu (AMP runs on CUDA only)") == 3
+    # the checkpoint's AMP setting reaches the prediction (on a CPU it predicts in fp32, with a warning each time)
+    assert caplog.messages.count("trainer.amp=bf16: predicting in fp32 on the CPU (CPU autocast is for training "
+                                 "only)") == 3
 
 
 def test_an_ensemble_reads_the_eval_table_and_finds_the_faces_once_for_all_its_checkpoints(demo_data, tmp_path,

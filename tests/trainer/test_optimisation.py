@@ -10,6 +10,7 @@ from utils.run import read_metrics
 
 def toy_trainer(**cfg):
     torch.manual_seed(0)
+    cfg.setdefault("amp", "none")  # exact fp32 arithmetic whatever the CPU
     model = MaskClassifier(nn.Flatten(), nn.Linear(12, 18))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     return Trainer(model=model, criterion=nn.CrossEntropyLoss(), optimizer=optimizer, scheduler=None,

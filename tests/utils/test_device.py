@@ -33,8 +33,40 @@ def test_auto_gives_bf16_on_ampere_and_none_on_cpu(gpu):
     gpu((8, 0))
     assert dev.amp_dtype("auto", CUDA) is torch.bfloat16
     assert dev.amp_dtype("fp16", CUDA) is torch.float16
-    assert dev.amp_dtype("auto", torch.device("cpu")) is None
     assert dev.amp_dtype("none", CUDA) is None
+    assert dev.amp_dtype("auto", CUDA, training=True) is torch.bfloat16  # a GPU's training and validation agree
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_cpu_trains_in_bf16_only_where_it_is_native_and_always_predicts_in_fp32(monkeypatch, caplog, native):
+    monkeypatch.setattr(dev, "cpu_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    expected = torch.bfloat16 if native else None
+    assert dev.amp_dtype("auto", cpu, training=True) is expected
+    assert dev.amp_dtype("auto", cpu) is None and dev.amp_dtype("none", cpu, training=True) is None
+    with caplog.at_level(logging.WARNING):
+        assert dev.amp_dtype("bf16", cpu, training=True) is expected
+        assert dev.amp_dtype("fp16", cpu, training=True) is expected
+        assert dev.amp_dtype("bf16", cpu) is None
+    assert ("no native bf16" in caplog.text) == (not native)
+    assert "trainer.amp=fp16 ignored on the CPU" in caplog.text and "predicting in fp32" in caplog.text
+
+
+def test_a_cpu_trainer_autocasts_its_step_and_not_its_validation(monkeypatch):
+    from helpers import toy_trainer
+
+    monkeypatch.setattr(dev, "cpu_native_bf16", lambda: True)
+    seen = []
+    trainer = toy_trainer(scores=None, amp="auto")
+    forward = trainer.model.forward
+    trainer.model.forward = lambda x: seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu")
+                                                  else None) or forward(x)
+    trainer.net = trainer.model
+    images, targets = next(iter(trainer.train_loader))[:2]
+    trainer.train_step(images, targets, 0)
+    trainer.evaluate(trainer.train_loader)
+    assert seen[0] is torch.bfloat16 and set(seen[1:]) == {None}
+    assert trainer.summary()["amp"] == "bf16" and not trainer.scaler.is_enabled()
 
 
 def test_arch_check_refuses_volta_on_a_cuda13_build_in_one_line(gpu):
