@@ -9,7 +9,9 @@ head, batch 64, the recipe's augmentations) on synthetic data:
 - loop: the full train loop against a bare PyTorch + timm loop of the same model (median ratio of
   interleaved epoch pairs, with its range);
 - input pipeline img/s (configured workers and cache) against the GPU step rate (is the GPU starved?);
-- peak GPU memory and GPU utilisation; a 1-process NCCL DDP run; a save -> --resume round trip.
+- peak GPU memory; GPU utilisation sampled during the framework's epochs; one epoch section by section
+  (training, the wait for the loader within it, validation, logging, checkpoints: `benchmark.epoch_breakdown`);
+  a 1-process NCCL DDP run; a save -> --resume round trip.
 Prints the elapsed time of each part as it ends, then a table, and writes JSON. Every part is bounded
 (steps, people, one compiled layout, CLI runs with a time limit) so the whole check fits a short GPU
 slot (273 s on an H200 with 240 people and two loop pairs; about 40 s more with five); `--quick` runs only
@@ -119,14 +121,6 @@ def run_cli(args: Sequence[str], timeout: int = CLI_TIMEOUT) -> dict[str, Any]:
     return {"rc": proc.returncode, "seconds": round(time.perf_counter() - start, 1), "last_line": tail[0][-200:]}
 
 
-def gpu_utilisation() -> Optional[float]:
-    """Current GPU utilisation in percent (needs pynvml / nvidia-ml-py), else None."""
-    try:
-        return float(torch.cuda.utilization())
-    except Exception:  # noqa: BLE001 - optional measurement
-        return None
-
-
 def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] = (),
           device: str = "cuda", quick: bool = False) -> dict[str, Any]:
     """Every measurement on the CUDA device (see the module docstring); `quick`: precision, loop ratio
@@ -181,13 +175,18 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
         results["step_img_s"] = layouts
         trainer = make("auto")
         config = load_config(config_path, [*base, "trainer.amp=auto"])
-        loop, bare = [], []
+        loop, bare, utilisation = [], [], []
         with timer("full loop vs bare loop"):
             for _ in range(LOOP_PAIRS_QUICK if quick else LOOP_PAIRS):  # interleaved: drifts hit both alike
                 bare.append(benchmark.reference_rate(config, trainer))
-                loop.append(benchmark.framework_rate(trainer))
-                results["gpu_util_percent"] = gpu_utilisation()
+                with benchmark.UtilisationSampler(device) as busy:
+                    loop.append(benchmark.framework_rate(trainer))
+                utilisation.append(busy.mean)
         ratios = sorted(a / b for a, b in zip(loop, bare))
+        busy = [u for u in utilisation if u is not None]
+        results["gpu_util_percent"] = statistics.median(busy) if busy else None  # during the framework's epochs
+        with timer("epoch breakdown"):
+            results["epoch_breakdown"] = benchmark.epoch_breakdown(config)
         with timer("input pipeline vs GPU step"):
             step = benchmark.step_rate(trainer, steps)
             pipeline = benchmark.pipeline_rate(trainer, steps)
@@ -217,6 +216,9 @@ def check(config_path: Path, steps: int, people: int, overrides: Sequence[str] =
 
 def table(results: dict[str, Any]) -> str:
     """The figures as aligned text lines, with the targets."""
+    from tools.benchmark import describe_breakdown
+
+    busy = results["gpu_util_percent"]
     lines = [f"GPU {results['gpu']} (sm {results['capability']}), torch {results['torch']}, CUDA {results['cuda']}, "
              f"driver {results['driver']}"]
     for mode, row in results["precision"].items():
@@ -233,7 +235,9 @@ def table(results: dict[str, Any]) -> str:
         f"{TARGETS['loop_ratio']})",
         f"  input pipeline {results['pipeline_img_s']:.1f} img/s / GPU step {results['gpu_step_img_s']:.1f} = "
         f"{results['pipeline_over_step']:.2f} (target >= {TARGETS['pipeline_over_step']})",
-        f"  peak GPU memory {results['peak_gpu_mb']:.0f} MB, utilisation {results['gpu_util_percent']}",
+        f"  peak GPU memory {results['peak_gpu_mb']:.0f} MB, GPU busy during the loop's epochs "
+        f"{'unmeasured (no NVML)' if busy is None else f'{busy:.0f} %'}",
+        f"  one epoch, section by section: {describe_breakdown(results['epoch_breakdown'])}",
     ]
     if "save_resume" in results:
         lines.append(f"  DDP NCCL 1 process: rc {results['ddp_nccl_1proc']['rc']}; save -> resume: rc "

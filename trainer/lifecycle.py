@@ -20,6 +20,7 @@ import torch
 
 from trainer.build import TrainerParts, build_parts
 from trainer.checkpoint import best_weights_key, load_checkpoint, reconcile
+from trainer.epoch_clock import LoaderNote
 from trainer.resume import Resume
 from trainer.trainer import EpochCallback, EvalResult, Interrupted, StopRun, Trainer
 from trainer.visual_log import BestEpochVisuals, hparam_value, key_hparams, log_augmented_samples
@@ -193,7 +194,8 @@ def run_training(
                                             start_epoch=start) as run_logger:
         visuals = [BestEpochVisuals(run_logger, class_names())] if run_logger else []
         trainer = parts.trainer(run_dir=run_dir, run_logger=run_logger, stop_request=stop,
-                                callbacks=[*visuals, *callbacks])
+                                callbacks=[*visuals, LoaderNote(num_workers=config.data.num_workers,
+                                                                cache=config.data.cache), *callbacks])
         if resume_state is not None:
             trainer.load_state_dict(resume_state)
             LOG.info(resume.describe())

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from trainer.accumulator import EpochAccumulator
 from trainer.checkpoint import for_inference, save_checkpoint
+from trainer.epoch_clock import EpochClock, LoaderClock
 from trainer.freeze import FreezeSchedule
 from trainer.monitor import Monitor
 from trainer.optim import part_lrs
@@ -123,6 +124,7 @@ class Trainer:
         self.global_step = 0
         self.stopped_early = False
         self.bad_steps = 0
+        self.clock = EpochClock()  # the sections of the last epoch (trainer.epoch_clock)
 
     # ----- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -238,7 +240,8 @@ class Trainer:
         acc = EpochAccumulator()
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # no per-step host sync
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} train"
-        bar = tqdm(self.train_loader, desc=desc, leave=False, disable=None)
+        batches = LoaderClock(self.train_loader)
+        bar = tqdm(batches, desc=desc, leave=False, disable=None)
         self.optimizer.zero_grad(set_to_none=True)
         n_batches, accum = len(self.train_loader), self.cfg.accumulate_steps
         weights = getattr(self.train_loader.dataset, "sample_weights", None)  # pseudo-labels weigh less
@@ -266,6 +269,7 @@ class Trainer:
                 LOG.info("%s: step %d/%d (%.0f%%), loss %.4f", desc, step + 1, n_batches,
                          100 * (step + 1) / n_batches, loss.item())
         self._check_finite(first_bad)
+        self.clock.add("loader_wait", batches.wait)
         return acc.compute("train", info=self.dist, tasks=True)
 
     def _check_finite(self, first_bad: torch.Tensor) -> None:
@@ -335,15 +339,19 @@ class Trainer:
 
     def run_epoch(self) -> dict[str, float]:
         """Train and evaluate one epoch, update monitor/scheduler/freeze, save checkpoints."""
-        start = time.perf_counter()
+        start, clock = time.perf_counter(), EpochClock()
+        self.clock = clock
         lrs = part_lrs(self.optimizer)  # the rates this epoch trains with
-        metrics = self.train_epoch()
+        with clock.section("train"):
+            metrics = self.train_epoch()
         judged: Optional[EvalResult] = None
         if self.has_val:
-            val_metrics, judged = self.evaluate_monitored()
+            with clock.section("val"):
+                val_metrics, judged = self.evaluate_monitored()
             metrics.update(val_metrics)
         metrics.update(lrs)
-        metrics["epoch_time"] = time.perf_counter() - start
+        metrics.update(train_time=clock.seconds["train"], loader_wait=clock.seconds["loader_wait"],
+                       epoch_time=time.perf_counter() - start)
         self.epoch += 1
         if self.swa is not None:
             self.swa.update(self.model, epoch=self.epoch, epochs=self.cfg.epochs)
@@ -357,11 +365,13 @@ class Trainer:
         if self.has_val and patience and self.monitor.bad_epochs >= patience:
             self.stopped_early = True
             LOG.info("early stopping: %s has not improved for %d epochs", self.monitor.metric, patience)
-        if self.run_logger is not None:  # before the checkpoint: a kill in between only repeats this epoch
-            self.run_logger.log_epoch(self.epoch, metrics, self.summary())
-        for callback in self.callbacks:
-            callback(self, self.epoch, metrics, judged, improved)
-        self._save(improved)
+        with clock.section("log"):
+            if self.run_logger is not None:  # before the checkpoint: a kill in between only repeats this epoch
+                self.run_logger.log_epoch(self.epoch, metrics, self.summary())
+            for callback in self.callbacks:
+                callback(self, self.epoch, metrics, judged, improved)
+        with clock.section("checkpoint"):
+            self._save(improved)
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if "_f1_c" not in k)  # per-class F1: TB/csv
         LOG.info("epoch %d/%d %s%s", self.epoch, self.cfg.epochs, shown, " *best*" if improved else "")
         return metrics

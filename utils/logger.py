@@ -45,7 +45,8 @@ SPLITS = {"train": "train", "val": "val", "ema_val": "val_ema"}
 METRIC = re.compile(r"^(train|val|ema_val)_(loss|acc|f1)(?:_(mask|gender|age)|_c(\d\d))?$")
 HPARAMS_RUN = "hparams"  # sub-folder of a run holding its HParams session
 KEPT_INFO = ("refit_of", "refit_epochs")  # summary.json keys a resumed run keeps from its first session
-OTHER_TAGS = {"lr_head": "lr/head", "lr_backbone": "lr/backbone", "epoch_time": "time/epoch_seconds"}
+OTHER_TAGS = {"lr_head": "lr/head", "lr_backbone": "lr/backbone", "epoch_time": "time/epoch_seconds",
+              "train_time": "time/train_seconds", "loader_wait": "time/loader_wait_seconds"}
 
 
 def tb_tag(key: str, class_names: Sequence[str] = ()) -> str:
