@@ -31,9 +31,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     models.add_argument("--onnx", type=Path, metavar="MODEL.onnx",
                         help="a model written by export.py, run with ONNX Runtime (PyTorch not needed)")
     models.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
-    models.add_argument("--group-people", action="store_true",
+    models.add_argument("--group-people", nargs="?", const="auto", choices=("auto", "always"), default=None,
                         help="group the photos into people (no labels) and pool gender and age per group; "
-                             "writes groups.csv beside the submission and measures it on validation first")
+                             "writes groups.csv beside the submission and measures it on validation first: "
+                             "the submission is pooled only where that showed a gain beyond noise (`always`: "
+                             "pooled whatever validation said)")
     models.add_argument("--group-size", type=float, default=7.0, metavar="N",
                         help="photos per person, a hint for the number of groups (default 7)")
     models.add_argument("--pseudo-labels", type=Path, metavar="CSV",
@@ -126,14 +128,15 @@ def predict_onnx(args: argparse.Namespace) -> Path:
 
 
 def group_people(args: argparse.Namespace, table: Any, probs: Any, scores: Any, *, models: Any, options: Any,
-                 groups_csv: Path) -> tuple[Any, Any]:
+                 groups_csv: Path) -> tuple[Any, Any, bool]:
     """--group-people: measured on the first checkpoint's validation people, then the eval photos grouped
     (that checkpoint's embeddings) and the prediction pooled per group; an ensemble's class offsets are
-    added back to the pooled log-probabilities. Returns (probabilities, scores)."""
+    added back to the pooled log-probabilities. Returns (probabilities, scores, whether they are pooled): the
+    given ones where pooling stands down (`pooled_prediction.use_pooling`)."""
     import numpy as np
 
     from predict.fitted_ensemble import EPS, load_ensemble
-    from predict.pooled_prediction import group_eval, log_validation, validation_report, write_groups
+    from predict.pooled_prediction import group_eval, log_validation, use_pooling, validation_report, write_groups
 
     report = validation_report(models.first_state, str(models.first), group_size=args.group_size,
                                **options.loader_kwargs())
@@ -141,10 +144,12 @@ def group_people(args: argparse.Namespace, table: Any, probs: Any, scores: Any, 
     pooled, groups = group_eval(table, probs, group_size=args.group_size)
     write_groups(table, groups, groups_csv)
     LOG.info("--group-people: %d eval photos in %d groups (%s)", len(table), len(set(groups)), groups_csv)
+    if not use_pooling(report, args.group_people):
+        return probs, scores, False
     if args.ensemble is None:
-        return pooled, pooled
+        return pooled, pooled, True
     offsets = np.asarray(load_ensemble(args.ensemble)["offsets"], dtype=np.float64)
-    return pooled, np.log(pooled + EPS) + offsets
+    return pooled, np.log(pooled + EPS) + offsets, True
 
 
 @cli_main
@@ -182,10 +187,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     else:
         table, probs = ensemble_predict(models, options, weights=args.weights)
         scores = probs
-    plain = scores if args.group_people else None
+    plain = None
     if args.group_people:
-        probs, scores = group_people(args, table, probs, scores, models=models, options=options,
-                                     groups_csv=groups_csv)
+        per_photo = scores
+        probs, scores, pooled = group_people(args, table, probs, scores, models=models, options=options,
+                                             groups_csv=groups_csv)
+        plain = per_photo if pooled else None
     return write_results(args, table, probs, scores, out, plain=plain)
 
 

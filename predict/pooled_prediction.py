@@ -1,6 +1,7 @@
 """`inference.py --group-people`: photo statistics and the network's person attributes, people grouped without
 labels, gender and age pooled per group; measured first on the checkpoint's validation people, whose
-identities are known (grouping purity, macro-F1 with and without pooling)."""
+identities are known (grouping purity, macro-F1 with and without pooling and the people-bootstrap interval of
+the difference). Pooling stands down unless that interval lies above zero (`use_pooling`)."""
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ from predict.person_groups import (
     purity,
 )
 from predict.predictor import model_from_checkpoint, predict_paths
+from utils.bootstrap import paired_f1_delta
 from utils.config import Config
 from utils.io import atomic_write_text
 from utils.metrics import macro_f1
@@ -60,23 +62,41 @@ def validation_report(state: dict[str, Any], source: str, *, group_size: float, 
     probs = predict_paths(model, config, paths, [Path(config.data.train_dir)], source=source, **predict_kwargs)
     groups = grouped(probs, photo_statistics_of(paths), group_size)
     pooled = pool_groups(probs, groups)
+    delta, low, high = paired_f1_delta(labels, probs.argmax(1), pooled.argmax(1), people)
     return {"photos": len(paths), "people": int(len(set(people))), "groups": int(len(set(groups))),
             "purity": purity(groups, people), "completeness": completeness(groups, people),
-            "f1": macro_f1(labels, probs.argmax(1)), "f1_pooled": macro_f1(labels, pooled.argmax(1))}
+            "f1": macro_f1(labels, probs.argmax(1)), "f1_pooled": macro_f1(labels, pooled.argmax(1)),
+            "delta": delta, "delta_low": low, "delta_high": high}
 
 
 def log_validation(report: Optional[dict[str, float]], ckpt: Path) -> None:
-    """The validation figures in the log, and a warning when pooling did not help there."""
+    """The validation figures in the log."""
     if report is None:
         LOG.warning("--group-people: %s has no validation people (data.val_ratio=0): grouping not measured", ckpt)
         return
     LOG.info("--group-people on the %d validation photos of %s (%d people -> %d groups): purity %.3f, "
-             "completeness %.3f; macro-F1 %.4f per photo, %.4f pooled per group", report["photos"], ckpt,
-             report["people"], report["groups"], report["purity"], report["completeness"], report["f1"],
-             report["f1_pooled"])
-    if report["f1_pooled"] <= report["f1"]:
-        LOG.warning("--group-people did not help on validation (macro-F1 %.4f pooled vs %.4f per photo); the "
-                    "submission is pooled as asked", report["f1_pooled"], report["f1"])
+             "completeness %.3f; macro-F1 %.4f per photo, %.4f pooled per group (%+.4f, 95 %% CI %+.4f … %+.4f)",
+             report["photos"], ckpt, report["people"], report["groups"], report["purity"], report["completeness"],
+             report["f1"], report["f1_pooled"], report["delta"], report["delta_low"], report["delta_high"])
+
+
+def use_pooling(report: Optional[dict[str, float]], mode: str) -> bool:
+    """Whether the submission is pooled: with `mode` 'auto', only when validation showed a gain beyond noise (the
+    interval of the difference above zero); 'always' pools whatever validation said. One line either way."""
+    shown = report is not None and report["delta_low"] > 0
+    if shown:
+        LOG.info("--group-people: pooling beat per-photo prediction on validation beyond noise; the submission "
+                 "is pooled")
+        return True
+    why = ("no validation people to measure it on" if report is None else
+           f"no gain beyond noise on validation ({report['delta']:+.4f}, 95 % CI {report['delta_low']:+.4f} … "
+           f"{report['delta_high']:+.4f}, {report['people']} people)")
+    if mode == "always":
+        LOG.warning("--group-people always: %s; the submission is pooled as asked", why)
+        return True
+    LOG.warning("--group-people: %s; the submission is the plain per-photo prediction (groups.csv written; "
+                "--group-people always pools anyway)", why)
+    return False
 
 
 def group_eval(table: pd.DataFrame, probs: np.ndarray, *, group_size: float) -> tuple[np.ndarray, np.ndarray]:

@@ -263,3 +263,16 @@ def predict_with(ckpts: Sequence[Any], *, device: Any = None, eval_dir: Any = No
     options = PredictOptions(device=device or torch.device("cpu"), eval_dir=models.eval_dir(eval_dir), tta=tta,
                              batch_size=batch_size, num_workers=num_workers)
     return predict_groups(models, options) if groups else ensemble_predict(models, options, weights=weights)
+
+
+def small_eval(demo_data, tmp_path, n: int):
+    """A copy of the demo's eval folder with its first `n` photos only (face detection runs over a folder)."""
+    import pandas as pd
+
+    info = pd.read_csv(demo_data / "eval" / "info.csv", dtype=str).head(n)
+    out = tmp_path / "eval"
+    (out / "images").mkdir(parents=True)
+    for name in info["ImageID"]:
+        (out / "images" / name).write_bytes((demo_data / "eval" / "images" / name).read_bytes())
+    info.to_csv(out / "info.csv", index=False)
+    return out

@@ -99,3 +99,19 @@ def f1_half_width(y_true: np.ndarray, y_pred: np.ndarray, people: np.ndarray, *,
     conf = resample_counts(n_people, n_resamples, rng) @ person_confusions(y_true, y_pred, person, n_people)
     low, high = interval(macro_f1_of(conf.reshape(-1, NUM_CLASSES, NUM_CLASSES)))
     return (high - low) / 2
+
+
+def paired_f1_delta(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, people: np.ndarray, *,
+                    n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """Macro-F1 of `pred_b` minus that of `pred_a` on the same photos, and the 95 % interval of the difference
+    (both predictions scored on the same resampled people)."""
+    person, n_people = person_index(people)
+    if n_people == 0:
+        return float("nan"), float("nan"), float("nan")
+    counts = resample_counts(n_people, n_resamples, np.random.default_rng(seed))
+    conf_a, conf_b = (person_confusions(y_true, pred, person, n_people) for pred in (pred_a, pred_b))
+
+    def f1(conf: np.ndarray) -> np.ndarray:
+        return macro_f1_of(conf.reshape(*conf.shape[:-1], NUM_CLASSES, NUM_CLASSES))
+    delta = float(f1(conf_b.sum(axis=0)) - f1(conf_a.sum(axis=0)))
+    return (delta, *interval(f1(counts @ conf_b) - f1(counts @ conf_a)))

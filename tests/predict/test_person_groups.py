@@ -106,7 +106,7 @@ def test_inference_group_people_writes_groups_and_reports_validation(demo_data, 
     save_checkpoint({"config": config.to_dict(), "model": build_model(config.model).state_dict(),
                      "class_names": class_names(), "epoch": 1}, ckpt)
     with caplog.at_level("INFO"):
-        out = inference.main(["--ckpt", str(ckpt), "--group-people", "--tta", "--group-size", "7"])
+        out = inference.main(["--ckpt", str(ckpt), "--group-people", "always", "--tta", "--group-size", "7"])
     groups = pd.read_csv(out.with_name("groups.csv"))
     info = pd.read_csv(demo_data / "eval" / "info.csv")
     assert groups["ImageID"].tolist() == info["ImageID"].tolist()
@@ -187,3 +187,82 @@ def test_only_unsure_photos_are_pooled_and_rows_stay_distributions():
     joint[1, encode(1, 1, 2)] = 0.2
     pooled = pool_groups(joint, np.zeros(2, dtype=int))
     assert np.allclose(pooled.sum(axis=1), 1.0) and pooled[0].argmax() == encode(2, 0, 0)
+
+
+def test_the_paired_difference_matches_scikit_learn_per_resample():
+    from sklearn.metrics import f1_score
+
+    from utils.bootstrap import paired_f1_delta, resample_counts, resampled_images
+
+    rng = np.random.default_rng(1)
+    people = np.repeat(np.arange(30), 7)
+    y = rng.integers(0, 18, len(people))
+    a = np.where(rng.random(len(y)) < 0.6, y, rng.integers(0, 18, len(y)))
+    b = np.where(rng.random(len(y)) < 0.8, y, a)
+    delta, low, high = paired_f1_delta(y, a, b, people, n_resamples=200, seed=5)
+
+    def f1(t, p):
+        return f1_score(t, p, average="macro", zero_division=0)
+    assert delta == pytest.approx(f1(y, b) - f1(y, a))
+    counts = resample_counts(30, 200, np.random.default_rng(5))  # the same draws the function makes
+    by_hand = []
+    for row in counts:
+        rows = resampled_images(people, row)
+        by_hand.append(f1(y[rows], b[rows]) - f1(y[rows], a[rows]))
+    assert (low, high) == pytest.approx(tuple(np.percentile(by_hand, [2.5, 97.5])))
+    assert paired_f1_delta(y, a, a, people) == (0.0, 0.0, 0.0)
+
+
+REPORT = {"photos": 70, "people": 10, "groups": 10, "purity": 1.0, "completeness": 1.0, "f1": 0.5,
+          "f1_pooled": 0.52, "delta": 0.02}
+
+
+@pytest.mark.parametrize(("low", "high", "mode", "pooled"), [
+    (0.005, 0.04, "auto", True), (-0.01, 0.05, "auto", False), (-0.01, 0.05, "always", True),
+    (-0.08, -0.01, "auto", False),
+])
+def test_pooling_stands_down_unless_validation_shows_a_gain_beyond_noise(caplog, low, high, mode, pooled):
+    import logging
+
+    from predict.pooled_prediction import use_pooling
+
+    with caplog.at_level(logging.INFO, logger="predict.pooled_prediction"):
+        assert use_pooling({**REPORT, "delta_low": low, "delta_high": high}, mode) is pooled
+    (line,) = caplog.messages
+    if low <= 0:
+        assert f"no gain beyond noise on validation (+0.0200, 95 % CI {low:+.4f} … {high:+.4f}, 10 people)" in line
+        assert ("plain per-photo prediction" in line) == (not pooled)
+
+
+def test_without_validation_people_pooling_stands_down_unless_asked(caplog):
+    from predict.pooled_prediction import use_pooling
+
+    assert use_pooling(None, "auto") is False and use_pooling(None, "always") is True
+    assert all("no validation people to measure it on" in m for m in caplog.messages)
+
+
+def test_inference_writes_the_plain_prediction_when_pooling_stands_down(demo_data, tmp_path, monkeypatch):
+    import pandas as pd
+
+    import inference
+    from helpers import small_eval, untrained_checkpoint
+    from predict import pooled_prediction
+
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth")
+    eval_dir = small_eval(demo_data, tmp_path, 14)
+    report = {**REPORT, "delta_low": -0.01, "delta_high": 0.05}
+    monkeypatch.setattr(pooled_prediction, "validation_report", lambda *a, **k: report)
+    common = ["--ckpt", str(ckpt), "--data", str(eval_dir)]
+    plain = pd.read_csv(inference.main([*common, "--out", str(tmp_path / "plain.csv")]))
+    kept = inference.main([*common, "--group-people", "--out", str(tmp_path / "kept.csv"),
+                           "--probs", str(tmp_path / "probs.csv")])
+    forced = inference.main([*common, "--group-people", "always", "--out", str(tmp_path / "forced.csv"),
+                             "--probs", str(tmp_path / "forced_probs.csv")])
+    assert pd.read_csv(kept).equals(plain) and (tmp_path / "groups.csv").is_file()
+    assert not any(c.startswith("pooled_") for c in pd.read_csv(tmp_path / "probs.csv").columns)  # nothing pooled
+    groups = pd.read_csv(tmp_path / "groups.csv")
+    merged = pd.read_csv(forced).merge(groups, on="ImageID")
+    assert (merged.assign(ga=merged["ans"] % 6).groupby("group")["ga"].nunique() == 1).all()  # pooled per group
+    probs = pd.read_csv(tmp_path / "forced_probs.csv")
+    pooled, per_photo = probs.filter(like="pooled_").to_numpy(), probs.filter(like="prob_").to_numpy()
+    assert pooled.shape == per_photo.shape and not np.allclose(pooled, per_photo)

@@ -5,7 +5,7 @@ import torch
 
 import inference
 import train
-from helpers import ROOT, fails_in_one_line, tiny_overrides
+from helpers import ROOT, fails_in_one_line, small_eval, tiny_overrides
 from predict.predictor import predict_probs, soft_vote
 from utils.errors import UserError
 
@@ -200,17 +200,6 @@ def test_an_ensemble_weighs_its_entries_and_shares_an_entrys_weight_among_its_fo
     with pytest.raises(UserError) as caught:
         predict_with([a, kfold], weights=[1], **where)
     assert str(caught.value) == "--weights: 1 weight(s) for 2 --ckpt"
-
-
-def small_eval(demo_data, tmp_path, n: int):
-    """A copy of the demo's eval folder with its first `n` photos only (face detection runs over a folder)."""
-    info = pd.read_csv(demo_data / "eval" / "info.csv", dtype=str).head(n)
-    out = tmp_path / "eval"
-    (out / "images").mkdir(parents=True)
-    for name in info["ImageID"]:
-        (out / "images" / name).write_bytes((demo_data / "eval" / "images" / name).read_bytes())
-    info.to_csv(out / "info.csv", index=False)
-    return out
 
 
 def test_predicting_paths_cuts_faces_found_under_the_given_folders_once_per_crop(demo_data, tmp_path, caplog):
