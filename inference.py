@@ -22,9 +22,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     models.add_argument("--ckpt", type=Path, action="append", metavar="RUN_OR_PTH",
                         help="checkpoint file, run directory (its best.pth) or K-fold run (every fold); "
                              "repeat to soft-vote")
-    models.add_argument("--which", choices=("best", "swa"),
-                        help="which weights of a run directory (and of each fold) to use: best.pth or swa.pth "
-                             "(default: swa.pth where the run's config sets trainer.swa.use, else best.pth)")
+    models.add_argument("--which", choices=("best", "swa", "soup"),
+                        help="which weights of a run directory (and of each fold) to use: best.pth, swa.pth or "
+                             "soup.pth (default: the one the run's config names with trainer.swa.use or "
+                             "trainer.soup.use, else best.pth)")
     models.add_argument("--weights", type=float, nargs="+", metavar="W", help="soft-vote weight per --ckpt")
     models.add_argument("--ensemble", type=Path, metavar="YAML",
                         help="an ensemble fitted by ensemble.py (its runs, weights and class offsets)")

@@ -61,7 +61,8 @@ def refit_config(run_path: Path, overrides: Sequence[str] = ()) -> tuple[Config,
                         "none of; give trainer.freeze.epochs=N (the epoch RUN unfroze at, see its train.log)")
     epochs = refit_epochs(recipe, summary)
     refit = ["data.val_ratio=0", "data.n_folds=0", "data.fold=0", f"trainer.epochs={epochs}",
-             "trainer.early_stop_patience=0", *overrides]
+             "trainer.early_stop_patience=0", *(["trainer.soup=null"] if recipe.trainer.soup is not None else []),
+             *overrides]
     config = load_config(run.config, refit)
     why = ("the whole schedule: the recipe averages its last epochs' weights" if epochs == recipe.trainer.epochs
            and recipe.trainer.swa is not None and recipe.trainer.swa.use else f"its best epoch {epochs}")

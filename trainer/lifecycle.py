@@ -235,13 +235,15 @@ def log_replicas(trainer: Trainer) -> None:
 
 
 def model_weights(config: Config, trainer: Trainer) -> str:
-    """Which checkpoint is the run's model: "swa" with `trainer.swa.use` (when the run wrote it), else "best"."""
-    if model_choice(config) == "best":
+    """Which checkpoint is the run's model: "swa" or "soup" as the recipe says (when the run wrote it), else
+    "best"."""
+    which = model_choice(config)
+    if which == "best":
         return "best"
-    if not trainer.run_dir.swa.is_file():
-        LOG.warning("no swa.pth (stopped before its first averaged epoch): val_predictions.csv uses best.pth")
+    if not (trainer.run_dir / f"{which}.pth").is_file():
+        LOG.warning("no %s.pth (the run did not write it): val_predictions.csv uses best.pth", which)
         return "best"
-    return "swa"
+    return which
 
 
 def keep_val_predictions(trainer: Trainer, config: Config) -> Optional[EvalResult]:
@@ -266,8 +268,9 @@ def keep_val_predictions(trainer: Trainer, config: Config) -> Optional[EvalResul
 
 def evaluate_best(trainer: Trainer, which: str = "best") -> EvalResult:
     """Validation predictions of the run's `best.pth` weights (EMA or raw, as its monitor chose), or with
-    `which="swa"` of its `swa.pth`, on every rank: rank 0 reads the file and sends the weights to the others."""
-    path = trainer.run_dir.swa if which == "swa" else trainer.run_dir.best
+    `which="swa"` (`"soup"`) of its `swa.pth` (`soup.pth`), on every rank: rank 0 reads the file and sends the
+    weights to the others."""
+    path = {"swa": trainer.run_dir.swa, "soup": trainer.run_dir.soup}.get(which, trainer.run_dir.best)
     state = load_checkpoint(path) if trainer.dist.is_main else None
     key = broadcast_object(best_weights_key(state) if state is not None else None, trainer.dist)
     model = trainer.ema.module if key == "ema" else trainer.model

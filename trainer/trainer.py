@@ -18,10 +18,12 @@ from tqdm import tqdm
 from trainer.accumulator import EpochAccumulator
 from trainer.checkpoint import for_inference, save_checkpoint
 from trainer.epoch_clock import EpochClock, LoaderClock
+from trainer.final_models import finish_soup, finish_swa
 from trainer.freeze import FreezeSchedule
 from trainer.monitor import Monitor
 from trainer.optim import part_lrs
 from trainer.plateau import PlateauScheduler
+from trainer.soup import Soup
 from trainer.swa import Swa
 from utils.config import TrainerConfig
 from utils.device import amp_dtype, dtype_name
@@ -120,6 +122,8 @@ class Trainer:
         self.ema = ModelEmaV3(self.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) if cfg.ema else None
         self.swa = Swa(cfg.swa, self.model) if cfg.swa else None
         self.swa_metrics: dict[str, float] = {}
+        self.soup = Soup(cfg.soup, self.monitor.mode) if cfg.soup else None
+        self.soup_metrics: dict[str, Any] = {}
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
@@ -163,6 +167,8 @@ class Trainer:
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.stopped_early = state["stopped_early"]
         self.bad_steps = state.get("bad_steps", 0)
+        if self.soup is not None:
+            self.soup.since_epoch = self.epoch  # the kept weights of earlier epochs are not in any checkpoint
         self._restore_schedule(state.get("scheduler"))
         set_rng_state(state["rng"])
 
@@ -356,6 +362,9 @@ class Trainer:
         if self.swa is not None:
             self.swa.update(self.model, epoch=self.epoch, epochs=self.cfg.epochs)
         improved = self.monitor.update(self.epoch, metrics) if self.has_val else True
+        if self.soup is not None and self.has_val:
+            self.soup.offer(self.epoch, metrics[self.monitor.metric],
+                            self.ema.module if self.monitor.spec.on_ema else self.model)
         if self.scheduler is not None:
             self.scheduler.step(self.epoch, metrics.get(self.monitor.metric))
         if self.freeze.step(self.epoch, self.monitor.bad_epochs, self.model):
@@ -384,32 +393,23 @@ class Trainer:
             self.run_epoch()
         if self.swa is not None:
             self.finish_swa()
+        if self.soup is not None:
+            self.finish_soup()
         return self.summary()
 
+    def finish_soup(self) -> None:
+        finish_soup(self)
+
     def finish_swa(self) -> None:
-        """BatchNorm statistics of the averaged weights, their validation metrics, and `swa.pth`."""
-        if self.swa.count == 0:
-            LOG.warning("swa: the run stopped at epoch %d, before its first averaged epoch %d; no swa.pth",
-                        self.epoch, self.swa.first_epoch(self.cfg.epochs))
-            return
-        net = self.swa.finish(self.train_loader, self.device)
-        if self.has_val:
-            self.swa_metrics = self.evaluate(self.val_loader, "swa_val", net).metrics
-        if self.dist.is_main and self.run_dir is not None:
-            state = {**for_inference(self.state_dict()), "model": net.state_dict(), "ema": None}
-            save_checkpoint(state, self.run_dir.swa)
-        first = self.swa.first_epoch(self.cfg.epochs)
-        score = (f"val macro-F1 {self.swa_metrics['swa_val_f1']:.4f} (best epoch {self.monitor.best_epoch}: "
-                 f"{self.monitor.best:.4f})" if self.swa_metrics else "no validation set")
-        LOG.info("swa: the weights of epochs %d-%d averaged%s; %s", first, first + self.swa.count - 1,
-                 ", BatchNorm recomputed" if self.swa.cfg.bn_update else "", score)
+        finish_swa(self)
 
     def summary(self) -> dict[str, Any]:
         """Where the run stands: epochs done, best score and epoch, early stop."""
         return {"epochs": self.epoch, "max_epochs": self.cfg.epochs, "metric": self.monitor.metric,
                 "best": self.monitor.best, "best_epoch": self.monitor.best_epoch,
                 "stopped_early": self.stopped_early, "device": str(self.device), "amp": dtype_name(self.amp_dtype),
-                **({"swa_val_f1": self.swa_metrics["swa_val_f1"]} if "swa_val_f1" in self.swa_metrics else {})}
+                **({"swa_val_f1": self.swa_metrics["swa_val_f1"]} if "swa_val_f1" in self.swa_metrics else {}),
+                **{k: self.soup_metrics[k] for k in ("soup_val_f1", "soup_epochs") if k in self.soup_metrics}}
 
     def _save(self, improved: bool) -> None:
         if not self.dist.is_main or self.run_dir is None:

@@ -16,13 +16,18 @@ from utils.errors import DataError, UserError
 from utils.run_dir import FOLD_NAME, RunDir, read_config, run_finished
 
 LOG = logging.getLogger(__name__)
-Which = Literal["best", "swa", "last"]
+Which = Literal["best", "swa", "soup", "last"]
+AVERAGED = ("swa", "soup")  # models made after the last epoch: a run that stopped before may lack them
 FINISHED = ("finished", "stopped early")  # summary.json statuses of a run that will not go on
 
 
-def model_choice(config: Config) -> Literal["best", "swa"]:
-    """Which checkpoint is a run's model under `config`: "swa" with `trainer.swa.use`, else "best"."""
-    return "swa" if config.trainer.swa is not None and config.trainer.swa.use else "best"
+def model_choice(config: Config) -> Literal["best", "swa", "soup"]:
+    """Which checkpoint is a run's model under `config`: "swa" with `trainer.swa.use`, "soup" with
+    `trainer.soup.use`, else "best"."""
+    trainer = config.trainer
+    if trainer.swa is not None and trainer.swa.use:
+        return "swa"
+    return "soup" if trainer.soup is not None and trainer.soup.use else "best"
 
 
 def checkpoint_file(path: Path | str, which: Literal["last", "best"] = "last") -> Path:
@@ -106,11 +111,15 @@ class Run:
         return "kfold" if self.dir.folds_summary.is_file() or self.dir.folds_dir.is_dir() else "single"
 
     @property
-    def model_which(self) -> Literal["best", "swa"]:
-        """The model its recipe names: "swa" when config.yaml sets `trainer.swa.use`, else "best"."""
+    def model_which(self) -> Literal["best", "swa", "soup"]:
+        """The model its recipe names: "swa" or "soup" when config.yaml sets `trainer.swa.use` or
+        `trainer.soup.use`, else "best"."""
         trainer = self.raw_config.get("trainer")
-        swa = trainer.get("swa") if isinstance(trainer, dict) else None
-        return "swa" if isinstance(swa, dict) and swa.get("use") else "best"
+        for name in AVERAGED:
+            section = trainer.get(name) if isinstance(trainer, dict) else None
+            if isinstance(section, dict) and section.get("use"):
+                return name  # type: ignore[return-value]
+        return "best"
 
     @property
     def finished(self) -> bool:
@@ -151,25 +160,27 @@ class Run:
         return [Run(m) for m in self.dir.members()]
 
     def weights_file(self, which: Optional[Which] = None, *, explicit: bool = True) -> Path:
-        """This run's own checkpoint: `which`, else the recipe's model; `swa` falls back to `best.pth` with a
-        warning when the run stopped before its first averaged epoch, unless `swa` was asked for by name
-        (`which="swa"` and `explicit`)."""
+        """This run's own checkpoint: `which`, else the recipe's model; `swa` (`soup`) falls back to `best.pth`
+        with a warning when the run did not write it (stopped before its first averaged epoch, or had no
+        validated epoch), unless it was asked for by name (`which` and `explicit`)."""
         chosen = which or self.model_which
-        if chosen != "swa":
+        if chosen not in AVERAGED:
             return checkpoint_file(self.path, "last" if chosen == "last" else "best")
-        if self.dir.swa.is_file():
-            return self.dir.swa
-        if (which == "swa" and explicit) or not self.dir.best.is_file():
-            raise UserError(f"{self.dir.swa}: not found (a run writes it with trainer.swa, unless it stopped before "
-                            "its first averaged epoch); use --which best")
-        LOG.warning("%s: no swa.pth (stopped before its first averaged epoch); using %s", self.path,
+        averaged = self.dir.swa if chosen == "swa" else self.dir.soup
+        if averaged.is_file():
+            return averaged
+        why = "stopped before its first averaged epoch" if chosen == "swa" else "had no validated epoch"
+        if (which == chosen and explicit) or not self.dir.best.is_file():
+            raise UserError(f"{averaged}: not found (a run writes it with trainer.{chosen}, unless it {why}); use "
+                            "--which best")
+        LOG.warning("%s: no %s (%s); using %s", self.path, averaged.name, why.replace("had no", "no"),
                     self.dir.best.name)
         return self.dir.best
 
     def model_files(self, which: Optional[Which] = None) -> list[Path]:
         """The checkpoints that make this run's model: its own, each fold's (a K-fold run, or its `folds/`
         directory), or each member's (a repeated run). `which` as for `weights_file`."""
-        if self.dir.best.is_file() or self.dir.swa.is_file():
+        if self.dir.best.is_file() or self.dir.swa.is_file() or self.dir.soup.is_file():
             return [self.weights_file(which)]
         top = Run(RunDir(self.path.parent)) if self.path.name == "folds" and self.path.is_dir() else self
         folds = top.folds() if top.dir.folds_dir.is_dir() else []

@@ -75,6 +75,10 @@ class RunDir(Folder):
         return self.path / "swa.pth"
 
     @property
+    def soup(self) -> Path:
+        return self.path / "soup.pth"
+
+    @property
     def metrics(self) -> Path:
         return self.path / "metrics.csv"
 

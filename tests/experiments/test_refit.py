@@ -61,3 +61,15 @@ def test_a_refit_trains_on_everyone_names_its_parent_and_sits_under_it(demo_data
     assert not child.val_predictions.exists()  # no validation people: nothing to keep
     rows = run_table(tmp_path)
     assert [r["refit"] for r in rows] == [False, True] and "refit" in render(rows).splitlines()[2]
+
+
+def test_a_soup_recipe_is_refit_without_its_soup_which_needs_validation(tmp_path):
+    from experiments.refit import refit_config
+
+    run = fake_run(tmp_path / "run", best_epoch=5)
+    recipe = yaml.safe_load(run.config.read_text())
+    recipe["trainer"].update(soup={"top_k": 3, "use": True}, swa=None)
+    run.config.write_text(yaml.safe_dump(recipe))
+    config, overrides, _ = refit_config(run.path)
+    assert config.trainer.soup is None and "trainer.soup=null" in overrides
+    assert config.trainer.epochs == 5 and config.data.val_ratio == 0

@@ -183,3 +183,20 @@ def test_a_saved_config_and_the_run_table_are_read_without_torch(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_soup_run_means_its_soup_pth_and_falls_back_to_best_only_when_not_asked_for_it(tmp_path, caplog):
+    soup = tmp_path / "soup"
+    soup.mkdir()
+    (soup / "config.yaml").write_text("trainer:\n  epochs: 2\n  soup: {top_k: 3, use: true}\n")
+    for name in ("best.pth", "soup.pth"):
+        (soup / name).write_bytes(b"x")
+    assert Run.open(soup).model_which == "soup" and model_files(soup) == [soup / "soup.pth"]
+    assert model_files(soup, "best") == [soup / "best.pth"]
+    (soup / "soup.pth").unlink()
+    assert model_files(soup) == [soup / "best.pth"]
+    assert caplog.messages[-1] == f"{soup}: no soup.pth (no validated epoch); using best.pth"
+    with pytest.raises(UserError) as error:
+        model_files(soup, "soup")
+    assert str(error.value) == (f"{soup / 'soup.pth'}: not found (a run writes it with trainer.soup, unless it had no "
+                                "validated epoch); use --which best")

@@ -34,6 +34,7 @@ from utils.config.training import (
     ModelConfig,
     OptimizerConfig,
     SchedulerConfig,
+    SoupConfig,
     SwaConfig,
     TrainerConfig,
     WandbConfig,
@@ -44,5 +45,5 @@ __all__ = [
     "AugmentConfig", "DataConfig", "FaceCropConfig", "MixConfig", "StepConfig", "apply_overrides", "build_config",
     "check_cli_values", "load_config", "merged", "parse_override", "read_recipe", "read_saved_config", "read_yaml",
     "save_config", "Config", "section_fields", "EmaConfig", "FreezeConfig", "LoggingConfig", "LossConfig",
-    "ModelConfig", "OptimizerConfig", "SchedulerConfig", "SwaConfig", "TrainerConfig", "WandbConfig",
+    "ModelConfig", "OptimizerConfig", "SchedulerConfig", "SoupConfig", "SwaConfig", "TrainerConfig", "WandbConfig",
 ]

@@ -64,6 +64,15 @@ class Config(Section):
         if not has_val and self.trainer.freeze is not None and self.trainer.freeze.patience is not None:
             raise ValueError("trainer.freeze.patience: no validation set (data.val_ratio: 0), so it would never "
                              "unfreeze; use trainer.freeze.epochs")
+        soup, swa = self.trainer.soup, self.trainer.swa
+        if soup is not None and soup.use and swa is not None and swa.use:
+            raise ValueError("trainer.soup.use and trainer.swa.use: the run has one model; set one of them false")
+        if soup is not None and not has_val:
+            raise ValueError("trainer.soup: no validation set (data.val_ratio: 0) to choose the soup's epochs on; "
+                             "set trainer.soup: null")
+        if soup is not None and not on_val:
+            raise ValueError(f"trainer.soup: a soup keeps an epoch only if validation does not get worse, but "
+                             f"trainer.monitor is {self.trainer.monitor.metric}; monitor a validation metric")
         if not has_val and on_val and self.scheduler.name == "plateau":
             raise ValueError(f"scheduler.name: plateau follows {self.trainer.monitor.metric}, but there is "
                              "no validation set (data.val_ratio: 0); use another scheduler or monitor train_loss")

@@ -159,6 +159,17 @@ class SwaConfig(Section):
     from the run (or each of its folds) uses it instead of `best.pth` (`inference.py --which` overrides)"""
 
 
+class SoupConfig(Section):
+    """A greedy soup of the best epochs' weights (`trainer/soup.py`)."""
+
+    top_k: int = Field(5, ge=2)
+    """the epochs (best validation scores) whose weights are candidates, tried best first"""
+    bn_update: bool = True
+    """recompute BatchNorm statistics of each tried soup over one pass of the training data"""
+    use: bool = False
+    """`soup.pth` is the run's model (as `trainer.swa.use` makes `swa.pth` it; not both)"""
+
+
 class TrainerConfig(Section):
     epochs: int = Field(10, gt=0)
     """epochs to train (extending a finished run with `--resume RUN trainer.epochs=N` follows the N-epoch
@@ -187,6 +198,11 @@ class TrainerConfig(Section):
     """`{decay: 0.9998, warmup: true}`: EMA of the weights (timm `ModelEmaV3`), evaluated every epoch as
     `ema_val_*` and saved in checkpoints; `trainer.monitor: max ema_val_f1` picks the best epoch by it, and
     `inference.py` then predicts with the EMA weights"""
+    soup: Optional[SoupConfig] = None
+    """`{top_k: 5}`: a greedy soup — the best epoch's weights, then each of the next best epochs' averaged in if
+    validation does not get worse — saved as `soup.pth`, its validation score in `summary.json` (optimistic: the
+    same people chose it; judge it on eval data or OOF). Needs a validation set; candidates are kept in memory
+    (top_k copies of the weights), so a resumed run's soup draws on the epochs since the resume"""
     swa: Optional[SwaConfig] = None
     """`{epochs: 5, bn_update: true}`: average the weights of the last `epochs` epochs into `swa.pth` (a
     checkpoint like `best.pth`: `inference.py --ckpt RUN/swa.pth`), its validation macro-F1 in `summary.json`

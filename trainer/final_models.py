@@ -1,0 +1,58 @@
+"""The models a run makes after its last epoch from the weights it kept: `swa.pth` (the mean of the last epochs,
+`trainer/swa.py`) and `soup.pth` (the greedy soup of the best epochs, `trainer/soup.py`). Each is evaluated on
+validation, saved like `best.pth` (a checkpoint for inference) and reported in one log line."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from trainer.checkpoint import for_inference, save_checkpoint
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from trainer.trainer import Trainer
+
+LOG = logging.getLogger(__name__)
+
+
+def save_final(trainer: "Trainer", net: nn.Module, path: "Path") -> None:
+    """`net`'s weights as an inference checkpoint of the run at `path` (rank 0 only)."""
+    if trainer.dist.is_main and trainer.run_dir is not None:
+        save_checkpoint({**for_inference(trainer.state_dict()), "model": net.state_dict(), "ema": None}, path)
+
+
+def finish_swa(trainer: "Trainer") -> None:
+    """BatchNorm statistics of the averaged weights, their validation metrics, and `swa.pth`."""
+    swa, cfg = trainer.swa, trainer.cfg
+    if swa.count == 0:
+        LOG.warning("swa: the run stopped at epoch %d, before its first averaged epoch %d; no swa.pth",
+                    trainer.epoch, swa.first_epoch(cfg.epochs))
+        return
+    net = swa.finish(trainer.train_loader, trainer.device)
+    if trainer.has_val:
+        trainer.swa_metrics = trainer.evaluate(trainer.val_loader, "swa_val", net).metrics
+    save_final(trainer, net, trainer.run_dir.swa if trainer.run_dir is not None else None)
+    first, monitor = swa.first_epoch(cfg.epochs), trainer.monitor
+    score = (f"val macro-F1 {trainer.swa_metrics['swa_val_f1']:.4f} (best epoch {monitor.best_epoch}: "
+             f"{monitor.best:.4f})" if trainer.swa_metrics else "no validation set")
+    LOG.info("swa: the weights of epochs %d-%d averaged%s; %s", first, first + swa.count - 1,
+             ", BatchNorm recomputed" if swa.cfg.bn_update else "", score)
+
+
+def finish_soup(trainer: "Trainer") -> None:
+    """The greedy soup of the kept epochs, its validation metrics and `soup.pth`."""
+    soup = trainer.soup
+    if not trainer.has_val or not soup.scores:
+        LOG.warning("soup: no validated epoch to make it from; no soup.pth")
+        return
+    key = "soup_" + trainer.monitor.metric.removeprefix("ema_")
+
+    def score(net: nn.Module) -> float:
+        return trainer.evaluate(trainer.val_loader, "soup_val", net).metrics[key]
+    net, ingredients, value = soup.cook(trainer.model, score, trainer.train_loader, trainer.device)
+    trainer.soup_metrics = {**trainer.evaluate(trainer.val_loader, "soup_val", net).metrics, "soup_epochs": ingredients}
+    save_final(trainer, net, trainer.run_dir.soup if trainer.run_dir is not None else None)
+    LOG.info(soup.describe(ingredients, value, key, soup.scores[soup.ranked()[0]]))
