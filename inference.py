@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -12,6 +13,7 @@ from utils.cli import as_script, cli_main
 from utils.errors import UserError
 
 LOG = logging.getLogger("inference")
+PHOTOS_PER_PERSON = 7.0  # --group-size's default
 EPILOG = "The network always comes from the checkpoint. Config keys: docs/config.md."
 
 
@@ -37,7 +39,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              "writes groups.csv beside the submission and measures it on validation first: "
                              "the submission is pooled only where that showed a gain beyond noise (`always`: "
                              "pooled whatever validation said)")
-    models.add_argument("--group-size", type=float, default=7.0, metavar="N",
+    models.add_argument("--group-size", type=float, default=None, metavar="N",
                         help="photos per person, a hint for the number of groups (default 7)")
     models.add_argument("--pseudo-labels", type=Path, metavar="CSV",
                         help="also write the confident predictions (ImageID,label,probability) here")
@@ -63,8 +65,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                      "is one graph)")
     if args.weights is not None and args.ckpt is None:
         parser.error("--weights go with --ckpt (an ensemble file holds its own; an ONNX model is one graph)")
-    if args.group_size < 1:
-        parser.error(f"--group-size {args.group_size:g}: must be at least 1")
+    if args.group_size is not None and args.group_people is None:
+        parser.error("--group-size is a hint for --group-people; give both")
+    args.group_size = PHOTOS_PER_PERSON if args.group_size is None else args.group_size
+    if not math.isfinite(args.group_size) or args.group_size < 1:
+        parser.error(f"--group-size {args.group_size:g}: must be a number of photos, at least 1")
     if args.onnx is not None and args.group_people:
         parser.error("--group-people needs the network's embeddings: use --ckpt or --ensemble")
     if args.onnx is not None and args.config is not None:

@@ -24,6 +24,7 @@ from utils.config import Config
 from utils.errors import UserError
 from utils.io import atomic_write_text
 from utils.labels import class_names
+from utils.signals import signals_deferred
 
 LOG = logging.getLogger(__name__)
 OPSET = 18
@@ -154,8 +155,10 @@ def export_model(paths: Sequence[Path], out: Path, *, data: Optional[Path] = Non
         if measure_speed:
             batch = np.stack([onnx.preprocess(p, i) for i, p in enumerate(photos[:32])])
             spec["cpu_speed"] = speed(module, onnx, batch)
-        atomic_write_text(sidecar_path(out), json.dumps(spec, indent=2))
-        tmp_model.replace(out)
+        atomic_write_text(tmp_spec, json.dumps(spec, indent=2))
+        with signals_deferred():  # the model and its sidecar replace the old pair together, or not at all
+            tmp_model.replace(out)
+            tmp_spec.replace(sidecar_path(out))
     finally:
         tmp_model.unlink(missing_ok=True)
         tmp_spec.unlink(missing_ok=True)

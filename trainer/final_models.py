@@ -4,28 +4,25 @@ validation, saved like `best.pth` (a checkpoint for inference) and reported in o
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Optional
 
 from torch import nn
 
 from trainer.checkpoint import for_inference, save_checkpoint
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from trainer.trainer import Trainer
-
 LOG = logging.getLogger(__name__)
 
 
-def save_final(trainer: "Trainer", net: nn.Module, path: "Path") -> None:
+def save_final(trainer: Any, net: nn.Module, path: Optional[Path]) -> None:
     """`net`'s weights as an inference checkpoint of the run at `path` (rank 0 only)."""
     if trainer.dist.is_main and trainer.run_dir is not None:
         save_checkpoint({**for_inference(trainer.state_dict()), "model": net.state_dict(), "ema": None}, path)
 
 
-def finish_swa(trainer: "Trainer") -> None:
-    """BatchNorm statistics of the averaged weights, their validation metrics, and `swa.pth`."""
+def finish_swa(trainer: Any) -> None:
+    """BatchNorm statistics of the averaged weights, their validation metrics, and `swa.pth` (`trainer`: the
+    `trainer.trainer.Trainer` that calls it; typed `Any` so that this module does not import it back)."""
     swa, cfg = trainer.swa, trainer.cfg
     if swa.count == 0:
         LOG.warning("swa: the run stopped at epoch %d, before its first averaged epoch %d; no swa.pth",
@@ -42,7 +39,7 @@ def finish_swa(trainer: "Trainer") -> None:
              ", BatchNorm recomputed" if swa.cfg.bn_update else "", score)
 
 
-def finish_soup(trainer: "Trainer") -> None:
+def finish_soup(trainer: Any) -> None:
     """The greedy soup of the kept epochs, its validation metrics and `soup.pth`."""
     soup = trainer.soup
     if not trainer.has_val or not soup.scores:

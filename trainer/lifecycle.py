@@ -241,7 +241,8 @@ def model_weights(config: Config, trainer: Trainer) -> str:
     if which == "best":
         return "best"
     if not (trainer.run_dir / f"{which}.pth").is_file():
-        LOG.warning("no %s.pth (the run did not write it): val_predictions.csv uses best.pth", which)
+        why = "stopped before its first averaged epoch" if which == "swa" else "no validated epoch"
+        LOG.warning("no %s.pth (%s): val_predictions.csv uses best.pth", which, why)
         return "best"
     return which
 

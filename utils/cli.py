@@ -1,5 +1,6 @@
 """Entry points as users meet them: a `UserError` or an OS error on a named file is one line on stderr and
-exit code 2, Ctrl-C one line and 130 (`cli_main`); `main()` as a console script (`as_script`)."""
+exit code 2, Ctrl-C one line and 130, SIGTERM one line and 143, each after temp files are removed (`cli_main`);
+`main()` as a console script (`as_script`)."""
 from __future__ import annotations
 
 import functools
@@ -11,6 +12,7 @@ from utils.errors import UserError, one_line
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -24,21 +26,26 @@ def describe(err: BaseException) -> str:
 def cli_main(func: F) -> F:
     """Wrap an entry point: console logging shared with progress bars; a `UserError`, or an operating-
     system error on a file the user named (read-only, missing, a directory, disk full...), becomes one
-    line on stderr and exit code 2; Ctrl-C outside training is one line and exit code 130."""
+    line on stderr and exit code 2; Ctrl-C outside training is one line and exit code 130, SIGTERM one line
+    and 143: both unwind the stack first, so temp files are removed and earlier outputs stay as they were."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from utils.console import console_logging
+        from utils.signals import Terminated, sigterm_raises
 
         try:
-            with console_logging():
+            with console_logging(), sigterm_raises():
                 return func(*args, **kwargs)
         except (UserError, OSError) as err:
             logging.getLogger(__name__).debug("user error", exc_info=True)
             print(f"error: {describe(err)}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
+        except Terminated:
+            print("terminated (SIGTERM): earlier outputs kept, nothing half-written", file=sys.stderr)
+            sys.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            print("interrupted: earlier outputs kept, nothing half-written", file=sys.stderr)
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]

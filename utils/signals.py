@@ -1,9 +1,12 @@
-"""Graceful stop on SIGINT (Ctrl-C) and SIGTERM (what clusters send before preemption)."""
+"""Graceful stop on SIGINT (Ctrl-C) and SIGTERM (what clusters send before preemption) during training; outside
+it, SIGTERM raised as `Terminated` so `finally` blocks remove temp files (`sigterm_raises`), and both signals held
+back while files that belong together are renamed (`signals_deferred`)."""
 from __future__ import annotations
 
 import contextlib
 import logging
 import signal
+import threading
 from typing import Iterator, Optional
 
 LOG = logging.getLogger(__name__)
@@ -44,3 +47,48 @@ def graceful_stop() -> Iterator[StopRequest]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception: like Ctrl-C, it unwinds the stack, so temp files are removed on the way out."""
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises `Terminated` inside the block (Python's default for it ends the process on the spot,
+    leaving temp files behind)."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise Terminated(signal.Signals(signum).name)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block and delivered after it, to the handlers in place before (e.g. a
+    model and its sidecar renamed into place together: never one without the other)."""
+    if not _in_main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        for signum in caught:
+            signal.raise_signal(signum)

@@ -172,6 +172,20 @@ def test_bad_device_and_helper_clis(tmp_path, capsys):
     fails_in_one_line(score.main, [str(tmp_path / "none.csv"), str(tmp_path / "truth.csv")], capsys, "none.csv")
 
 
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--group-people", "--group-size", "nan"], "--group-size nan: must be a number of photos"),
+    (["--group-people", "--group-size", "inf"], "--group-size inf: must be a number of photos"),
+    (["--group-people", "--group-size", "0.5"], "--group-size 0.5: must be a number of photos"),
+    (["--group-size", "5"], "--group-size is a hint for --group-people"),
+    (["--group-people", "sometimes"], "invalid choice: 'sometimes'"),
+])
+def test_grouping_arguments_past_their_limits_are_refused_before_anything_is_read(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        inference.main(["--ckpt", "no-such-run", *argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and expected in err and "Traceback" not in err
+
+
 # ----- files are shared as users expect -----------------------------------------------------------------
 def test_atomic_writes_respect_the_umask(tmp_path):
     old = os.umask(0o022)

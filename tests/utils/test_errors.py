@@ -40,7 +40,8 @@ def test_ctrl_c_outside_training_is_one_line_and_130(capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         predicting()
-    assert exit_info.value.code == 130 and capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
+    assert exit_info.value.code == 130 and capsys.readouterr().err.strip().splitlines()[-1] == (
+        "interrupted: earlier outputs kept, nothing half-written")
 
 
 @pytest.mark.slow  # a subprocess or a worker pool: make test only
