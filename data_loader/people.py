@@ -60,11 +60,12 @@ def inspect_person_folder(folder: Path) -> tuple[dict[str, Path], list[Problem]]
 
 def int_cell(text: str, low: int, high: int) -> Optional[int]:
     """`text` as an integer in [low, high], or None: ASCII digits only (`int('²')` raises and
-    `'²'.isdigit()` is true, so neither is used alone)."""
-    text = text.strip()
-    if not re.fullmatch(r"[0-9]+", text) or not low <= int(text) <= high:
+    `'²'.isdigit()` is true, so neither is used alone); a whole number written as a float by a spreadsheet
+    (`45.0`) is that integer."""
+    match = re.fullmatch(r"([0-9]+)(?:\.0*)?", text.strip())
+    if match is None or not low <= int(match.group(1)) <= high:
         return None
-    return int(text)
+    return int(match.group(1))
 
 
 def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str, unique: Optional[str] = None
@@ -74,10 +75,12 @@ def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str, uniq
     if not csv_path.is_file():
         hint = f" ({config_key} must hold {csv_path.name} and images/)" if config_key.startswith("data.") else ""
         raise DataError(f"{csv_path}: not found{hint}")
-    try:
+    try:  # pandas drops a UTF-8 byte-order mark and reads Windows line endings
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{csv_path}: cannot parse CSV ({err.__class__.__name__})") from None
+    df.columns = [str(c).strip() for c in df.columns]  # spreadsheets pad names and cells with spaces
+    df = df.apply(lambda column: column.str.strip())
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"{csv_path}: missing column(s) {', '.join(missing)}")
@@ -92,6 +95,7 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
     """One row per person: id (str), gender (str), age (int), path (str). Validated."""
     csv_path = Path(train_dir) / "train.csv"
     df = read_csv_table(csv_path, TRAIN_COLUMNS, "data.train_dir")
+    df = df.assign(gender=df["gender"].str.lower())  # "Female" from another system is female
     for row, (pid, gender, age) in enumerate(zip(df["id"], df["gender"], df["age"]), start=2):
         if gender not in GENDER_NAMES:
             raise DataError(f"{csv_path}: line {row}: gender {gender!r} is not male/female")
@@ -107,7 +111,7 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
         ids = df["id"][df["path"] == same_folder.iloc[0]].tolist()
         raise DataError(f"{csv_path}: folder {same_folder.iloc[0]!r} is listed under ids {', '.join(ids)} "
                         "(one person twice would sit on both sides of the split)")
-    df = df.assign(age=df["age"].astype(int))
+    df = df.assign(age=[int_cell(a, *AGE_RANGE) for a in df["age"]])
     return df[list(TRAIN_COLUMNS)].reset_index(drop=True)
 
 

@@ -25,6 +25,8 @@ DATA_KEY = "data.train_dir"
 def read_fixes(path: Path) -> pd.DataFrame:
     """The fixes table, validated; errors name the file and line."""
     fixes = read_csv_table(Path(path), ("id", "field", "value"), "data.relabel")
+    fixes = fixes.assign(field=fixes["field"].str.lower(),
+                         value=fixes["value"].where(fixes["field"].str.lower() != "gender", fixes["value"].str.lower()))
     for line, (field, value) in enumerate(zip(fixes["field"], fixes["value"]), start=2):
         if field not in FIELDS:
             raise DataError(f"{path}: line {line}: field {field!r} is not one of {', '.join(FIELDS)}")
@@ -57,8 +59,9 @@ def apply_fixes(images: pd.DataFrame, path: Path, age_bounds: Sequence[int]) -> 
         if fix.field == "gender":
             images.loc[rows, "gender"] = gender_id(fix.value)
         elif fix.field == "age":
-            images.loc[rows, "age"] = int(fix.value)
-            images.loc[rows, "age_group"] = age_group(int(fix.value), age_bounds)
+            age = int_cell(fix.value, *AGE_RANGE)  # validated by read_fixes ("45.0" from a spreadsheet is 45)
+            images.loc[rows, "age"] = age
+            images.loc[rows, "age_group"] = age_group(age, age_bounds)
         else:
             images.loc[rows, "mask"] = images.loc[rows, "mask"].map({0: 0, 1: 2, 2: 1})
     images["label"] = [encode(m, g, a) for m, g, a in zip(images["mask"], images["gender"], images["age_group"])]

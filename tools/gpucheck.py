@@ -14,8 +14,9 @@ head, batch 64, the recipe's augmentations) on synthetic data:
   a 1-process NCCL DDP run; a save -> --resume round trip.
 Prints the elapsed time of each part as it ends, then a table, and writes JSON. Every part is bounded
 (steps, people, one compiled layout, CLI runs with a time limit) so the whole check fits a short GPU
-slot (273 s on an H200 with 240 people and two loop pairs; about 40 s more with five); `--quick` runs only
-precision, the loop ratio and pipeline vs step (42 s). Without CUDA it prints one line and exits 0.
+slot (273 s on an H200 with 240 people and two loop pairs; about 40 s more with five; the epoch breakdown,
+two short epochs, is newer and not yet timed on a GPU); `--quick` runs only precision, the loop ratio, the
+epoch breakdown and pipeline vs step (42 s before the breakdown). Without CUDA it prints one line and exits 0.
 """
 from __future__ import annotations
 

@@ -91,3 +91,27 @@ def test_bad_train_csv(data_copy, edit, message):
     with pytest.raises(DataError, match=message) as err:
         list_train_images(data_copy)
     assert "train.csv" in str(err.value) or "nowhere" in str(err.value)
+
+
+def test_a_train_csv_from_another_system_reads_as_the_same_people(data_copy):
+    """A byte-order mark, Windows line endings, padded and capitalised cells, ages written as floats and an
+    extra column (what a spreadsheet saves) describe the same people as the plain file."""
+    csv = data_copy / "train.csv"
+    plain = read_train_csv(data_copy)
+    table = pd.read_csv(csv, dtype=str)
+    odd = table.assign(gender=[f" {g.capitalize()} " for g in table["gender"]], age=[f"{a}.0" for a in table["age"]],
+                       note="checked")
+    csv.write_bytes(b"\xef\xbb\xbf" + odd.to_csv(index=False).replace("\n", "\r\n").encode())
+    again = read_train_csv(data_copy)
+    pd.testing.assert_frame_equal(again, plain)
+    assert again["age"].dtype.kind == "i" and set(again["gender"]) <= {"male", "female"}
+    assert len(list_train_images(data_copy)) == 7 * len(plain)
+
+
+@pytest.mark.parametrize("age", ["45.5", "4.5e1", "-45", "45,0"])
+def test_an_age_that_is_not_a_whole_number_is_still_refused(data_copy, age):
+    csv = data_copy / "train.csv"
+    table = pd.read_csv(csv, dtype=str)
+    table.assign(age=[age] + list(table["age"][1:])).to_csv(csv, index=False)
+    with pytest.raises(DataError, match=f"line 2: age '{age}' is not an integer"):
+        read_train_csv(data_copy)

@@ -68,3 +68,15 @@ def test_non_ascii_or_odd_numbers_are_refused_in_every_table(demo_data, tmp_path
     (tmp_path / "pseudo.csv").write_text(f"ImageID,label\n{image_id},{value}\n")
     with pytest.raises(DataError, match="line 2: label"):
         read_pseudo_labels(tmp_path / "pseudo.csv", demo_data / "eval")
+
+
+def test_a_fix_list_from_a_spreadsheet_applies_as_the_plain_one(demo_data, tmp_path):
+    images = list_train_images(demo_data / "train")
+    people = images.groupby("person_id").first()
+    a, b = people.index[:2]
+    new_gender = "male" if people.loc[a, "gender"] == 1 else "female"
+    plain = apply_fixes(images, write(tmp_path, [(a, "gender", new_gender), (b, "age", "60")]), (30, 60))
+    odd = tmp_path / "odd.csv"
+    odd.write_bytes(b"\xef\xbb\xbf" + f"id,field,value\r\n{a}, Gender ,{new_gender.upper()}\r\n{b},age, 60.0\r\n"
+                    .encode())
+    pd.testing.assert_frame_equal(apply_fixes(images, odd, (30, 60)), plain)

@@ -51,22 +51,24 @@ def test_the_whole_check_runs_on_the_cpu(tmp_path):
     out = proc.stdout
     assert "fp32  losses finite: True" in out and "bf16  losses finite: True" in out
     assert "full loop" in out and "input pipeline" in out
+    assert "one epoch, section by section: train " in out and "(loader wait " in out and "checkpoint " in out
     assert "DDP NCCL 1 process: rc 0; save -> resume: rc 0 -> 0" in out
-    for part in ("synthetic data", "precision", "full loop vs bare loop", "input pipeline vs GPU step",
-                 "DDP, 1 process", "save -> resume"):
+    for part in ("synthetic data", "precision", "full loop vs bare loop", "epoch breakdown",
+                 "input pipeline vs GPU step", "DDP, 1 process", "save -> resume"):
         assert f"gpucheck: {part} done in " in out
     assert "  time: " in out and "s in all (synthetic data " in out
 
 
 @pytest.mark.slow
-def test_quick_check_runs_only_its_three_parts(tmp_path):
+def test_quick_check_runs_only_its_four_parts(tmp_path):
     small = ["model.backbone=mobilenetv3_small_050", "augment.image_size=[64,48]", "data.num_workers=0"]
     proc = subprocess.run([sys.executable, "-m", "tools.gpucheck", "--cpu-smoke", "--quick", "--steps", "2",
                            "--people", "12", *small], cwd=ROOT, capture_output=True, text=True, timeout=scaled(900))
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = [line.split(" done in ")[0].removeprefix("gpucheck: ") for line in proc.stdout.splitlines()
             if " done in " in line]
-    assert done == ["synthetic data", "precision", "full loop vs bare loop", "input pipeline vs GPU step"]
+    assert done == ["synthetic data", "precision", "full loop vs bare loop", "epoch breakdown",
+                    "input pipeline vs GPU step"]
     assert "DDP" not in proc.stdout and "argmax agreement" in proc.stdout
 
 
