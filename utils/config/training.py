@@ -183,7 +183,8 @@ class TrainerConfig(Section):
     device: str = "auto"
     """`auto` (CUDA if present), `cpu`, `cuda`, `cuda:N`"""
     amp: Literal["auto", "none", "fp16", "bf16"] = "auto"
-    """`auto` (bf16 on GPUs with native bf16, fp16 + grad scaler below, none on the CPU), `fp16`, `bf16` (fp16
+    """`auto` (bf16 on GPUs with native bf16, fp16 + grad scaler below; on a CPU with native bf16, AVX512-BF16 or
+    AMX, the training step in bf16 and validation and prediction in fp32, elsewhere fp32), `fp16`, `bf16` (fp16
     with a warning on a GPU without native bf16) or `none` (docs/gpus.md)"""
     monitor: Monitor = MonitorSpec("max", "val_f1")
     """`min|max` + `val_f1`, `val_acc`, `val_loss`, `train_loss` (or `ema_val_*` with `trainer.ema`): picks
