@@ -91,5 +91,8 @@ class Soup:
 
     def describe(self, ingredients: list[int], score: float, metric: str, best: Optional[float]) -> str:
         resumed = f" (epochs after {self.since_epoch} only: the run was resumed)" if self.since_epoch else ""
-        return (f"soup: epochs {', '.join(map(str, ingredients))} of the {len(self.scores)} best{resumed} averaged; "
-                f"{metric} {score:.4f} (best epoch alone {best:.4f}; optimistic, chosen on these people)")
+        what = (f"epochs {', '.join(map(str, ingredients))} of the {len(self.scores)} best{resumed} averaged"
+                if len(ingredients) > 1 else
+                f"epoch {ingredients[0]} alone: each of the other {len(self.scores) - 1} best{resumed} made "
+                "validation worse")
+        return f"soup: {what}; {metric} {score:.4f} (best epoch alone {best:.4f}; optimistic, chosen on these people)"

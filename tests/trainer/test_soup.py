@@ -77,7 +77,7 @@ def test_the_trainer_writes_soup_pth_and_reports_its_epochs_and_score(tmp_path, 
     assert state["ema"] is None and "optimizer" not in state
     assert 2 in summary["soup_epochs"]  # the best epoch always starts the soup
     assert summary["soup_val_f1"] == trainer.soup_metrics["soup_val_f1"]
-    assert any(m.startswith("soup: epochs ") and "of the 3 best averaged" in m for m in caplog.messages)
+    assert any(m.startswith("soup: epoch") and "soup_val_f1" in m for m in caplog.messages)
     json.dumps(summary)  # the summary stays JSON
 
 
@@ -87,7 +87,12 @@ def test_a_resumed_soup_says_it_draws_on_the_later_epochs_only(tmp_path):
     resumed = toy_trainer(tmp_path / "b", scores=[0.2, 0.6, 0.4, 0.5], epochs=4, soup=SoupConfig(top_k=2))
     resumed.load_state_dict(first.state_dict())
     assert resumed.soup.since_epoch == 1 and not resumed.soup.scores
-    assert "(epochs after 1 only: the run was resumed)" in resumed.soup.describe([2], 0.6, "soup_val_f1", 0.6)
+    resumed.soup.scores = {2: 0.6, 3: 0.5}
+    assert resumed.soup.describe([2], 0.6, "soup_val_f1", 0.6) == (
+        "soup: epoch 2 alone: each of the other 1 best (epochs after 1 only: the run was resumed) made validation "
+        "worse; soup_val_f1 0.6000 (best epoch alone 0.6000; optimistic, chosen on these people)")
+    assert resumed.soup.describe([2, 3], 0.62, "soup_val_f1", 0.6).startswith(
+        "soup: epochs 2, 3 of the 2 best (epochs after 1 only: the run was resumed) averaged; soup_val_f1 0.6200")
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
