@@ -54,7 +54,7 @@ def test_the_utilisation_sampler_averages_what_nvml_reports(monkeypatch):
     readings = iter([30.0, 50.0, 70.0] + [70.0] * 1000)
     monkeypatch.setattr(torch.cuda, "utilization", lambda device=None: next(readings))
     with UtilisationSampler(torch.device("cuda"), interval=0.01) as sampler:
-        time.sleep(0.2)
+        time.sleep(0.5)
     assert len(sampler.samples) >= 3 and sampler.samples[:3] == [30.0, 50.0, 70.0]
     assert sampler.mean == pytest.approx(sum(sampler.samples) / len(sampler.samples))
 

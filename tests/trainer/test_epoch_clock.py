@@ -98,6 +98,12 @@ def test_a_fast_loader_gets_no_note(tmp_path, caplog):
     from helpers import toy_trainer
 
     trainer = toy_trainer(tmp_path, scores=[0.1], epochs=1)
+    step = trainer.train_step
+
+    def slow_step(*args, **kwargs):  # a step of real size: the toy's microseconds would make any loader "slow"
+        time.sleep(0.05)
+        return step(*args, **kwargs)
+    trainer.train_step = slow_step
     trainer.callbacks.append(LoaderNote(num_workers=0, cache="memory"))
     with caplog.at_level(logging.WARNING, logger="trainer.epoch_clock"):
         metrics = trainer.run_epoch()
