@@ -96,10 +96,11 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
     csv_path = Path(train_dir) / "train.csv"
     df = read_csv_table(csv_path, TRAIN_COLUMNS, "data.train_dir")
     df = df.assign(gender=df["gender"].str.lower())  # "Female" from another system is female
-    for row, (pid, gender, age) in enumerate(zip(df["id"], df["gender"], df["age"]), start=2):
+    ages = [int_cell(age, *AGE_RANGE) for age in df["age"]]
+    for row, (pid, gender, age, value) in enumerate(zip(df["id"], df["gender"], df["age"], ages), start=2):
         if gender not in GENDER_NAMES:
             raise DataError(f"{csv_path}: line {row}: gender {gender!r} is not male/female")
-        if int_cell(age, *AGE_RANGE) is None:
+        if value is None:
             raise DataError(f"{csv_path}: line {row}: age {age!r} is not an integer in {list(AGE_RANGE)}")
         if not pid:
             raise DataError(f"{csv_path}: line {row}: empty id")
@@ -111,7 +112,7 @@ def read_train_csv(train_dir: Path) -> pd.DataFrame:
         ids = df["id"][df["path"] == same_folder.iloc[0]].tolist()
         raise DataError(f"{csv_path}: folder {same_folder.iloc[0]!r} is listed under ids {', '.join(ids)} "
                         "(one person twice would sit on both sides of the split)")
-    df = df.assign(age=[int_cell(a, *AGE_RANGE) for a in df["age"]])
+    df = df.assign(age=ages)
     return df[list(TRAIN_COLUMNS)].reset_index(drop=True)
 
 

@@ -25,16 +25,20 @@ DATA_KEY = "data.train_dir"
 def read_fixes(path: Path) -> pd.DataFrame:
     """The fixes table, validated; errors name the file and line."""
     fixes = read_csv_table(Path(path), ("id", "field", "value"), "data.relabel")
-    fixes = fixes.assign(field=fixes["field"].str.lower(),
-                         value=fixes["value"].where(fixes["field"].str.lower() != "gender", fixes["value"].str.lower()))
+    fields = fixes["field"].str.lower()  # a list saved by a spreadsheet: "Gender", "MALE", "45.0"
+    fixes = fixes.assign(field=fields, value=fixes["value"].where(fields != "gender", fixes["value"].str.lower()))
+    values = list(fixes["value"])
     for line, (field, value) in enumerate(zip(fixes["field"], fixes["value"]), start=2):
         if field not in FIELDS:
             raise DataError(f"{path}: line {line}: field {field!r} is not one of {', '.join(FIELDS)}")
         if field == "gender" and value not in GENDER_NAMES:
             raise DataError(f"{path}: line {line}: gender {value!r} is not male/female")
-        if field == "age" and int_cell(value, *AGE_RANGE) is None:
-            raise DataError(f"{path}: line {line}: age {value!r} is not an integer in {list(AGE_RANGE)}")
-    return fixes
+        if field == "age":
+            age = int_cell(value, *AGE_RANGE)
+            if age is None:
+                raise DataError(f"{path}: line {line}: age {value!r} is not an integer in {list(AGE_RANGE)}")
+            values[line - 2] = str(age)  # canonical, so every reader of the table sees the integer
+    return fixes.assign(value=values)
 
 
 def apply_fixes(images: pd.DataFrame, path: Path, age_bounds: Sequence[int]) -> pd.DataFrame:
@@ -59,9 +63,8 @@ def apply_fixes(images: pd.DataFrame, path: Path, age_bounds: Sequence[int]) -> 
         if fix.field == "gender":
             images.loc[rows, "gender"] = gender_id(fix.value)
         elif fix.field == "age":
-            age = int_cell(fix.value, *AGE_RANGE)  # validated by read_fixes ("45.0" from a spreadsheet is 45)
-            images.loc[rows, "age"] = age
-            images.loc[rows, "age_group"] = age_group(age, age_bounds)
+            images.loc[rows, "age"] = int(fix.value)
+            images.loc[rows, "age_group"] = age_group(int(fix.value), age_bounds)
         else:
             images.loc[rows, "mask"] = images.loc[rows, "mask"].map({0: 0, 1: 2, 2: 1})
     images["label"] = [encode(m, g, a) for m, g, a in zip(images["mask"], images["gender"], images["age_group"])]

@@ -24,13 +24,13 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from data_loader.eval_table import read_eval_table
 from data_loader.people import list_train_images
 from utils.cli import as_script, cli_main
+from utils.config import IMAGENET_MEAN, IMAGENET_STD
 from utils.io import atomic_write_text
 from utils.labels import NUM_CLASSES
 from utils.outputs import check_outputs
-
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def decode_all(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
@@ -41,7 +41,7 @@ def decode_all(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
-    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (images.float() / 255 - mean) / std
 
 
@@ -95,10 +95,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, float]:
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     table = list_train_images(args.train_dir)
-    info = pd.read_csv(args.eval_dir / "info.csv", dtype=str)
+    info = read_eval_table(args.eval_dir)  # info.csv's rows with the path of each photo, checked
     size = tuple(args.image_size)
     images, labels = decode_all(table["path"].tolist(), size), torch.tensor(table["label"].to_numpy(), dtype=torch.long)
-    eval_images = decode_all([str(args.eval_dir / "images" / i) for i in info["ImageID"]], size)
+    eval_images = decode_all(info["path"].tolist(), size)
     decoded = time.perf_counter()
     model = timm.create_model(args.backbone, pretrained=False, num_classes=NUM_CLASSES)
     train(model, images, labels, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)

@@ -16,6 +16,7 @@ import numpy as np
 
 from data_loader.people import read_csv_table
 from predict.person_groups import completeness, pool_groups, purity
+from tools.score import read_answers
 from utils.bootstrap import paired_f1_delta
 from utils.cli import as_script, cli_main
 from utils.errors import DataError
@@ -26,7 +27,9 @@ from utils.run_dir import PROB_COLUMNS
 def aligned(probs_csv: Path, groups_csv: Path, truth_csv: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                            np.ndarray]:
     """(per-photo probabilities, found groups, true classes, true people) in the truth file's photo order."""
-    truth = read_csv_table(truth_csv, ("ImageID", "ans", "person"), "TRUTH", unique="ImageID")
+    truth = read_answers(truth_csv)  # the scorer's reader: each ImageID once, each answer a class id
+    if "person" not in truth.columns:
+        raise DataError(f"{truth_csv}: missing column(s) person (pooling is judged per true person)")
     probs = read_csv_table(probs_csv, ("ImageID", *PROB_COLUMNS), "PROBS", unique="ImageID").set_index("ImageID")
     groups = read_csv_table(groups_csv, ("ImageID", "group"), "GROUPS", unique="ImageID").set_index("ImageID")
     for path, table in ((probs_csv, probs), (groups_csv, groups)):
@@ -40,7 +43,7 @@ def aligned(probs_csv: Path, groups_csv: Path, truth_csv: Path) -> tuple[np.ndar
         raise DataError(f"{probs_csv}: a probability is not a number ({err})") from None
     if not np.isfinite(values).all():
         raise DataError(f"{probs_csv}: empty, NaN or infinite probabilities")
-    return values, groups.loc[ids, "group"].to_numpy(), truth["ans"].astype(int).to_numpy(), truth["person"].to_numpy()
+    return values, groups.loc[ids, "group"].to_numpy(), truth["ans"].to_numpy(), truth["person"].to_numpy()
 
 
 def pooling_figures(probs: np.ndarray, groups: np.ndarray, labels: np.ndarray, people: np.ndarray) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class Soup:
         validation with the monitored metric; `bn_loader` recomputes BatchNorm statistics of each tried soup."""
         order = self.ranked()
         net = copy.deepcopy(model)
-        ingredients, score = [order[0]], self.scores[order[0]]
+        ingredients, score, soup = [order[0]], self.scores[order[0]], self.weights[order[0]]
         recompute = self.cfg.bn_update and has_batchnorm(model)
         for epoch in order[1:]:
             self._load(net, [*ingredients, epoch], bn_loader, device, recompute)
@@ -79,8 +79,8 @@ class Soup:
                      "added" if kept else "left out", trial, score)
             if kept:
                 ingredients.append(epoch)
-                score = trial
-        self._load(net, ingredients, bn_loader, device, recompute and len(ingredients) > 1)
+                score, soup = trial, copy.deepcopy(net.state_dict())  # as tried: averaged, BatchNorm recomputed
+        net.load_state_dict(soup)
         return net, sorted(ingredients), score
 
     def _load(self, net: nn.Module, epochs: list[int], bn_loader: Iterable[Any], device: torch.device,
