@@ -51,3 +51,15 @@ def test_the_command_reads_the_three_files_in_the_truths_order_and_names_a_missi
     pd.DataFrame({"ImageID": ids[1:], "group": 0}).to_csv(tmp_path / "g.csv", index=False)
     fails_in_one_line(pooling_check.main, [str(tmp_path / f) for f in ("p.csv", "g.csv", "t.csv")], capsys,
                       f"{tmp_path / 'g.csv'}: 1 photo(s) of {tmp_path / 't.csv'} missing (first: 000.jpg)")
+
+
+def test_a_truth_without_people_or_with_a_bad_answer_is_one_line(tmp_path, capsys):
+    probs, labels, people = made_up(1)
+    ids = [f"{i:03d}.jpg" for i in range(len(labels))]
+    pd.DataFrame(probs, columns=PROB_COLUMNS).assign(ImageID=ids).to_csv(tmp_path / "p.csv", index=False)
+    pd.DataFrame({"ImageID": ids, "group": 0}).to_csv(tmp_path / "g.csv", index=False)
+    argv = [str(tmp_path / f) for f in ("p.csv", "g.csv", "t.csv")]
+    pd.DataFrame({"ImageID": ids, "ans": ["x", *labels[1:]], "person": people}).to_csv(tmp_path / "t.csv", index=False)
+    fails_in_one_line(pooling_check.main, argv, capsys, "t.csv: line 2: ans 'x' is not a class id")
+    pd.DataFrame({"ImageID": ids, "ans": labels}).to_csv(tmp_path / "t.csv", index=False)
+    fails_in_one_line(pooling_check.main, argv, capsys, "t.csv: missing column(s) person")
