@@ -158,8 +158,10 @@ class MaskBaseDataset(ImageDataset):
         if len(val_rows) == 0 and (val_ratio > 0 or n_folds):
             raise DataError(f"{what} leaves no validation images ({len(self.images)} images in all): raise "
                             "data.val_ratio, or set it to 0 to train on everyone")
-        return (self.subset(train_rows, train_transform, self.labels),
-                self.subset(val_rows, val_transform, self.eval_labels))
+        train_set = self.subset(train_rows, train_transform, self.labels)
+        ages = self.images["age"].to_numpy(dtype=np.int64) if "age" in self.images else np.full(len(self.images), -1)
+        train_set.ages = ages[train_rows]  # written ages, -1 unknown (model.age)
+        return train_set, self.subset(val_rows, val_transform, self.eval_labels)
 
 
 class MaskSplitByProfileDataset(MaskBaseDataset):
@@ -192,6 +194,8 @@ def with_pseudo_labels(train_set: ImageDataset, pseudo: pd.DataFrame, weight: fl
     merged = ImageDataset(paths, labels, transform=train_set.transform, draft_size=train_set.draft_size,
                           seed=train_set.seed, cache=train_set.cache, cache_rows=rows, crop=train_set.crop)
     merged.sample_weights = torch.cat([torch.ones(len(train_set)), torch.full((len(pseudo),), float(weight))])
+    if hasattr(train_set, "ages"):  # an eval image has no written age: -1
+        merged.ages = np.concatenate([train_set.ages, np.full(len(pseudo), -1, dtype=np.int64)])
     return merged
 
 

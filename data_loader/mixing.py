@@ -54,15 +54,16 @@ class AnyBatchMixup:
         return torch.cat([mixed, images[-1:]]), torch.cat([soft, last.to(soft.dtype)])
 
 
-def build_mixer(cfg: AugmentConfig) -> Optional[Mixer]:
-    """The configured batch mixer, or None (timm's `Mixup` draws from numpy's global RNG)."""
+def build_mixer(cfg: AugmentConfig, num_classes: int = NUM_CLASSES) -> Optional[Mixer]:
+    """The configured batch mixer over `num_classes` target ids, or None (timm's `Mixup` draws from numpy's
+    global RNG)."""
     if cfg.cutmix is not None and cfg.cutmix_mode == "half":
-        return HalfCutMix(cfg.cutmix.prob)
+        return HalfCutMix(cfg.cutmix.prob, num_classes=num_classes)
     if cfg.cutmix is None and cfg.mixup is None:
         return None
     mix_p = cfg.mixup.prob if cfg.mixup else 0.0
     cut_p = cfg.cutmix.prob if cfg.cutmix else 0.0
     mixup = Mixup(mixup_alpha=cfg.mixup.alpha if cfg.mixup else 0.0,
                   cutmix_alpha=cfg.cutmix.alpha if cfg.cutmix else 0.0, prob=min(1.0, mix_p + cut_p),
-                  switch_prob=cut_p / (mix_p + cut_p), label_smoothing=0.0, num_classes=NUM_CLASSES)
-    return AnyBatchMixup(mixup)
+                  switch_prob=cut_p / (mix_p + cut_p), label_smoothing=0.0, num_classes=num_classes)
+    return AnyBatchMixup(mixup, num_classes=num_classes)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from utils.config import Config, load_config
 from utils.errors import UserError
-from utils.run import read_summary
+from utils.run import Run, read_summary
 from utils.run_dir import RunDir
 
 LOG = logging.getLogger(__name__)
@@ -50,6 +50,21 @@ def check_refittable(run: RunDir, name: str) -> dict[str, Any]:
     return summary
 
 
+def fitted_age_bounds(run_path: Path) -> tuple[int, int]:
+    """The age boundaries fitted on RUN's validation (`model.age: ordinal`), from its model's checkpoint: a refit
+    has no validation to fit them on, so it keeps them (as its `data.age_bounds`)."""
+    from trainer.checkpoint import load_checkpoint
+
+    path = Run.open(run_path).weights_file(explicit=False)
+    state = load_checkpoint(path, which="best")["model"]
+    key = next((k for k in state if k.endswith("head.age_bounds")), None)
+    if key is None:
+        raise UserError(f"--refit {run_path}: {path} has no fitted age boundaries (model.age: ordinal)")
+    low, high = (int(round(v)) for v in state[key].tolist())
+    LOG.info("refit: the age boundaries fitted on %s's validation, [%d, %d], are kept", run_path, low, high)
+    return low, high
+
+
 def refit_config(run_path: Path, overrides: Sequence[str] = ()) -> tuple[Config, list[str], dict[str, Any]]:
     """(config, overrides, info) of the refit of `run_path`: RUN's recipe on every person for the chosen epochs;
     `overrides` may change anything else (e.g. trainer.device)."""
@@ -60,9 +75,10 @@ def refit_config(run_path: Path, overrides: Sequence[str] = ()) -> tuple[Config,
         raise UserError(f"--refit {run_path}: trainer.freeze.patience unfreezes on validation, which a refit has "
                         "none of; give trainer.freeze.epochs=N (the epoch RUN unfroze at, see its train.log)")
     epochs = refit_epochs(recipe, summary)
+    bounds = fitted_age_bounds(run_path) if recipe.model.age == "ordinal" else None
     refit = ["data.val_ratio=0", "data.n_folds=0", "data.fold=0", f"trainer.epochs={epochs}",
              "trainer.early_stop_patience=0", *(["trainer.soup=null"] if recipe.trainer.soup is not None else []),
-             *overrides]
+             *([f"data.age_bounds=[{bounds[0]},{bounds[1]}]"] if bounds else []), *overrides]
     config = load_config(run.config, refit)
     why = ("the whole schedule: the recipe averages its last epochs' weights" if epochs == recipe.trainer.epochs
            and recipe.trainer.swa is not None and recipe.trainer.swa.use else f"its best epoch {epochs}")

@@ -91,10 +91,14 @@ def create_backbone(cfg: ModelConfig) -> nn.Module:
 
 
 def build_model(
-    cfg: ModelConfig, num_classes: int = NUM_CLASSES, backbone: Optional[nn.Module] = None
+    cfg: ModelConfig, num_classes: int = NUM_CLASSES, backbone: Optional[nn.Module] = None,
+    age_bounds: Optional[tuple[int, int]] = None,
 ) -> MaskClassifier:
-    """Backbone + `cfg.head` for `num_classes` outputs."""
+    """Backbone + `cfg.head` for `num_classes` outputs; an ordinal age head starts at `age_bounds`
+    (a checkpoint's own replace them when loaded)."""
     backbone = backbone if backbone is not None else create_backbone(cfg)
     head = build_head(cfg.head, in_features=feature_dim(backbone), num_classes=num_classes, hidden_dim=cfg.hidden_dim,
-                      activation=cfg.activation, dropout=cfg.dropout)
+                      activation=cfg.activation, dropout=cfg.dropout, age=cfg.age)
+    if age_bounds is not None and getattr(head, "ordinal", False):
+        head.age_bounds.copy_(torch.tensor(age_bounds, dtype=torch.float))
     return MaskClassifier(backbone, head)

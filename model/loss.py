@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.age import ordinal_loss, split_joint
 from utils.config import LossConfig
 from utils.labels import NUM_CLASSES, TASK_SIZES, split_classes
 
@@ -96,6 +97,30 @@ class MultiTaskLoss(nn.Module):
         return total
 
 
+class OrdinalMultiTaskLoss(nn.Module):
+    """For `model.age: ordinal`: training outputs are the 18 class log-probabilities followed by the age bins',
+    targets joint (class, age bin) ids or their mixtures (`model.age`); mask and gender get `task_loss` on their
+    marginals, the age the ordinal loss on its bins, summed with `task_weights`. Validation outputs (18 columns,
+    18-class targets) get the per-task loss on the marginals, the age group's included."""
+
+    def __init__(self, task_loss: nn.Module, task_weights: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        self.task_weights = tuple(task_weights)
+        self.tasks = MultiTaskLoss(task_loss, task_weights)
+        self.mask_gender = MultiTaskLoss(task_loss, (*self.task_weights[:2], 0.0))
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor,
+                sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if logits.shape[1] == NUM_CLASSES:
+            return self.tasks(logits, targets, sample_weight)
+        classes, bins = logits[:, :NUM_CLASSES], logits[:, NUM_CLASSES:]
+        class_targets, bin_targets = split_joint(targets)
+        per_sample = ordinal_loss(bins, bin_targets)
+        sw = torch.ones_like(per_sample) if sample_weight is None else sample_weight.float()
+        age = (per_sample * sw).sum() / sw.sum()
+        return self.mask_gender(classes, class_targets, sample_weight) + self.task_weights[2] * age
+
+
 def inverse_frequency(labels: Sequence[int], num_classes: int) -> list[float]:
     """Class weights 1 / count, scaled to mean 1 over the classes present (absent classes: 0)."""
     counts = torch.bincount(torch.as_tensor(list(labels), dtype=torch.long), minlength=num_classes).float()
@@ -104,12 +129,13 @@ def inverse_frequency(labels: Sequence[int], num_classes: int) -> list[float]:
 
 
 def build_loss(cfg: LossConfig, train_labels: Optional[Sequence[int]] = None, num_classes: int = NUM_CLASSES,
-               multi_task: bool = False) -> nn.Module:
+               multi_task: bool = False, ordinal_age: bool = False) -> nn.Module:
     """The loss named by `cfg.name`; `class_weights: auto` uses the training split's `train_labels`.
-    With `multi_task` (`model.head: multi`) it is applied per task, without class weights."""
-    if multi_task:
-        task_cfg = cfg.model_copy(update={"class_weights": None})
-        return MultiTaskLoss(build_loss(task_cfg, num_classes=num_classes), cfg.task_weights)
+    With `multi_task` (`model.head: multi`) it is applied per task, without class weights; with `ordinal_age`
+    (`model.age: ordinal`) the age task gets the ordinal loss on its bins."""
+    if multi_task or ordinal_age:
+        task_loss = build_loss(cfg.model_copy(update={"class_weights": None}), num_classes=num_classes)
+        return (OrdinalMultiTaskLoss if ordinal_age else MultiTaskLoss)(task_loss, cfg.task_weights)
     weights = cfg.class_weights
     if weights == "auto":
         weights = inverse_frequency(train_labels if train_labels is not None else [], num_classes)

@@ -50,10 +50,12 @@ class EpochAccumulator:
         return sum(p[0] for p in parts), sum(p[1] for p in parts), merged
 
     def compute(self, prefix: str, detail: bool = False, loss_fn: Optional[Callable[..., torch.Tensor]] = None,
-                info: DistInfo = DistInfo(), tasks: bool = False) -> dict[str, float]:
+                info: DistInfo = DistInfo(), tasks: bool = False,
+                outputs_fn: Optional[Callable[..., torch.Tensor]] = None) -> dict[str, float]:
         """`{prefix}_loss` and, when predictions were given, `{prefix}_acc`/`{prefix}_f1` (per task too with
         `tasks`, per class as well with `detail`); with `loss_fn(logits, targets)` and kept logits the loss is
-        computed once over the unique samples."""
+        computed once over the unique samples; `outputs_fn(logits, targets)` first turns the whole set's kept
+        logits into the 18-class ones scored (an ordinal age head's fit)."""
         loss_sum, count, (outputs, targets, indices) = self._gathered(info)
         if count == 0:
             return {}
@@ -62,6 +64,8 @@ class EpochAccumulator:
             if len(indices):
                 _, first = np.unique(indices.numpy(), return_index=True)  # drop padding duplicates
                 outputs, targets = outputs[first], targets[first]
+            if self.keep_logits and outputs_fn is not None:
+                outputs = outputs_fn(outputs, targets)
             if self.keep_logits and loss_fn is not None:
                 out[f"{prefix}_loss"] = float(loss_fn(outputs, targets))
             self.y_true = targets.numpy()

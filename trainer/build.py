@@ -17,6 +17,7 @@ from data_loader.eval_table import read_pseudo_labels
 from data_loader.loaders import build_loader
 from data_loader.mixing import build_mixer
 from data_loader.pipeline import build_image_pipeline
+from model.age import AGE_BINS, training_bins
 from model.classifier import build_model
 from model.loss import build_loss
 from trainer.optim import build_optimizer, build_scheduler
@@ -25,7 +26,7 @@ from utils.config import Config, TrainerConfig
 from utils.device import resolve_device
 from utils.distributed import DistInfo, init_distributed
 from utils.errors import ConfigError, UserError, first_line
-from utils.labels import class_names
+from utils.labels import NUM_CLASSES, class_names
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class TrainerParts:
     metadata: dict[str, Any]
     dist_info: DistInfo
     mixer: Optional[Callable]
+    age_bins: Optional[torch.Tensor] = None
 
     def trainer(self, **collaborators: Any) -> Trainer:
         """The Trainer over these parts; `collaborators` are `run_dir`, `run_logger`, `stop_request`,
@@ -135,7 +137,7 @@ def build_parts(config: Config) -> TrainerParts:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = config.trainer.cudnn_benchmark and not config.trainer.deterministic
     train_loader, val_loader = build_loaders(config, dist_info, pin_memory=device.type == "cuda")
-    model = build_model(config.model)
+    model = build_model(config.model, age_bounds=config.data.age_bounds)
     probe_model(model, config)
     if config.trainer.sync_bn and dist_info.enabled:
         if device.type == "cuda":
@@ -148,12 +150,17 @@ def build_parts(config: Config) -> TrainerParts:
         updates_per_epoch=math.ceil(len(train_loader) / config.trainer.accumulate_steps),
         monitor_mode=config.trainer.monitor.mode,
     )
-    train_labels = train_loader.dataset.labels.tolist()
-    criterion = build_loss(config.loss, train_labels, multi_task=config.model.head == "multi")
+    ordinal = config.model.age == "ordinal"
+    train_set = train_loader.dataset
+    criterion = build_loss(config.loss, train_set.labels.tolist(), multi_task=config.model.head == "multi",
+                           ordinal_age=ordinal)
+    age_bins = torch.as_tensor(training_bins(train_set.ages, train_set.labels)) if ordinal else None
+    target_classes = NUM_CLASSES * AGE_BINS if ordinal else NUM_CLASSES  # joint (class, age bin) ids
     metadata: dict[str, Any] = {"config": config.to_dict(), "class_names": class_names()}  # validation labels
     return TrainerParts(model=model, criterion=criterion.to(device), optimizer=optimizer, scheduler=scheduler,
                         train_loader=train_loader, val_loader=val_loader, cfg=config.trainer, device=device,
-                        metadata=metadata, dist_info=dist_info, mixer=build_mixer(config.augment))
+                        metadata=metadata, dist_info=dist_info, age_bins=age_bins,
+                        mixer=build_mixer(config.augment, num_classes=target_classes))
 
 
 def build_trainer(config: Config, **collaborators: Any) -> Trainer:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from trainer.accumulator import EpochAccumulator
+from trainer.age_fit import bounds_fitter, bounds_metrics, emit_bins, loss_targets
 from trainer.checkpoint import for_inference, save_checkpoint
 from trainer.epoch_clock import EpochClock, LoaderClock
 from trainer.final_models import finish_soup, finish_swa
@@ -29,6 +30,7 @@ from utils.config import TrainerConfig
 from utils.device import amp_dtype, dtype_name
 from utils.distributed import DistInfo, broadcast_buffers
 from utils.errors import UserError
+from utils.labels import NUM_CLASSES
 from utils.logger import RunLogger
 from utils.run_dir import RunDir, run_finished
 from utils.seed import rng_state, set_rng_state
@@ -97,6 +99,7 @@ class Trainer:
         metadata: dict[str, Any],
         dist_info: DistInfo = DistInfo(),
         mixer: Optional[Callable] = None,
+        age_bins: Optional[torch.Tensor] = None,
         run_dir: Optional[RunDir] = None,
         run_logger: Optional[RunLogger] = None,
         stop_request: Any = None,
@@ -112,6 +115,8 @@ class Trainer:
         self.run_logger, self.stop_request, self.callbacks = run_logger, stop_request, list(callbacks)
         self.metadata = metadata
         self.mixer = mixer  # (images, targets) -> (images, soft targets)
+        self.age_bins = age_bins  # model.age: ordinal: the age bin of each training index
+        emit_bins(self.model)  # before the EMA copies it
         self.amp_dtype = amp_dtype(cfg.amp, device, training=True)  # the training step's autocast
         self.eval_dtype = amp_dtype(cfg.amp, device)  # validation's: fp32 on the CPU, as inference predicts
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
@@ -258,14 +263,15 @@ class Trainer:
             images, targets = self.to_device(images, targets)
             update = (step + 1) % accum == 0 or step + 1 == n_batches
             group_size = accum if step < n_batches - n_batches % accum else n_batches % accum  # timm's rule
-            images, loss_targets = self.mixer(images, targets) if self.mixer is not None else (images, targets)
+            loss_target = loss_targets(targets, indices, self.age_bins)
+            images, loss_target = self.mixer(images, loss_target) if self.mixer is not None else (images, loss_target)
             sample_weight = weights[indices].to(self.device, non_blocking=True) if weights is not None else None
-            out = self.train_step(images, loss_targets, step, update=update, sample_weight=sample_weight,
+            out = self.train_step(images, loss_target, step, update=update, sample_weight=sample_weight,
                                   group_size=group_size)
             if out is None:
                 continue
             loss, logits = out
-            acc.update(loss, logits, targets)
+            acc.update(loss, logits[:, :NUM_CLASSES], targets)  # an ordinal head's age bins follow the classes
             first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step, first_bad)
             if step % POSTFIX_EVERY == 0:
                 self._check_finite(first_bad)
@@ -328,7 +334,8 @@ class Trainer:
         def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             return self.criterion(logits.to(self.device), targets.to(self.device))
 
-        metrics = acc.compute(prefix, detail=True, loss_fn=loss_fn, info=self.dist)
+        metrics = acc.compute(prefix, detail=True, loss_fn=loss_fn, info=self.dist, outputs_fn=bounds_fitter(model))
+        metrics.update(bounds_metrics(model, prefix))
         return EvalResult(metrics, acc.y_true, acc.probs, list(loader.dataset.paths))
 
     def evaluate_monitored(self) -> tuple[dict[str, float], EvalResult]:

@@ -61,6 +61,9 @@ class Config(Section):
         if self.model.head == "multi" and self.loss.class_weights is not None:
             raise ValueError("loss.class_weights: not used by model.head: multi (its losses are per task); "
                              "weigh the tasks with loss.task_weights or set class_weights: null")
+        if self.model.age == "ordinal" and self.model.head != "multi":
+            raise ValueError(f"model.age: ordinal needs model.head: multi (the age is a head of its own), "
+                             f"not {self.model.head}")
         if not has_val and self.trainer.freeze is not None and self.trainer.freeze.patience is not None:
             raise ValueError("trainer.freeze.patience: no validation set (data.val_ratio: 0), so it would never "
                              "unfreeze; use trainer.freeze.epochs")

@@ -24,6 +24,11 @@ class ModelConfig(Section):
     """`linear` (dropout + Linear), `shallow` (Linear → act → BatchNorm1d → dropout → Linear) or `multi` (mask 3
     / gender 2 / age 3 heads; their log-probabilities sum to the 18-class prediction, each task has its own loss
     weighted by `loss.task_weights`; `loss.class_weights` is refused with it)"""
+    age: Literal["classes", "ordinal"] = "classes"
+    """with `head: multi`: `classes` (the age head predicts the 3 groups) or `ordinal` (it predicts the age in
+    one-year bins 18..60, learnt from each person's written age with an ordinal loss; the group boundaries are
+    refitted on validation for macro-F1 after every validation pass, start at `data.age_bounds`, and are saved
+    in the checkpoint, logged as `val_age_low`/`val_age_high`)"""
     hidden_dim: int = Field(512, gt=0)
     """width of the `shallow` head's hidden layer"""
     activation: str = "gelu"
