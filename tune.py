@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -31,8 +32,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="trial heartbeat; a trial silent for twice this is marked failed (killed runs)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="overrides of the base config")
     args = parser.parse_intermixed_args(argv)
-    if args.trials < 1 or args.heartbeat < 1:
-        parser.error("--trials and --heartbeat must be at least 1")
+    from utils.errors import UserError
+
+    for flag, value in (("--trials", args.trials), ("--heartbeat", args.heartbeat)):
+        if value < 1:
+            raise UserError(f"{flag} {value}: must be at least 1")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UserError(f"--timeout {args.timeout:g}: give a number of seconds above 0 (leave it out for no limit)")
     return args
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from predict.fitted_ensemble import predict
 from utils.errors import DataError, UserError
 from utils.labels import NUM_CLASSES
 from utils.metrics import macro_f1
-from utils.run_dir import OOF_COLUMNS, PROB_COLUMNS, RunDir
+from utils.predictions import read_probability_frame
+from utils.run_dir import PROB_COLUMNS, RunDir
 
 LOG = logging.getLogger(__name__)
 WEIGHT_GRID = np.linspace(0.0, 1.0, 21)
@@ -33,17 +33,21 @@ class OofSet:
 
 
 def read_oof(runs: Sequence[str | Path]) -> OofSet:
-    """Every run's `oof.csv`, aligned by image path; the runs must cover the same images."""
+    """Every run's `oof.csv`, aligned by image path, each cell checked; the runs must be distinct and cover the
+    same images with the same labels."""
+    seen: dict[Path, str] = {}
+    for run in runs:
+        resolved = Path(run).resolve()
+        if resolved in seen:
+            raise UserError(f"--runs: {run} is given twice (as {seen[resolved]} before); an ensemble's members are "
+                            "different runs")
+        seen[resolved] = str(run)
     frames = []
     for run in runs:
         path = RunDir(run).oof
         if not path.is_file():
             raise UserError(f"{run}: no {path.name} (train it with train.py --all-folds)")
-        frame = pd.read_csv(path)
-        missing = [c for c in [*OOF_COLUMNS, *PROB_COLUMNS] if c not in frame.columns]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(missing[:3])}")
-        frames.append(frame.set_index("path").sort_index())
+        frames.append(read_probability_frame(path, integer_columns=("fold",)).set_index("path"))
     first = frames[0]
     for run, frame in zip(runs[1:], frames[1:]):
         if not frame.index.equals(first.index):

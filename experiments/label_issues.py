@@ -137,6 +137,7 @@ def read_run(run: RunDir) -> pd.DataFrame:
     import logging
 
     from utils.errors import UserError
+    from utils.predictions import read_probability_frame
 
     relabel = (read_config(run).get("data") or {}).get("relabel")
     if relabel:
@@ -151,23 +152,3 @@ def read_run(run: RunDir) -> pd.DataFrame:
     else:
         raise UserError(f"{run}: no oof.csv (train a K-fold run: train.py --config C --all-folds data.n_folds=5)")
     return read_probability_frame(source)
-
-
-def read_probability_frame(source: Path) -> pd.DataFrame:
-    """path, person, label and the probabilities of a predictions file, each checked (one line naming the file)."""
-    from utils.errors import DataError
-    from utils.predictions import read_predictions
-
-    checked = read_predictions(source)  # columns, class ids, duplicates
-    frame = pd.read_csv(source, dtype={"path": str, "person": str}, keep_default_na=False)
-    missing = [c for c in PROB_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{source}: missing column {missing[0]!r}")
-    probs = frame[PROB_COLUMNS].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1)
-    if bad.any():
-        raise DataError(f"{source}: line {int(np.flatnonzero(bad)[0]) + 2}: probabilities are not finite and >= 0")
-    frame[PROB_COLUMNS] = probs
-    order = np.argsort(frame["path"].to_numpy(dtype=str), kind="stable")
-    frame = frame.iloc[order].reset_index(drop=True)
-    return frame.assign(person=checked.people, label=checked.labels)

@@ -71,8 +71,8 @@ def class_column(frame: pd.DataFrame, column: str, source: Path) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def read_predictions(source: Path) -> Predictions:
-    """`val_predictions.csv` or `oof.csv`; a missing column or a bad cell is one line naming the file."""
+def read_frame(source: Path) -> pd.DataFrame:
+    """The CSV of a predictions file as strings, column names cleaned; one line naming the file if unreadable."""
     try:
         frame = pd.read_csv(source, dtype={"path": str, "person": str}, keep_default_na=False)
     except FileNotFoundError:
@@ -80,13 +80,20 @@ def read_predictions(source: Path) -> Predictions:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataError(f"{source}: cannot parse CSV ({type(err).__name__})") from None
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    return frame
+
+
+def read_predictions(source: Path, frame: Optional[pd.DataFrame] = None) -> Predictions:
+    """`val_predictions.csv` or `oof.csv` (or its `frame`, already read); a missing column or a bad cell is one
+    line naming the file."""
+    frame = read_frame(source) if frame is None else frame.copy()
     missing = [c for c in ("path", "label") if c not in frame.columns]
     if missing:
         raise DataError(f"{source}: missing column {missing[0]!r} (not a val_predictions.csv or oof.csv)")
     if "pred" not in frame.columns:
         if not set(PROB_COLUMNS) <= set(frame.columns):
             raise DataError(f"{source}: missing column 'pred' (and no prob_00..prob_17 to take it from)")
-        frame["pred"] = frame[PROB_COLUMNS].to_numpy(dtype=np.float64).argmax(axis=1)
+        frame["pred"] = probability_columns(frame, source).argmax(axis=1)
     if frame["path"].duplicated().any():
         raise DataError(f"{source}: photo {frame['path'][frame['path'].duplicated()].iloc[0]} listed twice")
     labels, preds = class_column(frame, "label", source), class_column(frame, "pred", source)
@@ -95,3 +102,36 @@ def read_predictions(source: Path) -> Predictions:
     order = np.argsort(paths, kind="stable")
     return Predictions(source=Path(source), paths=paths[order], people=people.to_numpy(dtype=str)[order],
                        labels=labels[order], preds=preds[order])
+
+
+def probability_columns(frame: pd.DataFrame, source: Path) -> np.ndarray:
+    """prob_00..prob_17 as an (N, 18) array, each cell a finite number >= 0, else one line naming file and line."""
+    missing = [c for c in PROB_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: missing column {missing[0]!r}")
+    probs = frame[PROB_COLUMNS].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1)
+    if bad.any():
+        raise DataError(f"{source}: line {int(np.flatnonzero(bad)[0]) + 2}: probabilities are not finite and >= 0")
+    return probs
+
+
+def read_probability_frame(source: Path, integer_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """path, person, label and the probabilities of a predictions file (and `integer_columns`, e.g. `fold`),
+    sorted by path, each cell checked (one line naming the file); the file is read once."""
+    frame = read_frame(source)
+    checked = read_predictions(source, frame)  # columns, class ids, duplicates
+    frame[PROB_COLUMNS] = probability_columns(frame, source)
+    for column in integer_columns:
+        if column not in frame.columns:
+            raise DataError(f"{source}: missing column {column!r}")
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            cell = str(frame[column].iloc[row])
+            raise DataError(f"{source}: line {row + 2}: {column} {cell!r} is not a whole number")
+        frame[column] = values.astype(np.int64)
+    order = np.argsort(frame["path"].to_numpy(dtype=str), kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    return frame.assign(person=checked.people, label=checked.labels)

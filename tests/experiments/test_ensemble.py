@@ -202,12 +202,52 @@ def test_oof_tables_that_cannot_be_combined_name_the_problem(tmp_path):
         read_oof([a, b])
     (tmp_path / "c").mkdir()
     pd.DataFrame({"path": ["x"], "fold": [0]}).to_csv(tmp_path / "c" / "oof.csv", index=False)
-    with pytest.raises(DataError, match=r"oof.csv: missing column\(s\) label, prob_00, prob_01$"):
+    with pytest.raises(DataError, match=r"oof.csv: missing column 'label' \(not a val_predictions.csv or oof.csv\)$"):
         read_oof([tmp_path / "c"])
     with pytest.raises(UserError, match="no oof.csv"):
         read_oof([tmp_path / "missing"])
     oof = read_oof([a])
     assert oof.probs.dtype == np.float64 and oof.runs == [str(a.resolve())]
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("prob_03", "nan", "line 7: probabilities are not finite and >= 0"),
+    ("prob_17", "", "line 7: probabilities are not finite and >= 0"),
+    ("prob_00", "-0.5", "line 7: probabilities are not finite and >= 0"),
+    ("fold", "", "line 7: fold '' is not a whole number"),
+    ("fold", "1.5", "line 7: fold '1.5' is not a whole number"),
+    ("label", "wear", "line 7: label 'wear' is not a class id 0-17"),
+])
+def test_a_damaged_oof_cell_is_one_line_from_ensemble_and_nothing_is_written(tmp_path, capsys, column, value,
+                                                                            message):
+    import ensemble
+    from helpers import fails_in_one_line
+
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, NUM_CLASSES, 20)
+    a = write_oof(tmp_path / "a", noisy_probs(labels, rng, 0.3), labels, np.arange(20) % 2)
+    b = write_oof(tmp_path / "b", noisy_probs(labels, rng, 0.3), labels, np.arange(20) % 2)
+    frame = pd.read_csv(b / "oof.csv", dtype=str, keep_default_na=False)
+    frame.loc[5, column] = value
+    frame.to_csv(b / "oof.csv", index=False)
+    out = tmp_path / "ens.yaml"
+    fails_in_one_line(ensemble.main, ["--runs", str(a), str(b), "--out", str(out)], capsys, "oof.csv", message)
+    assert not out.exists()
+
+
+def test_a_run_given_twice_is_refused_however_it_is_spelled(tmp_path, capsys):
+    import ensemble
+    from helpers import fails_in_one_line
+
+    rng = np.random.default_rng(12)
+    labels = rng.integers(0, NUM_CLASSES, 20)
+    a = write_oof(tmp_path / "a", noisy_probs(labels, rng, 0.3), labels, np.arange(20) % 2)
+    b = write_oof(tmp_path / "b", noisy_probs(labels, rng, 0.3), labels, np.arange(20) % 2)
+    again = tmp_path / "b" / ".." / "a"
+    out = tmp_path / "ens.yaml"
+    fails_in_one_line(ensemble.main, ["--runs", str(a), str(b), str(again), "--out", str(out)], capsys,
+                      f"--runs: {again} is given twice (as {a} before)")
+    assert not out.exists()
 
 
 def good_spec(tmp_path):

@@ -146,6 +146,16 @@ def test_a_killed_trial_is_marked_failed_and_the_study_goes_on(demo_data, tmp_pa
     assert len(finished) == 2
 
 
+@pytest.mark.parametrize("flag, value", [("--trials", "0"), ("--trials", "-3"), ("--heartbeat", "0"),
+                                         ("--timeout", "0"), ("--timeout", "-5"), ("--timeout", "nan"),
+                                         ("--timeout", "inf")])
+def test_counts_and_timeouts_at_or_below_zero_are_one_line_before_any_study(tmp_path, capsys, flag, value):
+    argv = ["--config", str(ROOT / "configs/demo.yaml"), "--space", str(ROOT / "configs/search/demo.yaml"),
+            flag, value, f"save_dir={tmp_path / 's'}"]
+    fails_in_one_line(tune.main, argv, capsys, flag, value)
+    assert not (tmp_path / "s").exists()
+
+
 def run_tune_expecting_error(argv, capsys) -> str:
     return fails_in_one_line(tune.main, argv, capsys)
 
