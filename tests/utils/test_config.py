@@ -96,13 +96,28 @@ def test_a_recipe_inherits_its_base_and_overrides_keys(tmp_path):
     ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\n"}, "b.yaml: base 'a.yaml' leads back to itself"),
     ({"a.yaml": "base: [b.yaml]\n"}, "a.yaml: base must be the path of another config file"),
     ({"a.yaml": "base: missing.yaml\n"}, "missing.yaml: config file not found"),
+    ({"a.yaml": "base: sub\n", "sub/x.yaml": "name: x\n"}, "sub: config file not found"),  # a folder
+    ({"a.yaml": "base: l.yaml\n", "l.yaml": "- 1\n- 2\n"}, "l.yaml: top level must be a mapping, got list"),
+    ({"a.yaml": "base: w.yaml\n", "w.yaml": b"\xff\xfe\x00name: x"}, "w.yaml: not UTF-8 text"),
+    ({"a.yaml": "base: ''\n"}, "a.yaml: base must be the path of another config file, got ''"),
 ])
 def test_bad_bases_are_one_line_errors(tmp_path, files, message):
     for name, text in files.items():
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "a.yaml")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_base_is_found_beside_its_recipe_from_any_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "recipes" / "deep").mkdir(parents=True)
+    (tmp_path / "recipes" / "base.yaml").write_text("name: base\ndata: {batch_size: 8}\n")
+    (tmp_path / "recipes" / "deep" / "child.yaml").write_text("base: ../base.yaml\nname: child\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    for spelled in ("../recipes/deep/child.yaml", str(tmp_path / "recipes" / "deep" / "child.yaml")):
+        assert load_config(spelled).data.batch_size == 8
 
 
 def test_shipped_recipes_that_inherit_resolve_to_complete_configs():
