@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+from pydantic import ValidationError
 
 from data_loader.cache import draft_size
 from data_loader.crop import build_crop
@@ -39,18 +40,56 @@ def read_sidecar(model: Path, path: Optional[Path] = None) -> dict[str, Any]:
         raise UserError(f"{path}: unreadable ({err})") from None
     if not isinstance(spec, dict) or spec.get("format") != FORMAT:
         raise UserError(f"{path}: not a preprocessing file of format {FORMAT} (export the model again)")
+    check_fields(spec, path)
     return spec
+
+
+def check_fields(spec: dict[str, Any], path: Path) -> None:
+    """The preprocessing file's own fields have their types (a hand-edited file is one line naming the key)."""
+    names = spec.get("class_names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise UserError(f"{path}: class_names must be a list of class names, got {names!r:.60}")
+    for key, kind in (("seed", int), ("jpeg_draft", bool)):
+        if key in spec and (not isinstance(spec[key], kind) or (kind is int and isinstance(spec[key], bool))):
+            raise UserError(f"{path}: {key} must be {'an integer' if kind is int else 'true or false'}, "
+                            f"got {spec[key]!r:.60}")
+
+
+def augment_section(spec: dict[str, Any], path: Path) -> AugmentConfig:
+    """The preprocessing file's `augment` section, validated as a config's; one line naming the key at fault."""
+    try:
+        return AugmentConfig.model_validate(spec["augment"])
+    except KeyError:
+        raise UserError(f"{path}: no augment section (export the model again)") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{path}: augment.{where}: {first['msg']}") from None
+
+
+def check_graph(session: Any, spec: dict[str, Any], image_size: Sequence[int], path: Path, sidecar: Path) -> None:
+    """The graph takes what the preprocessing makes (3 x height x width) and gives one probability per class
+    name; else one line, before any photo is read."""
+    height, width = image_size
+    shape = list(session.get_inputs()[0].shape)
+    fixed = [d if isinstance(d, int) else None for d in shape[1:]]
+    if len(shape) != 4 or any(want is not None and want != need for want, need in zip(fixed, (3, height, width))):
+        raise UserError(f"{path}: the graph takes input {shape}, but {sidecar} makes photos of 3 x {height} x "
+                        f"{width} (augment.image_size); the two files are from different exports")
+    classes = session.get_outputs()[0].shape[-1]
+    if isinstance(classes, int) and classes != len(spec["class_names"]):
+        raise UserError(f"{path}: the graph gives {classes} probabilities, but {sidecar} names "
+                        f"{len(spec['class_names'])} classes; the two files are from different exports")
 
 
 class Preprocess:
     """A photo path -> the CHW float32 array the network takes, as the run's evaluation pipeline makes it
     (JPEG draft decode, face crop, eval transforms, resize, normalisation), with numpy alone."""
 
-    def __init__(self, spec: dict[str, Any], eval_dir: Optional[Path]) -> None:
-        try:
-            aug = AugmentConfig.model_validate(spec["augment"])
-        except (KeyError, ValueError) as err:
-            raise ConfigError(f"preprocessing file: augment section invalid ({str(err).splitlines()[0]})") from None
+    def __init__(self, spec: dict[str, Any], eval_dir: Optional[Path], path: Path = Path("preprocessing file")
+                 ) -> None:
+        aug = augment_section(spec, path)
+        self.image_size = aug.image_size
         draft = bool(spec.get("jpeg_draft", False))
         self.transform = compose_steps(aug.eval, aug, "augment.eval", tensors=False)
         self.draft_size = draft_size(aug.image_size, draft)
@@ -68,9 +107,11 @@ class OnnxModel:
 
     def __init__(self, path: Path, eval_dir: Optional[Path] = None, threads: Optional[int] = None,
                  spec_path: Optional[Path] = None) -> None:
-        self.path, self.spec = Path(path), read_sidecar(Path(path), spec_path)
+        self.path, sidecar = Path(path), spec_path or sidecar_path(Path(path))
+        self.spec = read_sidecar(self.path, sidecar)
         self.session = make_session(self.path, threads)
-        self.preprocess = Preprocess(self.spec, eval_dir)
+        self.preprocess = Preprocess(self.spec, eval_dir, sidecar)
+        check_graph(self.session, self.spec, self.preprocess.image_size, self.path, sidecar)
         self.class_names: list[str] = list(self.spec["class_names"])
 
     def run(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:

@@ -105,3 +105,83 @@ def test_inference_with_onnx_runs_without_torch_and_matches_the_checkpoint(demo_
     onnx_probs, torch_probs = (pd.read_csv(tmp_path / f"{k}_probs.csv", index_col="ImageID") for k in ("onnx", "torch"))
     assert onnx_probs.index.equals(torch_probs.index) and np.abs(onnx_probs - torch_probs).to_numpy().max() < 1e-4
     assert json.loads((tmp_path / "model.onnx.json").read_text())["format"] == 1
+
+
+@pytest.fixture(scope="module")
+def exported(demo_data, tmp_path_factory):
+    """One exported untrained model (and its checkpoint) shared by the hostile-input tests below."""
+    where = tmp_path_factory.mktemp("exported")
+    ckpt = untrained_checkpoint(demo_data, where / "run" / "best.pth")
+    ((out, _),) = export_checkpoint(model_files(ckpt), where / "model.onnx", check_images=4, measure_speed=False)
+    return ckpt, out
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["augment"].update(mean=[float("nan"), 0.4, 0.4]), "augment.mean.0: Input should be a finite"),
+    (lambda d: d["augment"].update(std=[0, 1, 1]), "augment.std: Value error, must be three positive numbers"),
+    (lambda d: d["augment"].update(image_size=[0, 48]), "augment.image_size: Value error"),
+    (lambda d: d["augment"].update(image_size=[128, 96]), "the graph takes input ['batch', 3, 64, 48], but"),
+    (lambda d: d.pop("augment"), "no augment section"),
+    (lambda d: d.update(class_names=d["class_names"][:17]), "the graph gives 18 probabilities, but"),
+    (lambda d: d.update(class_names=None), "class_names must be a list of class names, got None"),
+    (lambda d: d.update(seed="x"), "seed must be an integer, got 'x'"),
+    (lambda d: d.update(jpeg_draft="no"), "jpeg_draft must be true or false, got 'no'"),
+])
+def test_a_hand_edited_preprocessing_file_is_one_line_naming_the_key(demo_data, exported, tmp_path, capsys, change,
+                                                                     message):
+    import shutil
+
+    import inference
+
+    _, model = exported
+    copy = tmp_path / "edited.onnx"
+    shutil.copy(model, copy)
+    spec = json.loads(model.with_name(model.name + ".json").read_text())
+    change(spec)
+    (tmp_path / "edited.onnx.json").write_text(json.dumps(spec))
+    out = tmp_path / "submission.csv"
+    fails_in_one_line(inference.main, ["--onnx", str(copy), "--data", str(demo_data / "eval"), "--out", str(out)],
+                      capsys, message)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "a photo"])
+def test_a_damaged_or_foreign_model_file_is_one_line(demo_data, exported, tmp_path, capsys, damage):
+    import shutil
+
+    import inference
+
+    _, model = exported
+    bad = tmp_path / "bad.onnx"
+    if damage == "truncated":
+        bad.write_bytes(model.read_bytes()[:1000])
+    else:
+        shutil.copy(photos(demo_data)[0], bad)
+    shutil.copy(model.with_name(model.name + ".json"), tmp_path / "bad.onnx.json")
+    fails_in_one_line(inference.main, ["--onnx", str(bad), "--data", str(demo_data / "eval"), "--out",
+                                       str(tmp_path / "s.csv")], capsys, str(bad), "not a loadable ONNX model")
+
+
+def test_eval_photos_of_other_sizes_modes_and_bit_depths_predict_as_in_pytorch(demo_data, exported, tmp_path):
+    from PIL import Image
+
+    from predict.predictor import PredictOptions, ensemble_predict, resolve_models
+
+    ckpt, model = exported
+    source = Image.open(photos(demo_data)[0]).convert("RGB")
+    (tmp_path / "images").mkdir()
+    variants = {
+        "small.jpg": source.resize((200, 100)),
+        "gray.png": source.convert("L"),
+        "alpha.png": source.convert("RGBA"),
+        "palette.png": source.quantize(colors=64),
+        "deep.png": Image.fromarray(np.asarray(source.convert("L"), dtype=np.uint16) * 257),  # 16-bit grey
+    }
+    for name, image in variants.items():
+        image.save(tmp_path / "images" / name)
+    pd.DataFrame({"ImageID": list(variants), "ans": 0}).to_csv(tmp_path / "info.csv", index=False)
+    paths = [str(tmp_path / "images" / n) for n in variants]
+    onnx = OnnxModel(model, tmp_path).probabilities(paths)
+    options = PredictOptions(device=torch.device("cpu"), eval_dir=tmp_path, tta=False, batch_size=None, num_workers=0)
+    _, reference = ensemble_predict(resolve_models([ckpt]), options)
+    assert np.isfinite(onnx).all() and np.abs(onnx - reference).max() < 1e-5
