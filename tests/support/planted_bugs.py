@@ -207,6 +207,21 @@ BUGS = [  # (what, file, code, the bug, the test that must catch it)
      '*([f"data.age_bounds=[{bounds[0]},{bounds[1]}]"] if bounds else [])',
      '*([])',
      'tests/trainer/test_age_fit.py::test_a_refit_keeps_the_bounds_fitted_on_the_runs_validation'),
+    ('a run given twice compared by spelling',
+     'experiments/ensemble.py',
+     '        if resolved in seen:',
+     '        if str(run) in seen.values():',
+     'tests/experiments/test_ensemble.py::test_a_run_given_twice_is_refused_however_it_is_spelled'),
+    ('fractional folds read as folds',
+     'utils/predictions.py',
+     'bad = ~np.isfinite(values) | (values != np.round(values)) | (values < 0)\n        if bad.any():\n            row = int(np.flatnonzero(bad)[0])\n            cell',
+     'bad = ~np.isfinite(values) | (values < 0)\n        if bad.any():\n            row = int(np.flatnonzero(bad)[0])\n            cell',
+     'tests/experiments/test_ensemble.py::test_a_damaged_oof_cell_is_one_line_from_ensemble_and_nothing_is_written'),
+    ('ONNX class names checked against the constant',
+     'predict/onnx_model.py',
+     'classes != len(spec["class_names"])',
+     'classes != 18',
+     'tests/predict/test_export.py::test_a_hand_edited_preprocessing_file_is_one_line_naming_the_key'),
 ]
 
 
