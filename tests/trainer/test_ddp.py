@@ -31,10 +31,12 @@ def odd_val_ratio(demo_data):
     pytest.skip("no odd split found")
 
 
-@pytest.mark.parametrize("face_crop", [False, True])
-def test_two_process_ddp_matches_single_process(demo_data, tmp_path, face_crop):
+@pytest.mark.parametrize("face_crop, age", [(False, "classes"), (True, "classes"), (False, "ordinal")])
+def test_two_process_ddp_matches_single_process(demo_data, tmp_path, face_crop, age):
+    """...and with `model.age: ordinal` the ranks fit the same age boundaries as one process does."""
     ratio = odd_val_ratio(demo_data)
-    extra = {"trainer.epochs": 2, "data.val_ratio": ratio, "data.batch_size": 8}
+    extra = {"trainer.epochs": 2, "data.val_ratio": ratio, "data.batch_size": 8, "model.age": age,
+             **({"model.head": "multi"} if age == "ordinal" else {})}
     if face_crop:  # the first rank finds the faces, the other waits; both train and validate on the same crops
         shutil.copytree(demo_data, tmp_path / "data")
         demo_data = tmp_path / "data"
@@ -62,6 +64,9 @@ def test_two_process_ddp_matches_single_process(demo_data, tmp_path, face_crop):
     assert n_val % 2 == 1 and len(result.y_true) == n_val == len(result.probs) == len(result.paths)
     assert single["val_f1"] == rows[1]["val_f1"] and single["val_acc"] == rows[1]["val_acc"]
     assert single["val_loss"] == pytest.approx(rows[1]["val_loss"], rel=1e-5)
+    assert [single.get(k) for k in ("val_age_low", "val_age_high")] == \
+        [rows[1].get(k) for k in ("val_age_low", "val_age_high")]
+    assert ("val_age_low" in single) == (age == "ordinal")
     assert type(trainer.val_loader.dataset.crop).__name__ == ("FaceCrop" if face_crop else "CenterCrop")
 
 

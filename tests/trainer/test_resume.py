@@ -18,12 +18,15 @@ def weights(path):
 
 
 @pytest.mark.slow
-def test_two_epochs_equal_one_plus_resume_plus_one(demo_data, tmp_path):
+@pytest.mark.parametrize("age", ["classes", "ordinal"])
+def test_two_epochs_equal_one_plus_resume_plus_one(demo_data, tmp_path, age):
+    """...the fitted age boundaries of `model.age: ordinal` (a buffer of the weights) included."""
+    extra = {**EXTRA, **({"model.head": "multi", "model.age": "ordinal"} if age == "ordinal" else {})}
     straight = train.main(["--config", str(ROOT / "configs" / "demo.yaml"),
-                           *tiny_overrides(demo_data, tmp_path / "a", **EXTRA)])
+                           *tiny_overrides(demo_data, tmp_path / "a", **extra)])
 
     # The same run interrupted after its first epoch ...
-    overrides = tiny_overrides(demo_data, tmp_path / "b", **EXTRA)
+    overrides = tiny_overrides(demo_data, tmp_path / "b", **extra)
     cfg = load_config(ROOT / "configs" / "demo.yaml", overrides)
     run_dir = tmp_path / "b" / "interrupted"
     run_dir.mkdir(parents=True)
@@ -46,7 +49,7 @@ def test_two_epochs_equal_one_plus_resume_plus_one(demo_data, tmp_path):
         assert torch.equal(a[key], b[key]), key
     rows_a, rows_b = read_metrics(f"{straight['run_dir']}/metrics.csv"), read_metrics(run_dir / "metrics.csv")
     assert [r["epoch"] for r in rows_b] == [1, 2]
-    for key in ("train_loss", "val_loss", "val_f1"):
+    for key in ("train_loss", "val_loss", "val_f1", *(("val_age_low", "val_age_high") if age == "ordinal" else ())):
         assert [r[key] for r in rows_a] == [r[key] for r in rows_b]
 
 
