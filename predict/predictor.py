@@ -48,13 +48,15 @@ def model_from_checkpoint(state: dict, source: str) -> tuple[nn.Module, Config]:
 
 @torch.no_grad()
 def predict_probs(model: nn.Module, loader: DataLoader, *, device: torch.device,
-                  amp: str = "none", tta: bool = False) -> np.ndarray:
-    """Softmax probabilities (N, classes) in loader order; `tta` averages with a horizontal flip."""
-    model.eval().to(device)
+                  amp: str = "none", tta: bool = False, channels_last: bool = False) -> np.ndarray:
+    """Softmax probabilities (N, classes) in loader order; `tta` averages with a horizontal flip;
+    `channels_last` runs in the memory format the Trainer validated in (`trainer.channels_last`)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model.eval().to(device, memory_format=layout)
     dtype = amp_dtype(amp, device)
     out = []
     for images, *_ in tqdm(loader, desc="predict", leave=False, disable=None):
-        images = images.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True, memory_format=layout)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             probs = model(images).float().softmax(dim=1)
             if tta:
@@ -154,7 +156,8 @@ def predict_paths(model: nn.Module, config: Config, paths: Sequence[str], photo_
                           num_workers=config.data.num_workers if num_workers is None else num_workers,
                           pin_memory=device.type == "cuda")
     LOG.info("predicting %d images with %s", len(dataset), source)
-    return predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta)
+    return predict_probs(model, loader, device=device, amp=config.trainer.amp, tta=tta,
+                         channels_last=config.trainer.channels_last)
 
 
 def ensemble_predict(models: ModelSet, options: PredictOptions, *, weights: Optional[Sequence[float]] = None

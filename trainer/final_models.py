@@ -28,9 +28,11 @@ def finish_swa(trainer: Any) -> None:
         LOG.warning("swa: the run stopped at epoch %d, before its first averaged epoch %d; no swa.pth",
                     trainer.epoch, swa.first_epoch(cfg.epochs))
         return
-    net = swa.finish(trainer.train_loader, trainer.device)
+    with trainer.autocast(trainer.amp_dtype):  # the BatchNorm pass is training: the training step's precision
+        net = swa.finish(trainer.train_loader, trainer.device)
     if trainer.has_val:
-        trainer.swa_metrics = trainer.evaluate(trainer.val_loader, "swa_val", net).metrics
+        trainer.final_results["swa"] = trainer.evaluate(trainer.val_loader, "swa_val", net)
+        trainer.swa_metrics = trainer.final_results["swa"].metrics
     save_final(trainer, net, trainer.run_dir.swa if trainer.run_dir is not None else None)
     first, monitor = swa.first_epoch(cfg.epochs), trainer.monitor
     score = (f"val macro-F1 {trainer.swa_metrics['swa_val_f1']:.4f} (best epoch {monitor.best_epoch}: "
@@ -49,7 +51,9 @@ def finish_soup(trainer: Any) -> None:
 
     def score(net: nn.Module) -> float:
         return trainer.evaluate(trainer.val_loader, "soup_val", net).metrics[key]
-    net, ingredients, value = soup.cook(trainer.model, score, trainer.train_loader, trainer.device)
-    trainer.soup_metrics = {**trainer.evaluate(trainer.val_loader, "soup_val", net).metrics, "soup_epochs": ingredients}
+    with trainer.autocast(trainer.amp_dtype):  # BatchNorm passes at the training step's precision (validation
+        net, ingredients, value = soup.cook(trainer.model, score, trainer.train_loader, trainer.device)  # sets its own)
+    trainer.final_results["soup"] = trainer.evaluate(trainer.val_loader, "soup_val", net)
+    trainer.soup_metrics = {**trainer.final_results["soup"].metrics, "soup_epochs": ingredients}
     save_final(trainer, net, trainer.run_dir.soup if trainer.run_dir is not None else None)
     LOG.info(soup.describe(ingredients, value, key, soup.scores[soup.ranked()[0]]))

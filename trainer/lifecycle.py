@@ -253,7 +253,7 @@ def keep_val_predictions(trainer: Trainer, config: Config) -> Optional[EvalResul
     if not trainer.has_val or trainer.run_dir is None or not trainer.run_dir.best.is_file():
         return None
     which = model_weights(config, trainer)
-    result = evaluate_best(trainer, which=which)
+    result = trainer.final_results.get(which) or evaluate_best(trainer, which=which)  # an averaged model: as judged
     if trainer.dist.is_main:
         frame = predictions_frame(result.paths, result.y_true, result.probs)
         write_predictions(trainer.run_dir.val_predictions, frame)

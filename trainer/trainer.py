@@ -129,6 +129,7 @@ class Trainer:
         self.swa_metrics: dict[str, float] = {}
         self.soup = Soup(cfg.soup, self.monitor.mode) if cfg.soup else None
         self.soup_metrics: dict[str, Any] = {}
+        self.final_results: dict[str, EvalResult] = {}  # "swa"/"soup": the averaged model's validation
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.stopped_early = False
@@ -209,7 +210,8 @@ class Trainer:
         return images, targets.to(self.device, non_blocking=True)
 
     # ----- loops -------------------------------------------------------------------------
-    def _autocast(self, dtype: Optional[torch.dtype]):
+    def autocast(self, dtype: Optional[torch.dtype]):
+        """Autocast to `dtype` on this trainer's device (None: full precision)."""
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, step: int, update: bool = True,
@@ -221,7 +223,7 @@ class Trainer:
         no_sync = self.dist.enabled and not update and hasattr(self.net, "no_sync")
         # DDP all-reduces once per update; its forward decides whether the backward syncs, so both go inside
         with self.net.no_sync() if no_sync else contextlib.nullcontext():
-            with self._autocast(self.amp_dtype):
+            with self.autocast(self.amp_dtype):
                 logits = self.net(images)
                 loss = (self.criterion(logits, targets) if sample_weight is None
                         else self.criterion(logits, targets, sample_weight))
@@ -327,7 +329,7 @@ class Trainer:
         desc = f"epoch {self.epoch + 1}/{self.cfg.epochs} {prefix}"
         for images, targets, indices in tqdm(loader, desc=desc, leave=False, disable=None):
             images, targets = self.to_device(images, targets)
-            with self._autocast(self.eval_dtype):
+            with self.autocast(self.eval_dtype):
                 logits = model(images)
             acc.update(torch.zeros((), device=self.device), logits, targets, indices)
 

@@ -81,7 +81,7 @@ def test_the_logger_and_the_callbacks_get_the_epochs_metrics_and_the_log_line_sh
     scripted_with_classes(trainer, [0.5, 0.4])
     trainer.run_logger = Logger()
     trainer.callbacks = [lambda tr, epoch, metrics, judged, improved: called.append((tr, dict(metrics)))]
-    with caplog.at_level(logging.INFO, logger="trainer.trainer"):
+    with caplog.at_level(logging.INFO, logger="trainer"):
         first, second = trainer.run_epoch(), trainer.run_epoch()
     assert logged == [(1, first), (2, second)] and first["val_f1_c00_wear_male_young"] == 0.25
     assert [(tr is trainer, m) for tr, m in called] == [(True, first), (True, second)]
@@ -100,7 +100,7 @@ def swa_trainer(tmp_path, **cfg):
 
 def test_the_weight_averages_score_is_of_the_averaged_weights_and_its_log_line_says_which(tmp_path, caplog):
     trainer = swa_trainer(tmp_path)
-    with caplog.at_level(logging.INFO, logger="trainer.trainer"):
+    with caplog.at_level(logging.INFO, logger="trainer"):
         trainer.fit()
     averaged = trainer.evaluate(trainer.val_loader, "swa_val", trainer.swa.module).metrics
     raw = trainer.evaluate(trainer.val_loader, "swa_val").metrics
@@ -112,7 +112,7 @@ def test_the_weight_averages_score_is_of_the_averaged_weights_and_its_log_line_s
 
 def test_the_weight_average_log_line_names_the_batchnorm_pass_and_a_missing_score(caplog):
     trainer = toy_trainer(epochs=4, swa=SwaConfig(epochs=3, bn_update=True))
-    with caplog.at_level(logging.INFO, logger="trainer.trainer"):
+    with caplog.at_level(logging.INFO, logger="trainer"):
         trainer.fit()
     assert trainer.swa_metrics == {}
     assert caplog.messages[-1] == "swa: the weights of epochs 2-4 averaged, BatchNorm recomputed; no validation set"

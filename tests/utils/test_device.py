@@ -97,3 +97,27 @@ def test_no_silent_cpu_when_an_nvidia_gpu_is_unusable(monkeypatch, tmp_path, cap
     assert "470.82.01" in caplog.text and torch.__version__ in caplog.text
     with pytest.raises(ConfigError, match="470.82.01 too old"):
         dev.resolve_device("cuda")
+
+
+def test_the_weight_averages_batchnorm_pass_trains_in_the_step_precision_and_is_validated_in_fp32(monkeypatch):
+    from helpers import toy_trainer
+    from utils.config import SwaConfig
+
+    from torch import nn
+
+    from model.classifier import MaskClassifier
+
+    monkeypatch.setattr(dev, "cpu_native_bf16", lambda: True)
+    model = MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.BatchNorm1d(6)), nn.Linear(6, 18))
+    trainer = toy_trainer(scores=[0.5, 0.6], model=model, amp="auto", epochs=2,
+                          swa=SwaConfig(epochs=1, bn_update=True))
+    trainer.run_epoch()
+    trainer.run_epoch()
+    net = trainer.swa.swa.module
+    seen = []
+    forward = net.forward
+    net.forward = lambda x: seen.append((net.training, torch.get_autocast_dtype("cpu")
+                                         if torch.is_autocast_enabled("cpu") else None)) or forward(x)
+    trainer.finish_swa()
+    assert {dtype for training, dtype in seen if training} == {torch.bfloat16}  # the BatchNorm pass
+    assert {dtype for training, dtype in seen if not training} == {None}  # its validation, as inference
