@@ -43,6 +43,22 @@ def test_export_matches_pytorch_for_every_head(demo_data, tmp_path, head):
     assert np.abs(onnx - reference).max() < 1e-5  # the whole eval set, batches of another size
 
 
+def test_an_ordinal_age_models_fitted_bounds_are_in_its_onnx_graph(demo_data, tmp_path):
+    from trainer.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = untrained_checkpoint(demo_data, tmp_path / "run" / "best.pth", **{"model.head": "multi",
+                                                                            "model.age": "ordinal"})
+    state = load_checkpoint(ckpt, which="best")
+    _, at_default = predict_with([ckpt], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)
+    state["model"]["head.age_bounds"] = torch.tensor([22.0, 41.0])  # as a fit might leave them
+    save_checkpoint(state, ckpt)
+    _, reference = predict_with([ckpt], device=torch.device("cpu"), eval_dir=demo_data / "eval", num_workers=0)
+    assert np.abs(reference - at_default).max() > 1e-3  # the bounds change the prediction
+    ((out, spec),) = export_checkpoint(model_files(ckpt), tmp_path / "model.onnx", check_images=8, measure_speed=False)
+    onnx = OnnxModel(out, demo_data / "eval").probabilities(photos(demo_data))
+    assert spec["parity"]["argmax_agreement"] == 1.0 and np.abs(onnx - reference).max() < 1e-5
+
+
 @pytest.mark.slow  # four exports
 def test_a_kfold_run_is_one_averaging_graph_or_one_file_per_fold(demo_data, tmp_path):
     run = kfold_run(demo_data, tmp_path / "kfold")

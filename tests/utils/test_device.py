@@ -100,12 +100,11 @@ def test_no_silent_cpu_when_an_nvidia_gpu_is_unusable(monkeypatch, tmp_path, cap
 
 
 def test_the_weight_averages_batchnorm_pass_trains_in_the_step_precision_and_is_validated_in_fp32(monkeypatch):
-    from helpers import toy_trainer
-    from utils.config import SwaConfig
-
     from torch import nn
 
+    from helpers import toy_trainer
     from model.classifier import MaskClassifier
+    from utils.config import SwaConfig
 
     monkeypatch.setattr(dev, "cpu_native_bf16", lambda: True)
     model = MaskClassifier(nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.BatchNorm1d(6)), nn.Linear(6, 18))
