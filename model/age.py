@@ -31,13 +31,16 @@ def age_bin(ages: np.ndarray) -> np.ndarray:
 
 def training_bins(ages: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Age bin of each training photo. A photo without a written age (-1: a pseudo-labelled eval photo) gets
-    the median written age of the training photos in its label's age group (its own group's typical age)."""
+    the median written age of the training photos in its label's age group (its own group's typical age), or
+    the middle of the group's competition ages when no training photo of the group has one."""
     ages = np.asarray(ages, dtype=np.int64).copy()
     groups = np.asarray(labels) % NUM_AGE
     known = ages >= 0
+    low, high = DEFAULT_AGE_BOUNDS
+    middle = ((AGE_LOW + low - 1) // 2, (low + high - 1) // 2, AGE_HIGH)
     for group in np.unique(groups[~known]):
         pool = ages[known & (groups == group)]
-        ages[~known & (groups == group)] = int(np.median(pool)) if len(pool) else DEFAULT_AGE_BOUNDS[0]
+        ages[~known & (groups == group)] = int(np.median(pool)) if len(pool) else middle[group]
     return age_bin(ages)
 
 

@@ -99,6 +99,10 @@ def test_training_bins_give_pseudo_labels_the_median_age_of_their_group():
     ages = np.array([20, 22, 28, 40, 50, -1, -1])
     labels = np.array([encode(0, 0, 0)] * 3 + [encode(0, 0, 1)] * 2 + [encode(1, 1, 0), encode(2, 0, 1)])
     assert (training_bins(ages, labels) + AGE_LOW).tolist() == [20, 22, 28, 40, 50, 22, 45]
+    # no training photo of the group has an age: the middle of the group's ages, inside the group
+    unknown = np.array([-1, -1, -1])
+    bins = training_bins(unknown, np.array([encode(0, 0, 0), encode(0, 0, 1), encode(0, 0, 2)])) + AGE_LOW
+    assert [age_group(a) for a in bins] == [0, 1, 2]
 
 
 def test_ordinal_head_reads_groups_from_its_bins_under_its_bounds():
