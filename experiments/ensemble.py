@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from predict.fitted_ensemble import predict
+from utils.bootstrap import fast_macro_f1
 from utils.errors import DataError, UserError
 from utils.labels import NUM_CLASSES
 from utils.metrics import macro_f1
@@ -57,17 +58,6 @@ def read_oof(runs: Sequence[str | Path]) -> OofSet:
             raise DataError(f"{run}: its oof.csv labels differ from {runs[0]}'s")
     probs = np.stack([f[PROB_COLUMNS].to_numpy(dtype=np.float64) for f in frames])
     return OofSet(probs, first["label"].to_numpy(), first["fold"].to_numpy(), [str(Path(r).resolve()) for r in runs])
-
-
-def fast_macro_f1(labels: np.ndarray, preds: np.ndarray) -> float:
-    """`utils.metrics.macro_f1` (classes present in truth or prediction) from one bincount: the fits
-    below score thousands of candidate rules."""
-    confusion = np.bincount(labels * NUM_CLASSES + preds, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
-    tp = np.diag(confusion).astype(float)
-    support, predicted = confusion.sum(1), confusion.sum(0)
-    present = (support + predicted) > 0
-    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(NUM_CLASSES), where=present)
-    return float(f1[present].mean()) if present.any() else 0.0
 
 
 def fit_weights(probs: np.ndarray, labels: np.ndarray, passes: int = 3) -> np.ndarray:

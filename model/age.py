@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from utils.bootstrap import fast_macro_f1
 from utils.labels import DEFAULT_AGE_BOUNDS, NUM_AGE, NUM_CLASSES, NUM_GENDER, split_classes
 
 AGE_LOW, AGE_HIGH = 18, 60  # the real data's ages: 18..60
@@ -107,16 +108,8 @@ def fit_age_bounds(class_logp: np.ndarray, bin_logp: np.ndarray, y_true: np.ndar
                 continue
             p_old = 1.0 - below[:, high - AGE_LOW - 1]
             groups = np.stack([p_young, 1.0 - p_young - p_old, p_old], axis=1).argmax(axis=1)
-            key = (macro_f1_counts(y_true, base + groups), -abs(low - prior[0]) - abs(high - prior[1]))
+            key = (fast_macro_f1(y_true, base + groups), -abs(low - prior[0]) - abs(high - prior[1]))
             if best_key is None or key > best_key:
                 best, best_key = (low, high), key
     return best
 
-
-def macro_f1_counts(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro-F1 over the classes present in either (scikit-learn's `f1_score(average="macro")`), by counts."""
-    tp = np.bincount(y_true[y_true == y_pred], minlength=NUM_CLASSES)
-    true = np.bincount(y_true, minlength=NUM_CLASSES)
-    pred = np.bincount(y_pred, minlength=NUM_CLASSES)
-    present = (true + pred) > 0
-    return float((2 * tp[present] / (true[present] + pred[present])).mean())
