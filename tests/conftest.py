@@ -18,6 +18,7 @@ from support.mutation import (  # noqa: E402,F401 - pytest_configure is a hook: 
     under_mutmut,
     unmutated_mutmut_run,
 )
+from support.shared import made_once  # noqa: E402
 
 from helpers import GRACE_HOPPER_FACE, ROOT, draw_mask, tiny_overrides  # noqa: E402,F401 - fixtures use them
 from tools.synthetic import generate  # noqa: E402 - after the thread setting
@@ -31,8 +32,11 @@ def demo_data(tmp_path_factory) -> Path:
 
     Under mutmut every mutant is a new session: the data is drawn once, by unmutated code (mutmut's stats
     run), kept in `mutants/.test-data/` and copied for each session instead of drawn again (6 s each)."""
-    out = tmp_path_factory.mktemp("data")
     mutant = under_mutmut()
+    if mutant is None and not unmutated_mutmut_run():  # one copy for all xdist workers
+        return made_once(tmp_path_factory, f"demo-{TRAIN_PEOPLE}-{EVAL_PEOPLE}-3",
+                         lambda out: generate(out, TRAIN_PEOPLE, EVAL_PEOPLE, seed=3, workers=1))
+    out = tmp_path_factory.mktemp("data")
     kept = Path(".test-data") / f"demo-{TRAIN_PEOPLE}-{EVAL_PEOPLE}-3"
     if mutant is not None and kept.is_dir():
         shutil.copytree(kept, out, dirs_exist_ok=True)
@@ -52,6 +56,27 @@ def tiny_args(demo_data, tmp_path):
         overrides = tiny_overrides(demo_data, tmp_path / "saved", **extra)
         return ["--config", str(ROOT / "configs" / "demo.yaml"), *overrides]
     return make
+
+
+@pytest.fixture(scope="session")
+def finished_run(demo_data, tmp_path_factory) -> Path:
+    """One finished tiny run of configs/demo.yaml per test process, for tests that only need some finished run
+    (its checkpoints, config, predictions); take it through `run_copy`, never change it."""
+    import train
+
+    def make(save_dir: Path) -> None:
+        done = train.main(["--config", str(ROOT / "configs" / "demo.yaml"), *tiny_overrides(demo_data, save_dir)])
+        Path(done["run_dir"]).rename(save_dir / "run")
+
+    return made_once(tmp_path_factory, "finished-run", make) / "run"
+
+
+@pytest.fixture()
+def run_copy(finished_run, tmp_path) -> Path:
+    """A private copy of `finished_run` (a test may damage or extend it); its config reads the shared data."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    return copy
 
 
 @pytest.fixture()
@@ -116,6 +141,15 @@ def postgres_url(postgres_server_url, request) -> str:
 def study_storage(request) -> str | None:
     """The study storage a tune test runs on: the default SQLite file (None) or a PostgreSQL database."""
     return None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(autouse=True)
+def cheap_figures(request, monkeypatch) -> None:
+    """Pictures are drawn for real only in tests marked `figures` (support/figures.py says why)."""
+    if "figures" not in request.keywords:
+        from support.figures import use_cheap_figures
+
+        use_cheap_figures(monkeypatch)
 
 
 def pytest_collection_modifyitems(config, items):

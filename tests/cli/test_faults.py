@@ -52,12 +52,11 @@ def test_splits_that_cannot_train_or_validate(demo_data, tmp_path, capsys, extra
     assert not (tmp_path / "saved").exists()
 
 
-def test_header_only_info_csv(demo_data, tmp_path, capsys):
+def test_header_only_info_csv(demo_data, run_copy, tmp_path, capsys):
     data = copy_train(demo_data, tmp_path)
-    done = train.main(train_argv(data, tmp_path))
     (data / "eval" / "info.csv").write_text("ImageID,ans\n")
-    fails_in_one_line(inference.main, ["--ckpt", done["run_dir"], "--out", str(tmp_path / "s.csv")], capsys,
-                      "info.csv: no rows")
+    fails_in_one_line(inference.main, ["--ckpt", str(run_copy), "--data", str(data / "eval"), "--out",
+                                       str(tmp_path / "s.csv")], capsys, "info.csv: no rows")
     assert not (tmp_path / "s.csv").exists()
 
 
@@ -92,10 +91,9 @@ def test_yaml_alias_bomb_is_refused(tmp_path):
         load_config(path)
 
 
-def test_nan_vote_weights_and_nan_checkpoints(demo_data, tmp_path, capsys):
-    done = train.main(train_argv(demo_data, tmp_path))
-    fails_in_one_line(inference.main, ["--ckpt", done["run_dir"], "--weights", "nan"], capsys, "non-negative")
-    state = torch.load(os.path.join(done["run_dir"], "best.pth"), weights_only=True)
+def test_nan_vote_weights_and_nan_checkpoints(run_copy, tmp_path, capsys):
+    fails_in_one_line(inference.main, ["--ckpt", str(run_copy), "--weights", "nan"], capsys, "non-negative")
+    state = torch.load(run_copy / "best.pth", weights_only=True)
     first = next(k for k, v in state["model"].items() if v.is_floating_point())
     state["model"][first] = torch.full_like(state["model"][first], float("nan"))
     torch.save(state, tmp_path / "nan.pth")
@@ -115,10 +113,9 @@ def test_save_dir_that_is_a_file(demo_data, tmp_path, capsys):
     fails_in_one_line(train.main, train_argv(demo_data, tmp_path), capsys, "saved")
 
 
-def test_out_that_is_a_directory(demo_data, tmp_path, capsys):
-    done = train.main(train_argv(demo_data, tmp_path))
+def test_out_that_is_a_directory(run_copy, tmp_path, capsys):
     (tmp_path / "outdir").mkdir()
-    fails_in_one_line(inference.main, ["--ckpt", done["run_dir"], "--out", str(tmp_path / "outdir")], capsys,
+    fails_in_one_line(inference.main, ["--ckpt", str(run_copy), "--out", str(tmp_path / "outdir")], capsys,
                       "outdir")
 
 
@@ -129,13 +126,12 @@ def test_non_utf8_config(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("damage", ["empty", "no_trainer_section"])
-def test_damaged_checkpoints(demo_data, tmp_path, capsys, damage):
-    done = train.main(train_argv(demo_data, tmp_path))
+def test_damaged_checkpoints(run_copy, tmp_path, capsys, damage):
     path = tmp_path / "bad.pth"
     if damage == "empty":
         path.write_bytes(b"")
     else:
-        state = torch.load(os.path.join(done["run_dir"], "last.pth"), weights_only=True)
+        state = torch.load(run_copy / "last.pth", weights_only=True)
         del state["config"]["trainer"]
         torch.save(state, path)
     for main, argv in ((train.main, ["--resume", str(path)]), (inference.main, ["--ckpt", str(path)])):
@@ -298,9 +294,8 @@ def test_stray_folders_in_folds_are_not_voted(guarded, caplog):
 
 
 # ----- bad data, checkpoints and numbers (merged from the former test_hardening.py) ---------------------
-def test_checkpoint_of_another_architecture_is_a_clear_error(demo_data, tmp_path, capsys):
-    done = train.main(["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, tmp_path)])
-    state = torch.load(f"{done['run_dir']}/last.pth", weights_only=True)
+def test_checkpoint_of_another_architecture_is_a_clear_error(run_copy, tmp_path, capsys):
+    state = torch.load(run_copy / "last.pth", weights_only=True)
     state["config"]["model"]["backbone"] = "resnet18"  # weights are mobilenet's
     state["epoch"] = 0
     torch.save(state, tmp_path / "foreign.pth")
@@ -387,17 +382,16 @@ def test_user_errors_are_exit_2_everywhere(tmp_path, capsys):
     assert issubclass(ConfigError, UserError) and issubclass(DataError, UserError)
 
 
-def test_undecodable_eval_image_is_error_naming_it(demo_data, tmp_path, capsys):
+def test_undecodable_eval_image_is_error_naming_it(demo_data, run_copy, tmp_path, capsys):
     import inference
 
-    done = train.main(["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, tmp_path / "s")])
     eval_dir = tmp_path / "eval"
     shutil.copytree(demo_data / "eval", eval_dir)
     victim = eval_dir / "images" / pd.read_csv(eval_dir / "info.csv")["ImageID"].iloc[-1]
     victim.write_bytes(victim.read_bytes()[:500])
     out = tmp_path / "sub.csv"
     with pytest.raises(SystemExit) as exit_info:
-        inference.main(["--ckpt", done["run_dir"], "--data", str(eval_dir), "--out", str(out)])
+        inference.main(["--ckpt", str(run_copy), "--data", str(eval_dir), "--out", str(out)])
     assert exit_info.value.code == 2
     assert victim.name in capsys.readouterr().err and not out.exists()
 

@@ -1,5 +1,6 @@
 """What a run shows in TensorBoard besides scalars: labelled samples, the HParams entry."""
 import numpy as np
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata
@@ -10,6 +11,8 @@ from trainer.visual_log import key_hparams, log_augmented_samples
 from utils.config import load_config
 from utils.labels import class_names
 from utils.logger import RunLogger
+
+pytestmark = pytest.mark.figures  # these tests are about the pictures: drawn for real
 
 
 class LabelledImages(torch.utils.data.Dataset):

@@ -15,6 +15,8 @@ from utils.logger import rows_to_csv
 from utils.run_dir import RunDir
 from utils.run_report import WIDTH_PX, collect, draw, write_report
 
+pytestmark = pytest.mark.figures  # these tests are about the pictures: drawn for real
+
 EPOCHS = 4
 
 
