@@ -19,6 +19,15 @@ def writer_killed_by(signum):
     return write
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Ctrl-C as an interactive process gets it: a process started in the background (`cmd &`, nohup, mutmut's
+    workers) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize(("signum", "code", "line"), [
     (signal.SIGTERM, 143, "terminated (SIGTERM): earlier outputs kept, nothing half-written"),
     (signal.SIGINT, 130, "interrupted: earlier outputs kept, nothing half-written"),
