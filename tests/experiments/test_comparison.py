@@ -166,3 +166,115 @@ def test_predictions_files_joined_by_commas_are_seeds_of_one_side(tmp_path):
         load_side(f"{files[0]},{RunDir(tmp_path / 'other').val_predictions}")
     with pytest.raises(UserError, match=r"is not a predictions file"):
         load_side(f"{files[0]},{tmp_path / 'nope.csv'}")
+
+
+def hand_result(**changes):
+    """A comparison result as `compare_pair` returns it, with round numbers a reader can check by eye."""
+    row = {"a": 0.5, "b": 0.55, "delta": 0.05, "ci_low": -0.01, "ci_high": 0.11, "p_better": 0.93}
+    result = {**row, "run": "B", "against": "A", "paired": True, "people": 40, "photos": 280, "resamples": 1000,
+              "seeds": [1, 1], "people_needed": 194, "kinds": ["run", "run"], "val_ratio": 0.2,
+              "verdict": "no difference shown", "text": verdict_text(0.05, -0.01, 0.11),
+              "tasks": {t: {**row, "a": 0.6, "b": 0.7, "delta": 0.1} for t in ("mask", "gender", "age")},
+              "classes": [{**row, "class": "wear/male/<30"}], "differs": [["seed", 42, 43]]}
+    return {**result, **changes}
+
+
+def test_describe_prints_each_row_the_verdict_and_what_would_settle_it():
+    from experiments.comparison import describe
+
+    lines = describe(hand_result()).splitlines()
+    assert lines[0] == "B vs A: paired bootstrap over 40 validation people (280 photos), 1000 resamples"
+    assert lines[1] == "  what differs: seed: 42 -> 43"
+    assert lines[2] == "  macro-F1               0.5000 -> 0.5500  +0.050 (\u22120.010 … +0.110)  P(better) 0.93"
+    assert lines[3].startswith("  mask                   0.6000 -> 0.7000  +0.100 ")
+    assert [line.split()[0] for line in lines[2:7]] == ["macro-F1", "mask", "gender", "age", "wear/male/<30"]
+    assert lines[7] == ("  verdict: no difference shown: +0.050 (\u22120.010 … +0.110); a difference of this size "
+                        "would need about 194 validation people to show (now 40); K-fold runs (train.py "
+                        "--all-folds data.n_folds=5) validate on all ≈200 training people")
+    assert len(lines) == 8
+
+
+def test_describe_of_seeds_unpaired_sides_and_long_or_missing_differences():
+    from experiments.comparison import describe
+
+    long = "x" * 80
+    text = describe(hand_result(paired=False, people=[40, 30], seeds=[3, 2], differs=[["note", None, long]],
+                                kinds=["K-fold run", "K-fold run"], people_needed=5000))
+    lines = text.splitlines()
+    assert lines[0] == ("B vs A: UNPAIRED bootstrap (40 and 30 people, drawn independently), 1000 resamples; the "
+                        "seed spread of 3 and 2 seeds included")
+    assert lines[1] == "  what differs: note: null -> " + "x" * 59 + "…"
+    assert lines[-1].endswith("would need about 5,000 validation people to show (now 30)")  # no K-fold hint
+    plain = describe(hand_result(differs=[], verdict="better", text="better: …", people_needed=None)).splitlines()
+    assert plain[1] == "  what differs: nothing in the resolved configs" and plain[-1] == "  verdict: better: …"
+    for ratio in (None, 1.0, 0, "0.2"):
+        assert "K-fold" not in describe(hand_result(val_ratio=ratio))
+
+
+def test_p_better_counts_ties_as_half_and_rows_name_their_metric():
+    import numpy as np
+
+    from experiments.comparison import summarise
+
+    a, b = {"f1": 0.5}, {"f1": 0.6}
+    row = summarise("B", "f1", a, b, np.array([0.1, 0.0, 0.0, -0.1, 0.2, 0.0, 0.1, 0.3]))
+    assert row["p_better"] == pytest.approx(4 / 8 + 0.5 * 3 / 8) and row["metric"] == "f1" and row["run"] == "B"
+    assert row["delta"] == pytest.approx(0.1) and (row["a"], row["b"]) == (0.5, 0.6)
+    assert summarise("B", "f1", a, b, np.ones(10))["p_better"] == 1.0
+
+
+def test_a_key_set_to_null_differs_from_a_key_not_there_and_people_needed_grows_as_the_square():
+    assert config_differences({"a": None}, {}) == [("a", None, None)]
+    assert config_differences({}, {"a": None}) == [("a", None, None)]
+    assert config_differences({"a": None}, {"a": None}) == []
+    assert people_needed(100, 0.01, -0.02, 0.04) == 900  # half-width 0.03 = 3 x the difference: 9 x the people
+    assert people_needed(100, -0.01, -0.02, 0.04) == 900
+    assert people_needed(100, 0.01, float("-inf"), 0.04) is None
+
+
+def test_what_a_run_without_predictions_is_told(tmp_path):
+    paths, labels = photos(10)
+    assert load_side(make_run(tmp_path / "a", paths, labels, labels)).kind == "run"
+    (tmp_path / "kfold" / "folds").mkdir(parents=True)
+    with pytest.raises(UserError) as err:
+        load_side(tmp_path / "kfold")
+    assert str(err.value) == (f"{tmp_path / 'kfold'}: a K-fold run without oof.csv (not finished: train.py --resume "
+                              "each fold)")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(UserError) as err:
+        load_side(tmp_path / "none")
+    assert str(err.value) == (f"{tmp_path / 'none'}: no val_predictions.csv (a run without a validation set, or "
+                              "trained before runs kept their validation predictions)")
+
+
+def test_the_odd_member_is_named_against_the_first_and_unpaired_runs_are_told_how_to_pair(tmp_path):
+    paths, labels = photos(10)
+    files = [RunDir(make_run(tmp_path / f"s{k}", paths, labels, labels)).val_predictions for k in range(2)]
+    other_paths, other_labels = photos(10, offset=100)
+    files.append(RunDir(make_run(tmp_path / "odd", other_paths, other_labels, other_labels)).val_predictions)
+    joined = ",".join(map(str, files))
+    with pytest.raises(UserError) as err:
+        load_side(joined)
+    assert str(err.value) == (f"{files[2]}: predicts other photos than {files[0]} (the members of {joined} must "
+                              "share one split: data.split_seed, or one eval set)")
+    with pytest.raises(UserError) as err:
+        compare_runs([files[0], files[2]], n_resamples=100)
+    assert str(err.value).endswith("photos shared): compare runs of one split (data.split_seed, data.n_folds) or "
+                                   "pass --unpaired")
+
+
+def test_one_sides_mean_and_interval_are_its_macro_f1_and_a_bootstrap_around_it(tmp_path):
+    from sklearn.metrics import f1_score
+
+    from experiments.comparison import mean_interval
+
+    paths, labels = photos(60, seed=2)
+    preds = noisy(labels, 0.6, 3)
+    side = load_side(make_run(tmp_path / "a", paths, labels, preds))
+    point, low, high = mean_interval(side, n_resamples=300, seed=1)
+    assert point == pytest.approx(f1_score(labels, preds, average="macro"))
+    assert low < point < high and high - low > 0.02
+    assert mean_interval(side, n_resamples=300, seed=1) == (point, low, high)
+    assert mean_interval(side, n_resamples=300, seed=2)[1:] != (low, high)
+    narrow = mean_interval(side, n_resamples=300, seed=1)
+    assert mean_interval(side)[0] == narrow[0]  # the defaults: the same point
