@@ -72,9 +72,10 @@ def class_column(frame: pd.DataFrame, column: str, source: Path) -> np.ndarray:
 
 
 def read_frame(source: Path) -> pd.DataFrame:
-    """The CSV of a predictions file as strings, column names cleaned; one line naming the file if unreadable."""
+    """The CSV of a predictions file as strings (every cell: ids such as `0042` stay text, and a bad cell is shown
+    as written), column names cleaned; one line naming the file if unreadable."""
     try:
-        frame = pd.read_csv(source, dtype={"path": str, "person": str}, keep_default_na=False)
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise DataError(f"{source}: not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -134,4 +135,4 @@ def read_probability_frame(source: Path, integer_columns: Sequence[str] = ()) ->
         frame[column] = values.astype(np.int64)
     order = np.argsort(frame["path"].to_numpy(dtype=str), kind="stable")
     frame = frame.iloc[order].reset_index(drop=True)
-    return frame.assign(person=checked.people, label=checked.labels)
+    return frame.assign(person=checked.people, label=checked.labels, pred=checked.preds)

@@ -103,6 +103,20 @@ def test_training_bins_give_pseudo_labels_the_median_age_of_their_group():
     unknown = np.array([-1, -1, -1])
     bins = training_bins(unknown, np.array([encode(0, 0, 0), encode(0, 0, 1), encode(0, 0, 2)])) + AGE_LOW
     assert [age_group(a) for a in bins] == [0, 1, 2]
+    assert bins.tolist() == [(18 + 29) // 2, (30 + 59) // 2, 60]  # the middle of 18..29, of 30..59, and 60
+
+
+def test_ages_read_as_floats_fall_in_whole_year_bins():
+    bins = age_bin(np.array([17.0, 18.0, 45.0, 45.9, 60.0, 71.5]))
+    assert bins.dtype == np.int64 and bins.tolist() == [0, 0, 27, 27, 42, 42]
+    assert training_bins(np.array([33.0, -1.0]), np.array([encode(0, 0, 1)] * 2)).tolist() == [15, 15]
+
+
+def test_fit_reads_women_as_women():
+    # everyone a woman without a mask: the fit must score her classes (ids 3..5), not men's or negative ids
+    ages = np.array([24] * 6 + [35] * 6 + [58] * 6)
+    truth = np.array([encode(0, 1, g) for g in [0] * 6 + [1] * 6 + [2] * 6])
+    assert fit_age_bounds(class_logp([0] * 18, [1] * 18), one_hot_bins(ages).numpy(), truth) == (30, 58)
 
 
 def test_ordinal_head_reads_groups_from_its_bins_under_its_bounds():

@@ -119,3 +119,48 @@ def test_half_width_shrinks_with_more_people():
     person, labels, preds = people_set(640, 0.7, rng)
     large = f1_half_width(labels, preds, person, seed=1)
     assert large < small / 2.5  # 16x the people: about a quarter of the width
+
+
+def test_no_people_give_no_interval_and_one_person_a_zero_width():
+    from utils.bootstrap import f1_half_width, paired_f1_delta, person_index
+
+    index, n = person_index(np.array([], dtype=str))
+    assert n == 0 and len(index) == 0
+    empty = np.array([], dtype=np.int64)
+    assert np.isnan(f1_half_width(empty, empty, np.array([], dtype=str)))
+    assert all(np.isnan(v) for v in paired_f1_delta(empty, empty, empty, np.array([], dtype=str)))
+    one = np.array([3, 4, 4])
+    assert f1_half_width(one, one, np.array(["p"] * 3), n_resamples=50) == 0.0
+    assert paired_f1_delta(one, one, np.array([3, 3, 4]), np.array(["p"] * 3), n_resamples=50)[1:] == (
+        pytest.approx(-1 / 3), pytest.approx(-1 / 3))
+
+
+def test_every_person_is_drawn_about_once_per_resample():
+    from utils.bootstrap import resample_counts
+
+    counts = resample_counts(5, 4000, np.random.default_rng(0))
+    assert counts.shape == (4000, 5) and (counts.sum(axis=1) == 5).all()
+    assert np.allclose(counts.mean(axis=0), 1.0, atol=0.06) and (counts[:, 0] > 0).any()
+
+
+def test_half_width_is_half_the_interval_of_scikit_learns_scores_on_the_resampled_photos():
+    from sklearn.metrics import f1_score
+
+    from utils.bootstrap import f1_half_width, interval, person_index, resample_counts, resampled_images
+
+    rng = np.random.default_rng(4)
+    people = np.repeat([f"p{k}" for k in range(25)], 7)
+    y_true = rng.integers(0, 18, len(people))
+    y_pred = np.where(rng.random(len(people)) < 0.6, y_true, rng.integers(0, 18, len(people)))
+    person, n_people = person_index(people)
+    counts = resample_counts(n_people, 200, np.random.default_rng(11))
+    scores = []
+    for row in counts:
+        idx = resampled_images(person, row)
+        labels = np.union1d(y_true[idx], y_pred[idx])
+        scores.append(f1_score(y_true[idx], y_pred[idx], labels=labels, average="macro", zero_division=0))
+    low, high = interval(np.array(scores))
+    width = f1_half_width(y_true, y_pred, people, n_resamples=200, seed=11)
+    assert width == pytest.approx((high - low) / 2)
+    assert f1_half_width(y_true, y_pred, people, n_resamples=200, rng=np.random.default_rng(11)) == width
+    assert f1_half_width(y_true, y_pred, people, n_resamples=200, seed=11) == width  # repeatable
