@@ -91,7 +91,10 @@ class Preprocess:
         aug = augment_section(spec, path)
         self.image_size = aug.image_size
         draft = bool(spec.get("jpeg_draft", False))
-        self.transform = compose_steps(aug.eval, aug, "augment.eval", tensors=False)
+        try:
+            self.transform = compose_steps(aug.eval, aug, "augment.eval", tensors=False)
+        except ConfigError as err:  # an unknown or misused step: the file it is in, then the key
+            raise ConfigError(f"{path}: {err}") from None
         self.draft_size = draft_size(aug.image_size, draft)
         self.crop = build_crop(aug, [eval_dir], draft=draft)
         self.seed = int(spec.get("seed", 0))

@@ -160,6 +160,7 @@ def test_inference_with_onnx_runs_without_torch_and_matches_the_checkpoint(demo_
     (lambda d: d.update(class_names=None), "class_names must be a list of class names, got None"),
     (lambda d: d.update(seed="x"), "seed must be an integer, got 'x'"),
     (lambda d: d.update(jpeg_draft="no"), "jpeg_draft must be true or false, got 'no'"),
+    (lambda d: d["augment"].update(eval=[{"name": "Blurr", "args": {}}]), "edited.onnx.json: augment.eval[0].name"),
 ])
 def test_a_hand_edited_preprocessing_file_is_one_line_naming_the_key(demo_data, exported, tmp_path, capsys, change,
                                                                      message):
