@@ -278,3 +278,97 @@ def test_one_sides_mean_and_interval_are_its_macro_f1_and_a_bootstrap_around_it(
     assert mean_interval(side, n_resamples=300, seed=2)[1:] != (low, high)
     narrow = mean_interval(side, n_resamples=300, seed=1)
     assert mean_interval(side)[0] == narrow[0]  # the defaults: the same point
+
+
+def test_each_kind_of_side_keeps_its_name_kind_config_and_validation_share(tmp_path):
+    paths, labels = photos(12)
+    run = make_run(tmp_path / "run", paths, labels, labels, data={"val_ratio": 0.25})
+    side = load_side(run)
+    assert (side.name, side.kind, side.val_ratio) == (str(run), "run", 0.25) and side.config["seed"] == 42
+    csv = RunDir(run).val_predictions
+    side = load_side(csv)
+    assert (side.name, side.kind, side.config["data"]) == (str(csv), "predictions file", {"val_ratio": 0.25})
+    second = RunDir(make_run(tmp_path / "second", paths, labels, labels, seed=7)).val_predictions
+    for joined, kind in ((f"{csv},", "predictions file"), (f"{second},{csv}", "predictions files")):
+        side = load_side(joined)
+        assert (side.name, side.kind) == (joined, kind)
+    assert load_side(f"{second},{csv}").config["seed"] == 7  # the first file's run
+    parent = RunDir(tmp_path / "rep")
+    for seed in (42, 43):
+        make_run(parent.member(seed).path, paths, labels, labels)
+    parent.config.write_text(yaml.safe_dump({"seed": 42, "data": {"val_ratio": 0.3}}))
+    side = load_side(parent.path)
+    assert (side.name, side.kind, side.val_ratio, len(side.members)) == (str(parent.path), "repeated run", 0.3, 2)
+    for data in ({}, None, "text"):
+        parent.config.write_text(yaml.safe_dump({"seed": 42, "data": data}))
+        assert load_side(parent.path).val_ratio is None
+
+
+def test_a_repeated_runs_missing_member_files_are_named(tmp_path):
+    paths, labels = photos(12)
+    parent = RunDir(tmp_path / "rep")
+    make_run(parent.member(42).path, paths, labels, labels)
+    parent.member(43).path.mkdir(parents=True)
+    parent.config.write_text(yaml.safe_dump({"seed": 42}))
+    with pytest.raises(UserError) as err:
+        load_side(parent.path)
+    assert str(err.value).startswith(f"{parent.member(43).path}: no val_predictions.csv")
+    other_paths, other_labels = photos(12, offset=50)
+    make_run(parent.member(44).path, other_paths, other_labels, other_labels)
+    RunDir(parent.member(43).path).val_predictions.write_text(RunDir(parent.member(42).path).val_predictions.read_text())
+    with pytest.raises(UserError, match=rf"the members of {tmp_path / 'rep'} must share one split"):
+        load_side(parent.path)
+
+
+def test_a_repeated_sides_bootstrap_averages_the_drawn_seeds_of_each_resample(tmp_path):
+    import numpy as np
+
+    from experiments.comparison import mean_interval, side_samples
+    from utils.bootstrap import person_index, resample_counts
+
+    paths, labels = photos(30)
+    parent = RunDir(tmp_path / "rep")
+    make_run(parent.member(42).path, paths, labels, labels)  # always right: F1 1 in every resample
+    make_run(parent.member(43).path, paths, labels, (labels + 1) % 18)  # always wrong: F1 0
+    parent.config.write_text(yaml.safe_dump({"seed": 42}))
+    side = load_side(parent.path)
+    person, n = person_index(side.first.people)
+    rng = np.random.default_rng(0)
+    point, samples = side_samples(side, person, n, resample_counts(n, 400, rng), rng)
+    assert point["f1"] == 0.5 and samples["f1"].shape == (400,)
+    assert set(np.round(samples["f1"], 6)) <= {0.0, 0.5, 1.0}  # two seeds drawn with replacement, averaged
+    assert 0.35 < np.mean(samples["f1"] == 0.5) < 0.65 and np.mean(samples["f1"] == 1.0) > 0.15
+    mean, low, high = mean_interval(side, n_resamples=400)
+    assert (mean, low, high) == (0.5, 0.0, 1.0)
+
+
+def test_a_comparisons_numbers_name_the_run_the_people_photos_and_resamples(tmp_path):
+    paths, labels = photos(40, seed=3)
+    a = make_run(tmp_path / "a", paths, labels, noisy(labels, 0.5, 1))
+    changed = noisy(labels, 0.5, 1).copy()
+    changed[labels == labels[0]] = labels[labels == labels[0]]  # only one class's photos change
+    b = make_run(tmp_path / "b", paths, labels, changed)
+    other_paths, other_labels = photos(40, seed=3, offset=500)
+    c = make_run(tmp_path / "c", other_paths, other_labels, other_labels)
+    result = compare_runs([a, b], n_resamples=300, seed=2)[0]
+    assert result["people"] == 40 and result["photos"] == len(paths) and result["resamples"] == 300
+    assert result["tasks"]["mask"]["run"] == str(b) and all(c["run"] == str(b) for c in result["classes"])
+    assert result["people_needed"] == people_needed(40, result["delta"], result["ci_low"], result["ci_high"])
+    assert 1 <= len(result["classes"]) <= 3 and all(c["delta"] != 0 for c in result["classes"])
+    with pytest.raises(UserError) as err:
+        compare_runs([a, b, c], n_resamples=300)
+    assert str(err.value).startswith(f"{c} and {a} are validated on different people")
+    with pytest.raises(UserError) as err:
+        compare_runs([a])
+    assert str(err.value) == "compare: give at least two runs (the first is the reference)"
+
+
+def test_describe_boundaries_two_seeds_two_differences_and_a_clear_verdict():
+    from experiments.comparison import describe, shown
+
+    text = describe(hand_result(seeds=[1, 2], differs=[["a", 1, 2], ["b", "x", "y"]]))
+    assert "; the seed spread of 1 and 2 seeds included" in text.splitlines()[0]
+    assert text.splitlines()[1] == "  what differs: a: 1 -> 2, b: x -> y"
+    better = describe(hand_result(verdict="better", text="better: +0.050 (95 % CI +0.010 … +0.090)"))
+    assert better.splitlines()[-1] == "  verdict: better: +0.050 (95 % CI +0.010 … +0.090)"
+    assert shown("y" * 60) == "y" * 60 and shown("y" * 61) == "y" * 59 + "…" and shown([1, 2]) == "[1, 2]"
