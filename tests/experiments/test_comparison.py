@@ -26,6 +26,7 @@ def test_a_much_better_run_is_better_and_a_copy_shows_no_difference(tmp_path):
     assert better["differs"] == [["seed", 42, 43]]
     assert unchanged["verdict"] == "no difference shown" and unchanged["delta"] == 0
     assert unchanged["ci_low"] == unchanged["ci_high"] == 0 and unchanged["differs"] == []
+    assert unchanged["classes"] == []  # no class moved: none is listed
     worse = compare_runs([strong, weak], n_resamples=500)[0]
     assert worse["verdict"] == "worse" and worse["ci_high"] < 0 and worse["p_better"] < 0.01
 
@@ -372,3 +373,13 @@ def test_describe_boundaries_two_seeds_two_differences_and_a_clear_verdict():
     better = describe(hand_result(verdict="better", text="better: +0.050 (95 % CI +0.010 … +0.090)"))
     assert better.splitlines()[-1] == "  verdict: better: +0.050 (95 % CI +0.010 … +0.090)"
     assert shown("y" * 60) == "y" * 60 and shown("y" * 61) == "y" * 59 + "…" and shown([1, 2]) == "[1, 2]"
+
+
+def test_a_repeated_run_without_members_is_one_line(tmp_path):
+    parent = RunDir(tmp_path / "rep")
+    parent.seeds_dir.mkdir(parents=True)
+    parent.config.write_text(yaml.safe_dump({"seed": 42}))
+    assert parent.is_repeated
+    with pytest.raises(UserError) as err:
+        load_side(parent.path)
+    assert str(err.value) == f"{parent.path}: a repeated run without members under {parent.seeds_dir.name}/"

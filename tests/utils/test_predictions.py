@@ -160,3 +160,12 @@ def test_an_integer_column_that_is_not_a_whole_number_names_its_line(tmp_path, c
         read_probability_frame(written(tmp_path, frame.drop(columns=["fold"]), "nofold.csv"),
                                integer_columns=("fold",))
     assert str(err.value) == f"{tmp_path / 'nofold.csv'}: missing column 'fold'"
+
+
+def test_a_bad_probability_in_a_file_without_pred_names_the_file(tmp_path):
+    frame = predictions_frame(PATHS, [3, 4, 17], probs_for([3, 5, 17])).drop(columns=["pred"]).astype({"prob_02": str})
+    frame.loc[0, "prob_02"] = "x"
+    path = written(tmp_path, frame)
+    with pytest.raises(DataError) as err:
+        read_predictions(path)
+    assert str(err.value) == f"{path}: line 2: probabilities are not finite and >= 0"
