@@ -28,7 +28,8 @@ TRAIN_PEOPLE, EVAL_PEOPLE = 30, 6
 
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> Path:
-    """30 train people (210 images) and 6 eval people (42 images) in the competition layout.
+    """30 train people (210 images) and 6 eval people (42 images) in the competition layout, drawn once for all
+    xdist workers of a session (read-only: a test that changes data copies it).
 
     Under mutmut every mutant is a new session: the data is drawn once, by unmutated code (mutmut's stats
     run), kept in `mutants/.test-data/` and copied for each session instead of drawn again (6 s each)."""
@@ -60,8 +61,8 @@ def tiny_args(demo_data, tmp_path):
 
 @pytest.fixture(scope="session")
 def finished_run(demo_data, tmp_path_factory) -> Path:
-    """One finished tiny run of configs/demo.yaml per test process, for tests that only need some finished run
-    (its checkpoints, config, predictions); take it through `run_copy`, never change it."""
+    """One finished tiny run of configs/demo.yaml, made once for all xdist workers, for tests that only need some
+    finished run (its checkpoints, config, predictions); take it through `run_copy`, never change it."""
     import train
 
     def make(save_dir: Path) -> None:
