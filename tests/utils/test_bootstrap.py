@@ -148,10 +148,8 @@ def test_half_width_is_half_the_interval_of_scikit_learns_scores_on_the_resample
 
     from utils.bootstrap import f1_half_width, interval, person_index, resample_counts, resampled_images
 
-    rng = np.random.default_rng(4)
-    people = np.repeat([f"p{k}" for k in range(25)], 7)
-    y_true = rng.integers(0, 18, len(people))
-    y_pred = np.where(rng.random(len(people)) < 0.6, y_true, rng.integers(0, 18, len(people)))
+    person_ids, y_true, y_pred = people_set(25, 0.6, np.random.default_rng(4))
+    people = person_ids.astype(str)
     person, n_people = person_index(people)
     counts = resample_counts(n_people, 200, np.random.default_rng(11))
     scores = []
