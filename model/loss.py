@@ -63,13 +63,13 @@ class SoftF1Loss(nn.Module):
                 sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         probs = logits.float().softmax(dim=1)
         t = soft_targets(targets, logits.shape[1])
-        if sample_weight is not None:  # a sample counts `weight` times in the soft confusion counts
-            probs, t = probs * sample_weight.float()[:, None], t * sample_weight.float()[:, None]
-        tp = (probs * t).sum(0)
-        fp = (probs * (1 - t)).sum(0)
-        fn = ((1 - probs) * t).sum(0)
+        # a sample counts `weight` times in the soft confusion counts (the weight multiplies each count once)
+        w = torch.ones(len(t), 1, device=t.device) if sample_weight is None else sample_weight.float()[:, None]
+        tp = (w * probs * t).sum(0)
+        fp = (w * probs * (1 - t)).sum(0)
+        fn = (w * (1 - probs) * t).sum(0)
         f1 = 2 * tp / (2 * tp + fp + fn + self.eps)
-        present = (t.sum(0) > 0).float()
+        present = ((w * t).sum(0) > 0).float()  # a class only zero-weighted samples hold is absent
         weights = present if self.weights is None else present * self.weights
         return 1 - (f1 * weights).sum() / weights.sum().clamp(min=self.eps)
 

@@ -91,3 +91,83 @@ def test_multi_task_loss_takes_sample_weights():
     logits, targets = torch.randn(4, 18).log_softmax(1), torch.tensor([0, 6, 12, 17])
     half = loss(logits, targets, torch.tensor([1.0, 1.0, 0.0, 0.0]))
     assert half == pytest.approx(float(loss(logits[:2], targets[:2])), rel=1e-5)
+
+
+def focal_by_hand(logits, targets, gamma, weights=None, eps=0.0):
+    """The focal loss of Lin et al. written out per sample and class: -sum_c t_c (1 - p_c)^gamma log p_c,
+    with t the (smoothed) one-hot target, averaged with the true classes' weights."""
+    total, norm = 0.0, 0.0
+    for row, y in zip(logits.tolist(), targets.tolist()):
+        p = torch.tensor(row, dtype=torch.float64).softmax(0).tolist()
+        t = [(1 - eps) * (c == y) + eps / len(p) for c in range(len(p))]
+        w = [1.0] * len(p) if weights is None else weights
+        total += sum(-t[c] * (1 - p[c]) ** gamma * __import__("math").log(p[c]) * w[c] for c in range(len(p)))
+        norm += sum(t[c] * w[c] for c in range(len(p)))
+    return total / norm
+
+
+@pytest.mark.parametrize("gamma, eps, weighted", [(2.0, 0.0, False), (1.5, 0.0, True), (2.0, 0.1, False),
+                                                  (0.5, 0.2, True)])
+def test_focal_loss_is_the_textbook_formula(gamma, eps, weighted):
+    weights = torch.rand(18, generator=torch.Generator().manual_seed(1)).add(0.1).tolist() if weighted else None
+    name = "focal_ls" if eps else "focal"
+    value = loss(name, gamma=gamma, label_smoothing=eps, class_weights=weights)(LOGITS, TARGETS)
+    assert float(value) == pytest.approx(focal_by_hand(LOGITS, TARGETS, gamma, weights, eps), rel=1e-5)
+
+
+def test_smoothing_applies_only_to_the_losses_that_take_it():
+    plain = float(loss("ce")(LOGITS, TARGETS))
+    assert float(loss("focal", gamma=0.0, label_smoothing=0.3)(LOGITS, TARGETS)) == pytest.approx(plain, rel=1e-6)
+    assert float(loss("ce", label_smoothing=0.3)(LOGITS, TARGETS)) == pytest.approx(
+        float(F.cross_entropy(LOGITS, TARGETS, label_smoothing=0.3)), rel=1e-6)
+    assert float(loss("label_smoothing", gamma=2.0, label_smoothing=0.1)(LOGITS, TARGETS)) == pytest.approx(
+        float(F.cross_entropy(LOGITS, TARGETS, label_smoothing=0.1)), rel=1e-6)  # gamma is the focal losses'
+
+
+def soft_f1_by_hand(probs, onehot, weights=None):
+    """1 - the (weighted) mean over present classes of 2 TP / (2 TP + FP + FN) on probabilities."""
+    scores, ws = [], []
+    for c in range(probs.shape[1]):
+        p, t = probs[:, c], onehot[:, c]
+        if t.sum() == 0:
+            continue
+        tp, fp, fn = (p * t).sum(), (p * (1 - t)).sum(), ((1 - p) * t).sum()
+        scores.append(float(2 * tp / (2 * tp + fp + fn)))
+        ws.append(1.0 if weights is None else weights[c])
+    return 1 - sum(s * w for s, w in zip(scores, ws)) / sum(ws)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_soft_f1_is_the_macro_f1_of_probabilities_over_present_classes(weighted):
+    targets = torch.tensor([0, 0, 3, 3, 3, 7, 9, 9])  # most classes absent
+    logits = torch.randn(8, 18, generator=torch.Generator().manual_seed(2)) * 2
+    weights = [0.5 + c / 10 for c in range(18)] if weighted else None
+    value = build_loss(LossConfig(name="soft_f1", class_weights=weights))(logits, targets)
+    expected = soft_f1_by_hand(logits.double().softmax(1), F.one_hot(targets, 18).double(), weights)
+    assert float(value) == pytest.approx(expected, rel=1e-5)
+
+
+def test_soft_f1_counts_a_weighted_sample_as_that_many_copies():
+    """A pseudo-label weighs 0.5 by default: its weight multiplies each soft count once (it multiplied the
+    true positives twice, and a weight of 2 made false positives negative)."""
+    targets = torch.tensor([0, 1, 1, 2])
+    logits = torch.randn(4, 18, generator=torch.Generator().manual_seed(3))
+    soft_f1 = build_loss(LossConfig(name="soft_f1"))
+    twice = soft_f1(torch.cat([logits, logits[:1]]), torch.cat([targets, targets[:1]]))
+    assert float(soft_f1(logits, targets, torch.tensor([2.0, 1.0, 1.0, 1.0]))) == pytest.approx(float(twice), rel=1e-5)
+
+
+def test_multi_task_loss_is_the_cross_entropy_of_each_tasks_marginal():
+    from utils.labels import split_classes
+
+    logits = torch.randn(6, 18, generator=torch.Generator().manual_seed(4))
+    targets = torch.tensor([0, 4, 8, 11, 13, 17])
+    task_weights = (1.0, 0.5, 2.0)
+    value = build_loss(LossConfig(name="ce", task_weights=list(task_weights)), multi_task=True)(logits, targets)
+    probs = logits.double().softmax(1)
+    expected = 0.0
+    tasks = zip(task_weights, split_classes(torch.arange(18)), split_classes(targets), (3, 2, 3))
+    for weight, ids, task_targets, size in tasks:
+        marginal = torch.stack([probs[:, ids == k].sum(1) for k in range(size)], dim=1)
+        expected += weight * F.nll_loss(marginal.log(), task_targets)
+    assert float(value) == pytest.approx(float(expected), rel=1e-5)
