@@ -67,3 +67,47 @@ def test_mixup_and_cutmix_take_any_batch_size(batch):
 def test_odd_batches_train_with_mixup(make_trainer):
     trainer = make_trainer(**{"augment.mixup.prob": 1.0, "data.batch_size": 7})
     assert torch.isfinite(torch.tensor(trainer.run_epoch()["train_loss"]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_half_cutmix_labels_follow_the_area_each_image_keeps(seed):
+    torch.manual_seed(seed)
+    images = torch.stack([torch.full((1, 4, 20), float(i)) for i in range(4)])
+    mixed, soft = HalfCutMix(prob=1.0, jitter=0.3)(images, torch.arange(4))
+    for i in range(4):
+        own = float((mixed[i] == i).float().mean())
+        assert own == 1 or 0.2 - 1e-6 <= own <= 0.8 + 1e-6  # its own partner, or cut at the centre +- 30 %
+        columns = (mixed[i, 0, 0] == i).tolist()
+        assert columns in ([True] * columns.count(True) + [False] * columns.count(False),
+                           [False] * columns.count(False) + [True] * columns.count(True))  # one side replaced
+        partner = int(mixed[i][mixed[i] != i].unique()[0]) if own < 1 else i
+        expected = torch.zeros(18)
+        expected[i] += own
+        expected[partner] += 1 - own
+        assert torch.allclose(soft[i], expected, atol=1e-6)
+
+
+def test_half_cutmix_draws_from_its_generator_when_given_one():
+    images, targets = batch()
+    first, second = HalfCutMix(prob=0.5, jitter=0.2), HalfCutMix(prob=0.5, jitter=0.2)
+    first.generator, second.generator = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    torch.manual_seed(0)
+    a = first(images, targets)
+    torch.manual_seed(1)  # another global state changes nothing
+    b = second(images, targets)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_the_mixer_hands_timm_the_configured_alphas_and_probabilities():
+    mixer = build_mixer(AugmentConfig(mixup=MixConfig(alpha=0.4, prob=0.3), cutmix=MixConfig(alpha=1.5, prob=0.1)))
+    timm_mixup = mixer.mixup
+    assert (timm_mixup.mixup_alpha, timm_mixup.cutmix_alpha) == (0.4, 1.5)
+    assert timm_mixup.mix_prob == pytest.approx(0.4) and timm_mixup.switch_prob == pytest.approx(0.25)
+    assert timm_mixup.label_smoothing == 0.0 and timm_mixup.num_classes == 18
+    only_cut = build_mixer(AugmentConfig(cutmix=MixConfig(alpha=1.0, prob=0.9))).mixup
+    assert (only_cut.mixup_alpha, only_cut.cutmix_alpha, only_cut.switch_prob) == (0.0, 1.0, 1.0)
+    assert only_cut.mix_prob == pytest.approx(0.9)
+    capped = build_mixer(AugmentConfig(mixup=MixConfig(prob=0.8), cutmix=MixConfig(prob=0.7))).mixup
+    assert capped.mix_prob == 1.0
+    assert build_mixer(AugmentConfig(cutmix=MixConfig(prob=0.6), cutmix_mode="half"), num_classes=5).prob == 0.6
+    assert build_mixer(AugmentConfig(mixup=MixConfig(prob=1.0)), num_classes=7).mixup.num_classes == 7

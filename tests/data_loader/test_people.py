@@ -1,6 +1,7 @@
 import logging
 import shutil
 
+import hypothesis
 import pandas as pd
 import pytest
 
@@ -115,3 +116,93 @@ def test_an_age_that_is_not_a_whole_number_is_still_refused(data_copy, age):
     table.assign(age=[age] + list(table["age"][1:])).to_csv(csv, index=False)
     with pytest.raises(DataError, match=f"line 2: age '{age}' is not an integer"):
         read_train_csv(data_copy)
+
+
+@pytest.mark.parametrize("text, value", [("45", 45), (" 45 ", 45), ("045", 45), ("45.0", 45), ("45.", 45),
+                                         ("45.000", 45), ("0", 0), ("120", 120), ("121", None), ("-1", None),
+                                         ("", None), ("4 5", None), ("45.01", None), ("²", None), ("٤٥", None),
+                                         ("+45", None), ("0x2d", None)])
+def test_an_integer_cell_is_ascii_digits_in_range(text, value):
+    from data_loader.people import int_cell
+
+    assert int_cell(text, 0, 120) == value
+
+
+@hypothesis.given(hypothesis.strategies.integers(-1000, 1000), hypothesis.strategies.integers(0, 50),
+                  hypothesis.strategies.integers(0, 50))
+def test_an_integer_cell_reads_every_whole_number_written_plainly_or_as_a_float(number, low, span):
+    from data_loader.people import int_cell
+
+    inside = low <= number <= low + span
+    assert int_cell(str(number), low, low + span) == (number if inside else None)
+    assert int_cell(f"{number}.0", low, low + span) == (number if inside else None)
+
+
+def test_a_csv_with_a_repeated_unique_value_names_its_second_line(tmp_path):
+    from data_loader.people import read_csv_table
+
+    csv = tmp_path / "info.csv"
+    csv.write_text("ImageID,ans\na.jpg,0\nb.jpg,0\nc.jpg,0\nb.jpg,1\n")
+    with pytest.raises(DataError, match=r"info.csv: line 5: ImageID 'b.jpg' appears more than once"):
+        read_csv_table(csv, ("ImageID",), "data.eval_dir", unique="ImageID")
+    assert read_csv_table(csv, ("ImageID",), "data.eval_dir")["ImageID"].tolist() == ["a.jpg", "b.jpg", "c.jpg",
+                                                                                       "b.jpg"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, r"train.csv: not found \(data.train_dir must hold train.csv and images/\)"),
+    (b"", r"train.csv: cannot parse CSV \(EmptyDataError\)"),
+    (b"id,gender\n\xff\xfe,1\n", r"train.csv: cannot parse CSV \(UnicodeDecodeError\)"),
+    (b"id,gender,race,path\n1,male,Asian,p\n", r"train.csv: missing column\(s\) age$"),
+])
+def test_an_unreadable_train_csv_is_named_with_the_reason(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / "train.csv").write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_train_csv(tmp_path)
+
+
+def test_a_csv_outside_the_data_section_gets_no_folder_hint(tmp_path):
+    from data_loader.people import read_csv_table
+
+    with pytest.raises(DataError) as err:
+        read_csv_table(tmp_path / "relabel.csv", ("id",), "relabel")
+    assert str(err.value) == f"{tmp_path / 'relabel.csv'}: not found"
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("1,male,Asian,30,a\n,female,Asian,30,b\n", "line 3: empty id"),
+    ("1,male,Asian,30,a\n2,female,Asian,40,a\n", "folder 'a' is listed under ids 1, 2"),
+    ("1,male,Asian,30,a\n2,female,Asian,121,b\n", r"line 3: age '121' is not an integer in \[0, 120\]"),
+])
+def test_train_csv_rows_that_would_mislead_are_refused_by_line(tmp_path, rows, message):
+    (tmp_path / "train.csv").write_text("id,gender,race,age,path\n" + rows)
+    with pytest.raises(DataError, match=message):
+        read_train_csv(tmp_path)
+
+
+def test_a_person_with_a_bad_folder_is_left_out_whole_and_every_problem_is_listed(data_copy):
+    from data_loader.people import scan_train_images
+
+    folder = first_folder(data_copy)
+    next(folder.glob("normal.*")).unlink()
+    (folder / "._mask1.jpg").write_bytes(b"junk")
+    images, problems = scan_train_images(data_copy)
+    assert not images["path"].str.startswith(str(folder) + "/").any()
+    here = [p for p in problems if p.path.startswith(str(folder))]
+    assert sorted((p.kind, p.fatal) for p in here) == [("junk", False), ("missing", True)]
+    people = read_train_csv(data_copy)
+    assert images["person_id"].nunique() == len(people) - 1
+    ages = dict(zip(people["id"], people["age"]))
+    assert (images["age"] == images["person_id"].map(ages)).all()
+    assert list(images.columns) == ["person_id", "gender", "age", "age_group", "mask", "label", "path"]
+
+
+def test_the_age_bounds_decide_the_age_group(data_copy):
+    from utils.labels import encode
+
+    images = list_train_images(data_copy, age_bounds=(25, 50))
+    expected = (images["age"] >= 25).astype(int) + (images["age"] >= 50).astype(int)
+    assert (images["age_group"] == expected).all()
+    assert (images["label"] == [encode(m, g, a) for m, g, a in zip(images["mask"], images["gender"],
+                                                                    images["age_group"])]).all()
