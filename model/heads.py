@@ -16,7 +16,10 @@ class ShallowHead(nn.Sequential):
 
     def __init__(self, in_features: int, num_classes: int, hidden_dim: int = 512,
                  activation: str = "gelu", dropout: float = 0.0) -> None:
-        act_layer = get_act_layer(activation)
+        try:
+            act_layer = get_act_layer(activation)
+        except KeyError:  # timm's table lookup
+            act_layer = None
         if act_layer is None:
             raise ValueError(f"unknown activation {activation!r}")
         super().__init__(

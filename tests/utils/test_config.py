@@ -32,6 +32,7 @@ def test_override_value_parsing():
     ("model: {backbone: resnet_18}\n", [], r"model\.backbone: unknown timm model 'resnet_18' \(did you mean: .*resnet18"),  # noqa: E501
     ("optimizer: {name: adamww}\n", [], r"optimizer\.name: unknown optimizer 'adamww' \(did you mean: adamw"),
     ("loss: {name: cee}\n", [], r"loss\.name: unknown value .cee. \(did you mean: ce"),
+    ("model: {head: shallow, activation: gleu}\n", [], r"model\.activation: unknown activation 'gleu' \(did you mean: gelu"),  # noqa: E501
     ("data: {dataset: MaskSplitDataset}\n", [], r"data\.dataset: unknown value 'MaskSplitDataset' \(did you mean: MaskSplitByProfileDataset"),  # noqa: E501
     ("trainer: {monitor: best f1}\n", [], r"trainer\.monitor: must be 'min\|max <metric>'"),
     ("", ["trainer.epochs=0"], r"override 'trainer.epochs=0': trainer\.epochs"),

@@ -11,7 +11,7 @@ from utils.errors import did_you_mean
 
 
 def unknown_name(config: Config) -> Optional[tuple[str, str]]:
-    """(dotted key, message) for a backbone or optimizer name timm does not know, else None."""
+    """(dotted key, message) for a backbone, optimizer or head activation name timm does not know, else None."""
     import timm
     from timm.optim import list_optimizers
 
@@ -21,7 +21,27 @@ def unknown_name(config: Config) -> Optional[tuple[str, str]]:
     optimizer, names = config.optimizer.name, list_optimizers()
     if optimizer not in names:
         return "optimizer.name", f"unknown optimizer {optimizer!r}{did_you_mean(optimizer, names)}"
+    activation = config.model.activation
+    if config.model.head == "shallow" and activation_layer(activation) is None:
+        return "model.activation", f"unknown activation {activation!r}{did_you_mean(activation, activation_names())}"
     return None
+
+
+def activation_layer(name: str) -> Optional[type]:
+    """timm's activation layer called `name`, or None where timm knows no such name."""
+    from timm.layers import get_act_layer
+
+    try:
+        return get_act_layer(name)
+    except KeyError:
+        return None
+
+
+def activation_names() -> list[str]:
+    """The activation names timm knows (for a suggestion; empty if timm moves its table)."""
+    from timm.layers import create_act
+
+    return sorted(getattr(create_act, "_ACT_LAYER_DEFAULT", {}))
 
 
 def is_resolved(config: Config) -> bool:
