@@ -52,3 +52,50 @@ def test_an_output_is_not_an_input_nor_another_output_and_its_place_is_writable(
     with pytest.raises(UserError, match="is a directory"):
         check_outputs({"--out": tmp_path})
     check_outputs({"--out": tmp_path / "new" / "deeper" / "o.csv", "--none": None})
+
+
+@pytest.mark.parametrize("marker, protected", [("best.pth", True), ("last.pth", True), ("summary.json", True),
+                                               ("metrics.csv", False), (None, False)])
+def test_a_folder_is_a_run_directory_when_it_holds_a_config_and_weights_or_a_summary(tmp_path, marker, protected):
+    folder = tmp_path / "maybe"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("trainer: {epochs: 1}\n")
+    if marker:
+        (folder / marker).write_text("x")
+    if protected:
+        with pytest.raises(UserError, match="a file of run directory"):
+            check_outputs({"--out": folder / "metrics.csv"})
+    else:
+        check_outputs({"--out": folder / "metrics.csv"})
+    (folder / "config.yaml").unlink()
+    check_outputs({"--out": folder / "metrics.csv"})  # no config: not a run directory
+
+
+def test_an_output_reached_through_a_link_is_still_the_input(tmp_path):
+    data = tmp_path / "in.csv"
+    data.write_text("x\n")
+    (tmp_path / "alias.csv").symlink_to(data)
+    with pytest.raises(UserError) as err:
+        check_outputs({"--out": tmp_path / "alias.csv"}, {"the truth": [data]})
+    assert str(err.value) == (f"--out {tmp_path / 'alias.csv'}: that is the truth ({data}), which this command "
+                              "reads; writing there would destroy it")
+    (tmp_path / "later.csv").symlink_to(tmp_path / "target.csv")  # neither exists yet: compared by real path
+    with pytest.raises(UserError, match="the same file as --a"):
+        check_outputs({"--a": tmp_path / "target.csv", "--b": tmp_path / "later.csv"})
+
+
+def test_an_output_under_a_file_names_the_file(tmp_path):
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError) as err:
+        check_outputs({"--out": blocker / "sub" / "o.csv"})
+    assert str(err.value) == f"--out {blocker / 'sub' / 'o.csv'}: {blocker} is not a directory"
+
+
+def test_every_input_of_every_source_is_checked(tmp_path):
+    inputs = {"the model": [tmp_path / "a.pth", tmp_path / "b.pth"], "the data": [tmp_path / "c.csv"]}
+    for name in ("b.pth", "c.csv"):
+        with pytest.raises(UserError, match=f"{name}: that is the"):
+            check_outputs({"--out": tmp_path / name}, inputs)
+    with pytest.raises(UserError, match="--c .*the same file as --a"):
+        check_outputs({"--a": tmp_path / "o", "--b": tmp_path / "p", "--c": tmp_path / "o"})
