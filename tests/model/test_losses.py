@@ -171,3 +171,28 @@ def test_multi_task_loss_is_the_cross_entropy_of_each_tasks_marginal():
         marginal = torch.stack([probs[:, ids == k].sum(1) for k in range(size)], dim=1)
         expected += weight * F.nll_loss(marginal.log(), task_targets)
     assert float(value) == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("emit_bins", [True, False])
+def test_the_ordinal_loss_drops_a_zero_weighted_sample_from_every_task(emit_bins):
+    """A pseudo-label's weight reaches the mask and gender losses and the age bins' (training outputs), and
+    the per-task loss of validation outputs (18 columns)."""
+    import numpy as np
+
+    from model.age import age_bin, joint_targets
+    from model.heads import MultiTaskHead
+
+    torch.manual_seed(5)
+    head = MultiTaskHead(8, age="ordinal")
+    head.emit_bins = emit_bins
+    features, classes = torch.randn(6, 8), torch.tensor([0, 4, 8, 11, 13, 17])
+    bins = torch.as_tensor(age_bin(np.array([19, 25, 33, 47, 58, 60])))
+    targets = joint_targets(classes, bins) if emit_bins else classes
+    loss_fn = build_loss(LossConfig(task_weights=(1.0, 1.0, 1.0)), multi_task=True, ordinal_age=True)
+    with torch.no_grad():
+        out = head(features)
+    kept = loss_fn(out, targets, torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]))
+    assert float(kept) == pytest.approx(float(loss_fn(out[:3], targets[:3])), rel=1e-5)
+    doubled = loss_fn(out, targets, torch.tensor([2.0, 1.0, 1.0, 1.0, 1.0, 1.0]))
+    copies = loss_fn(torch.cat([out, out[:1]]), torch.cat([targets, targets[:1]]))
+    assert float(doubled) == pytest.approx(float(copies), rel=1e-5)
