@@ -99,3 +99,26 @@ def test_every_input_of_every_source_is_checked(tmp_path):
             check_outputs({"--out": tmp_path / name}, inputs)
     with pytest.raises(UserError, match="--c .*the same file as --a"):
         check_outputs({"--a": tmp_path / "o", "--b": tmp_path / "p", "--c": tmp_path / "o"})
+
+
+def test_a_place_that_cannot_be_written_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """Tests run as root here, for whom every file is writable: `os.access` is told which places are not."""
+    import os
+
+    import utils.outputs
+
+    locked, readonly = tmp_path / "locked", tmp_path / "old.csv"
+    locked.mkdir()
+    readonly.write_text("x\n")
+    (tmp_path / "kept.csv").write_text("x\n")
+    denied = {(str(locked), os.W_OK | os.X_OK), (str(readonly), os.W_OK)}
+    monkeypatch.setattr(utils.outputs.os, "access", lambda path, mode: (str(path), mode) not in denied)
+    check_outputs({"--out": tmp_path / "kept.csv"})  # an existing writable file may be replaced
+    for path in (locked / "new" / "o.csv", readonly):
+        with pytest.raises(UserError) as err:
+            check_outputs({"--out": path})
+        assert str(err.value) == f"--out {path}: is not writable"
+    with pytest.raises(UserError) as err:
+        check_outputs({"--out": tmp_path})
+    assert str(err.value) == f"--out {tmp_path}: is a directory"
+
