@@ -81,3 +81,12 @@ def test_the_multi_task_heads_dropout_acts_in_training_only():
     features = torch.randn(2, 64)
     assert not torch.allclose(head.train()(features), head.train()(features))
     assert torch.equal(head.eval()(features), head.eval()(features))
+
+
+def test_a_checkpoint_holds_the_heads_weights_and_fitted_bounds_not_the_class_index():
+    """`index` is rebuilt from the label encoding; saving it would make older checkpoints fail a strict load."""
+    state = MultiTaskHead(4, age="ordinal").state_dict()
+    assert set(state) == {f"{task}.{p}" for task in ("mask", "gender", "age") for p in ("weight", "bias")} | {
+        "age_bounds"}
+    assert state["age_bounds"].dtype == torch.float32 and state["age_bounds"].tolist() == [30.0, 60.0]
+    assert "index" not in MultiTaskHead(4).state_dict()
