@@ -200,3 +200,61 @@ def test_a_soup_run_means_its_soup_pth_and_falls_back_to_best_only_when_not_aske
         model_files(soup, "soup")
     assert str(error.value) == (f"{soup / 'soup.pth'}: not found (a run writes it with trainer.soup, unless it had no "
                                 "validated epoch); use --which best")
+
+
+def test_metrics_rows_are_numbers_with_an_integer_epoch_and_a_damaged_row_is_named(tmp_path):
+    from utils.errors import DataError
+    from utils.run import read_metrics
+
+    path = tmp_path / "metrics.csv"
+    assert read_metrics(path) == []  # a run that has not validated yet
+    path.write_text("epoch,train_loss,val_f1,lr\n1,0.9,0.25,1e-3\n2,0.7,,5e-4\n")
+    rows = read_metrics(path)
+    assert rows == [{"epoch": 1, "train_loss": 0.9, "val_f1": 0.25, "lr": 1e-3}, {"epoch": 2, "train_loss": 0.7,
+                                                                                   "lr": 5e-4}]
+    assert all(type(row["epoch"]) is int for row in rows)
+    for damaged in ("epoch,val_f1\n1,0.3\n2,abc\n", "val_f1\n0.3\n", "epoch,val_f1\n,0.3\n"):
+        path.write_text(damaged)
+        with pytest.raises(DataError) as err:
+            read_metrics(path)
+        assert str(err.value).startswith(f"{path}: line ") and "not a metrics row (the file is damaged)" in str(
+            err.value)
+    path.write_text("epoch,val_f1\n1,0.3\n2,abc\n")
+    with pytest.raises(DataError, match="line 3: "):
+        read_metrics(path)
+
+
+def test_a_summary_that_is_not_a_mapping_reads_as_empty(tmp_path):
+    from utils.run import read_summary
+
+    assert read_summary(tmp_path) == {}
+    for text in ("[1, 2]", "{broken", "\"text\""):
+        (tmp_path / "summary.json").write_text(text)
+        assert read_summary(tmp_path) == {}
+    (tmp_path / "summary.json").write_text('{"status": "finished"}')
+    assert read_summary(tmp_path) == {"status": "finished"}
+
+
+def test_a_checkpoint_is_a_file_or_a_run_directorys_last_or_best(tmp_path):
+    from utils.run import checkpoint_file
+
+    run = run_dir(tmp_path / "run", files=("best.pth",))
+    assert checkpoint_file(run, "best") == run / "best.pth" and checkpoint_file(run / "best.pth") == run / "best.pth"
+    with pytest.raises(UserError) as err:
+        checkpoint_file(run)
+    assert str(err.value) == f"{run}: this run directory holds no last.pth (yet)"
+    with pytest.raises(UserError) as err:
+        checkpoint_file(tmp_path / "gone.pth")
+    assert str(err.value) == f"{tmp_path / 'gone.pth'}: checkpoint not found"
+
+
+def test_a_run_knows_its_kind(tmp_path):
+    single = Run.open(run_dir(tmp_path / "single"))
+    kfold = Run.open(run_dir(tmp_path / "kfold", n_folds=2))
+    (kfold.path / "folds").mkdir()
+    summary_only = Run.open(run_dir(tmp_path / "summary_only"))
+    (summary_only.path / "folds_summary.json").write_text("{}")
+    repeated = Run.open(run_dir(tmp_path / "repeated"))
+    (repeated.path / "seeds").mkdir()
+    assert [r.kind for r in (single, kfold, summary_only, repeated)] == ["single", "kfold", "kfold", "repeated"]
+    assert kfold.n_folds() == 2 and single.n_folds() is None and str(single) == str(tmp_path / "single")
