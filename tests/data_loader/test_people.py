@@ -171,8 +171,9 @@ def test_a_csv_outside_the_data_section_gets_no_folder_hint(tmp_path):
 
 
 @pytest.mark.parametrize("rows, message", [
-    ("1,male,Asian,30,a\n,female,Asian,30,b\n", "line 3: empty id"),
-    ("1,male,Asian,30,a\n2,female,Asian,40,a\n", "folder 'a' is listed under ids 1, 2"),
+    ("1,male,Asian,30,a\n,female,Asian,30,b\n", "line 3: empty id$"),
+    ("1,male,Asian,30,a\n2,female,Asian,40,a\n",
+     r"folder 'a' is listed under ids 1, 2 \(one person twice would sit on both sides of the split\)$"),
     ("1,male,Asian,30,a\n2,female,Asian,121,b\n", r"line 3: age '121' is not an integer in \[0, 120\]"),
 ])
 def test_train_csv_rows_that_would_mislead_are_refused_by_line(tmp_path, rows, message):
@@ -206,3 +207,61 @@ def test_the_age_bounds_decide_the_age_group(data_copy):
     assert (images["age_group"] == expected).all()
     assert (images["label"] == [encode(m, g, a) for m, g, a in zip(images["mask"], images["gender"],
                                                                     images["age_group"])]).all()
+
+
+def test_a_person_without_a_folder_is_left_out_alone_and_named(data_copy):
+    from data_loader.people import scan_train_images
+
+    people = read_train_csv(data_copy)
+    gone = data_copy / "images" / people["path"].iloc[1]
+    shutil.rmtree(gone)
+    images, problems = scan_train_images(data_copy)
+    assert sorted(set(images["person_id"])) == sorted(set(people["id"]) - {people["id"].iloc[1]})
+    missing = [p for p in problems if p.kind == "missing_folder"]
+    assert [(p.path, p.fatal) for p in missing] == [(str(gone), True)]
+    assert missing[0].message == f"{gone}: person folder not found (train.csv id {people['id'].iloc[1]})"
+
+
+def test_every_problem_in_a_folder_has_its_kind_path_and_message(tmp_path):
+    folder = tmp_path / "000001_male_Asian_20"
+    folder.mkdir()
+    for stem in ("mask1", "mask2", "mask3", "mask4", "incorrect_mask", "normal"):
+        (folder / f"{stem}.jpg").write_bytes(b"x")
+    (folder / "mask1.png").write_bytes(b"x")
+    (folder / "._normal.jpg").write_bytes(b"junk")
+    (folder / "mask9.jpg").write_bytes(b"x")
+    _, problems = inspect_person_folder(folder)
+    assert sorted((p.kind, p.path, p.message) for p in problems) == sorted([
+        ("duplicate", str(folder / "mask1.png"), f"{folder}: two files for 'mask1': mask1.jpg, mask1.png"),
+        ("junk", str(folder / "._normal.jpg"), f"{folder / '._normal.jpg'}: junk file ignored"),
+        ("unexpected", str(folder / "mask9.jpg"), f"{folder / 'mask9.jpg'}: unexpected file name ignored"),
+        ("missing", str(folder), f"{folder}: missing image(s) mask5"),
+    ])
+
+
+def test_an_unreadable_image_is_a_problem_naming_its_path_and_the_skip_warning_names_it(data_copy, caplog):
+    from data_loader.people import scan_train_images
+
+    bad = next(first_folder(data_copy).glob("mask2.*"))
+    bad.write_bytes(b"not an image")
+    _, problems = scan_train_images(data_copy)
+    unreadable = [p for p in problems if p.kind == "unreadable"]
+    assert [p.path for p in unreadable] == [str(bad)] and str(bad) in unreadable[0].message
+    with caplog.at_level(logging.WARNING):
+        list_train_images(data_copy, skip_bad_images=True)
+    assert f"skipped 1 bad item(s): {unreadable[0].message}" in caplog.text
+
+
+def test_the_people_table_has_its_columns_only_and_keeps_empty_cells_as_text(data_copy):
+    csv = data_copy / "train.csv"
+    table = pd.read_csv(csv, dtype=str)
+    table.assign(race=["", "NA"] + list(table["race"][2:])).to_csv(csv, index=False)
+    people = read_train_csv(data_copy)
+    assert list(people.columns) == ["id", "gender", "race", "age", "path"]
+    assert people["race"].tolist()[:2] == ["", "NA"] and list(people.index) == list(range(len(people)))
+
+
+def test_missing_columns_are_all_named(tmp_path):
+    (tmp_path / "train.csv").write_text("id,race,path\n1,Asian,a\n")
+    with pytest.raises(DataError, match=r"train.csv: missing column\(s\) gender, age$"):
+        read_train_csv(tmp_path)

@@ -79,3 +79,11 @@ def test_scores_become_scipys_softmax_even_when_large(scale):
     probs = scores_to_probabilities(scores)
     assert np.isfinite(probs).all() and probs == pytest.approx(softmax(scores, axis=1), abs=1e-12)
     assert (probs.argmax(1) == scores.argmax(1)).all()
+
+
+def test_pseudo_labels_default_to_a_probability_of_at_least_0_9_written_to_six_digits(tmp_path):
+    probs = rows(3, 17, 0, 5, confidence=(0.9, 0.8999, 0.91234567, 0.95))
+    assert write_pseudo_labels(TABLE, probs, np.log(probs), tmp_path / "pseudo.csv") == 3
+    written = pd.read_csv(tmp_path / "pseudo.csv", dtype={"ImageID": str})
+    assert written["ImageID"].tolist() == ["0042.jpg", "a.jpg", "c.jpg"]
+    assert (tmp_path / "pseudo.csv").read_text().splitlines()[2] == "a.jpg,0,0.912346"

@@ -100,3 +100,21 @@ def test_a_tuning_folder_names_its_trials_and_files(tmp_path):
     assert [p.name for p in (tune.study_db, tune.storage_lock, tune.trials_csv, tune.best_config)] == [
         "study.db", ".storage.lock", "trials.csv", "best_config.yaml"]
     assert tune.plot("history") == tmp_path / "history.png"
+
+
+def test_a_run_directory_is_made_under_folders_that_do_not_exist_yet(tmp_path):
+    made = create_run_dir(tmp_path / "new" / "saved", "tiny")
+    assert made.is_dir() and made.parent == tmp_path / "new" / "saved" / "tiny"
+
+
+def test_a_thousand_runs_in_one_second_is_one_clear_error(tmp_path, monkeypatch):
+    import utils.run_dir
+
+    monkeypatch.setattr(utils.run_dir.time, "strftime", lambda fmt: "20261207-120000")
+    base = tmp_path / "tiny"
+    base.mkdir()
+    (base / "20261207-120000").mkdir()
+    for k in range(1, 1000):
+        (base / f"20261207-120000-{k}").mkdir()
+    with pytest.raises(RuntimeError, match=f"cannot create a run directory under {base}"):
+        create_run_dir(tmp_path, "tiny")
