@@ -116,3 +116,38 @@ def test_the_mixer_hands_timm_the_configured_alphas_and_probabilities():
     assert capped.mix_prob == 1.0
     assert build_mixer(AugmentConfig(cutmix=MixConfig(prob=0.6), cutmix_mode="half"), num_classes=5).prob == 0.6
     assert build_mixer(AugmentConfig(mixup=MixConfig(prob=1.0)), num_classes=7).mixup.num_classes == 7
+
+
+def cuts(mixer, draws=60, width=20):
+    """Where `mixer` cut each of `draws` one-image-pair batches, and which side it replaced."""
+    images = torch.stack([torch.zeros(1, 2, width), torch.ones(1, 2, width)])
+    found = []
+    for _ in range(draws):
+        mixed, _ = mixer(images, torch.tensor([0, 1]))
+        row = mixed[0, 0, 0]
+        if torch.equal(row, images[0, 0, 0]):
+            continue  # paired with itself
+        taken = (row == 1).nonzero().flatten()
+        found.append((int(taken.min()), int(taken.max()) + 1))
+    return found
+
+
+def test_half_cutmix_cuts_near_the_centre_on_both_sides_and_replaces_either_half():
+    torch.manual_seed(7)
+    mixer = HalfCutMix()  # the product's defaults: always, centre +- 10 % of the width
+    found = cuts(mixer)
+    lefts = [end for start, end in found if start == 0]
+    rights = [start for start, end in found if end == 20]
+    assert lefts and rights and len(lefts) + len(rights) == len(found)  # one whole side each time
+    assert all(8 <= c <= 12 for c in lefts + rights)  # 20 * (0.5 +- 0.1)
+    assert min(lefts + rights) < 10 < max(lefts + rights)  # the cut moves to both sides of the centre
+
+
+def test_mixers_are_built_for_the_given_number_of_classes():
+    half = build_mixer(AugmentConfig(cutmix=MixConfig(prob=1.0), cutmix_mode="half"), num_classes=5)
+    assert half.num_classes == 5 and half(torch.randn(3, 1, 2, 4), torch.tensor([0, 4, 2]))[1].shape == (3, 5)
+    timm_mix = build_mixer(AugmentConfig(mixup=MixConfig(prob=1.0)), num_classes=7)
+    assert timm_mix(torch.randn(3, 1, 2, 4), torch.tensor([0, 6, 2]))[1].shape == (3, 7)  # odd: its own one-hot
+    only_mixup = build_mixer(AugmentConfig(mixup=MixConfig(alpha=0.2, prob=0.3))).mixup
+    assert (only_mixup.mixup_alpha, only_mixup.cutmix_alpha, only_mixup.switch_prob) == (0.2, 0.0, 0.0)
+    assert only_mixup.mix_prob == pytest.approx(0.3)

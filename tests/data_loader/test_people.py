@@ -242,14 +242,17 @@ def test_every_problem_in_a_folder_has_its_kind_path_and_message(tmp_path):
 def test_an_unreadable_image_is_a_problem_naming_its_path_and_the_skip_warning_names_it(data_copy, caplog):
     from data_loader.people import scan_train_images
 
-    bad = next(first_folder(data_copy).glob("mask2.*"))
-    bad.write_bytes(b"not an image")
+    bad = [next(first_folder(data_copy).glob(f"{stem}.*")) for stem in ("mask2", "normal")]
+    for path in bad:
+        path.write_bytes(b"not an image")
     _, problems = scan_train_images(data_copy)
     unreadable = [p for p in problems if p.kind == "unreadable"]
-    assert [p.path for p in unreadable] == [str(bad)] and str(bad) in unreadable[0].message
+    assert sorted(p.path for p in unreadable) == sorted(map(str, bad))
+    assert all(p.path in p.message for p in unreadable)
     with caplog.at_level(logging.WARNING):
         list_train_images(data_copy, skip_bad_images=True)
-    assert f"skipped 1 bad item(s): {unreadable[0].message}" in caplog.text
+    messages = "; ".join(p.message for p in problems if p.fatal)
+    assert f"skipped {sum(p.fatal for p in problems)} bad item(s): {messages}" in caplog.messages
 
 
 def test_the_people_table_has_its_columns_only_and_keeps_empty_cells_as_text(data_copy):

@@ -90,3 +90,11 @@ def test_a_checkpoint_holds_the_heads_weights_and_fitted_bounds_not_the_class_in
         "age_bounds"}
     assert state["age_bounds"].dtype == torch.float32 and state["age_bounds"].tolist() == [30.0, 60.0]
     assert "index" not in MultiTaskHead(4).state_dict()
+
+
+def test_the_heads_defaults_are_no_dropout_a_gelu_and_three_age_groups():
+    shallow = ShallowHead(4, 18)
+    assert type(shallow[1]).__name__ == "GELU" and shallow[3].p == 0.0 and shallow[0].out_features == 512
+    assert build_head("linear", in_features=4, num_classes=18)[0].p == 0.0
+    multi = MultiTaskHead(4)
+    assert multi.dropout.p == 0.0 and not multi.ordinal and multi.age.out_features == 3

@@ -73,7 +73,7 @@ def test_the_probabilities_file_holds_each_class_column_rounded_to_six_digits(tm
     assert max(len(cell) for cell in (tmp_path / "plain.csv").read_text().replace("\n", ",").split(",")) <= 12
 
 
-@pytest.mark.parametrize("scale", [1.0, 1000.0])
+@pytest.mark.parametrize("scale", [1.0, 1000.0, 10000.0])
 def test_scores_become_scipys_softmax_even_when_large(scale):
     scores = np.random.default_rng(2).normal(size=(5, 18)) * scale
     probs = scores_to_probabilities(scores)
