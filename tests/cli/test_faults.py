@@ -2,7 +2,6 @@
 before anything is written, or is handled correctly (docs/troubleshooting.md lists the classes)."""
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,6 @@ from data_loader.people import list_train_images
 from helpers import ROOT, fails_in_one_line, tiny_overrides
 from utils.config import Config, build_config, load_config
 from utils.errors import ConfigError, DataError, UserError
-from utils.io import atomic_write_text
 from utils.run import read_summary
 
 
@@ -182,19 +180,7 @@ def test_grouping_arguments_past_their_limits_are_refused_before_anything_is_rea
     assert exit_info.value.code == 2 and expected in err and "Traceback" not in err
 
 
-# ----- files are shared as users expect -----------------------------------------------------------------
-def test_atomic_writes_respect_the_umask(tmp_path):
-    old = os.umask(0o022)
-    try:
-        atomic_write_text(tmp_path / "a.txt", "x")
-        os.umask(0o077)
-        atomic_write_text(tmp_path / "b.txt", "x")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
-    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o600
-
-
+# ----- any config text is a config or one error line (file modes: tests/utils/test_io.py) ---------------
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=200))
 def test_any_config_text_is_a_config_or_a_config_error(tmp_path, text):
