@@ -73,7 +73,8 @@ def read_csv_table(csv_path: Path, columns: Sequence[str], config_key: str, uniq
     """The one reader of the CSV files users hand us: strings (ids keep their leading zeros), `columns`
     present, `unique` (a column) without repeats; errors name the file (and line)."""
     if not csv_path.is_file():
-        hint = f" ({config_key} must hold {csv_path.name} and images/)" if config_key.startswith("data.") else ""
+        folder_key = config_key in ("data.train_dir", "data.eval_dir")  # a file key (data.pseudo_labels) gets no hint
+        hint = f" ({config_key} must hold {csv_path.name} and images/)" if folder_key else ""
         raise DataError(f"{csv_path}: not found{hint}")
     try:  # pandas drops a UTF-8 byte-order mark and reads Windows line endings
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)

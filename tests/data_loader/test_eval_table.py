@@ -77,3 +77,24 @@ def test_a_submission_frame_pairs_each_row_with_its_prediction():
     assert frame["ImageID"].tolist() == ["b.jpg", "a.jpg"] and frame["ans"].dtype.kind == "i"
     with pytest.raises(ValueError, match="1 predictions for 2 rows"):
         submission_frame(table, [3])
+
+
+def test_a_missing_table_says_which_setting_names_it(eval_dir, tmp_path):
+    (eval_dir / "info.csv").unlink()
+    with pytest.raises(DataError) as err:
+        read_eval_table(eval_dir)
+    assert str(err.value) == f"{eval_dir / 'info.csv'}: not found (data.eval_dir must hold info.csv and images/)"
+    with pytest.raises(DataError) as err:  # a file setting: no folder hint (it said "must hold ... and images/")
+        read_pseudo_labels(tmp_path / "pseudo.csv", eval_dir)
+    assert str(err.value) == f"{tmp_path / 'pseudo.csv'}: not found"
+
+
+def test_class_zero_is_a_pseudo_label_and_a_missing_image_names_the_folder(eval_dir, tmp_path):
+    name = ids(eval_dir)[0]
+    path = tmp_path / "pseudo.csv"
+    path.write_text(f"ImageID,label\n{name},0\n")
+    assert read_pseudo_labels(path, eval_dir)["label"].tolist() == [0]
+    path.write_text("ImageID,label\nnowhere.jpg,0\n")
+    with pytest.raises(DataError) as err:
+        read_pseudo_labels(path, eval_dir)
+    assert str(err.value) == f"{path}: line 2: image nowhere.jpg not found in {eval_dir / 'images'}"

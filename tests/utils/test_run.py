@@ -258,3 +258,24 @@ def test_a_run_knows_its_kind(tmp_path):
     (repeated.path / "seeds").mkdir()
     assert [r.kind for r in (single, kfold, summary_only, repeated)] == ["single", "kfold", "kfold", "repeated"]
     assert kfold.n_folds() == 2 and single.n_folds() is None and str(single) == str(tmp_path / "single")
+
+
+def test_the_recipe_names_its_model_and_a_run_may_be_asked_for_its_last_checkpoint(tmp_path):
+    from utils.config import load_config
+    from utils.run import model_choice
+
+    assert model_choice(load_config(None, ["trainer.soup.use=true"])) == "soup"
+    assert model_choice(load_config(None, ["trainer.swa.use=true"])) == "swa"
+    assert model_choice(load_config(None, [])) == "best"
+    run = run_dir(tmp_path / "run", files=("best.pth", "last.pth"))
+    assert model_files(run, "last") == [run / "last.pth"] and Run.open(run).weights_file("last") == run / "last.pth"
+    only_last = run_dir(tmp_path / "only_last", files=("last.pth",))  # stopped before its first validation
+    assert model_files(only_last, "last") == [only_last / "last.pth"]
+
+
+def test_a_run_holding_only_its_averaged_model_means_it(tmp_path):
+    soup = tmp_path / "soup"
+    soup.mkdir()
+    (soup / "config.yaml").write_text("trainer:\n  epochs: 2\n  soup: {top_k: 3, use: true}\n")
+    (soup / "soup.pth").write_bytes(b"x")
+    assert model_files(soup) == [soup / "soup.pth"]
