@@ -65,3 +65,12 @@ def test_a_save_dir_that_is_or_lies_under_a_file_is_one_line(demo_data, tmp_path
     argv = ["--config", str(ROOT / "configs/demo.yaml"), *tiny_overrides(demo_data, save_dir)]
     fails_in_one_line(train.main, argv, capsys, str(blocker), "Not a directory")
     assert blocker.read_text() == "x"
+
+
+def test_a_temp_file_another_process_removed_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """Two commands opening one run may both clean it: the file listed may be gone by the time it is removed."""
+    import pathlib
+
+    gone = tmp_path / ".best.pth.abc123.tmp"
+    monkeypatch.setattr(pathlib.Path, "glob", lambda self, pattern: iter([gone]))
+    assert clean_temp_files(tmp_path) == [gone]
