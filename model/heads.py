@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from timm.layers import get_act_layer
 from torch import nn
 
 from model.age import AGE_BINS, group_log_probs
+from utils.config.backbone import activation_layer
 from utils.labels import DEFAULT_AGE_BOUNDS, NUM_CLASSES, TASK_SIZES, split_classes
 
 
@@ -16,10 +16,7 @@ class ShallowHead(nn.Sequential):
 
     def __init__(self, in_features: int, num_classes: int, hidden_dim: int = 512,
                  activation: str = "gelu", dropout: float = 0.0) -> None:
-        try:
-            act_layer = get_act_layer(activation)
-        except KeyError:  # timm's table lookup
-            act_layer = None
+        act_layer = activation_layer(activation)
         if act_layer is None:
             raise ValueError(f"unknown activation {activation!r}")
         super().__init__(
