@@ -138,3 +138,123 @@ def test_the_new_run_files_are_never_an_output(tmp_path, name):
         check_outputs({"--out": tmp_path / name})
     assert (tmp_path / name).read_text() == "kept"
     check_outputs({"--out": tmp_path / "submission.csv"})
+
+
+# the parent run's bookkeeping, without training (seams: made-up members, a recording run_training)
+def seeded_members(parent: Path, scores: dict[int, float], model_f1: bool = True) -> RunDir:
+    """A repeated run whose members (seed -> monitored score) hold summaries and validation predictions
+    of the same 12 people, each member's predictions right with a different probability."""
+    from helpers import make_run, noisy, photos
+
+    paths, labels = photos(12)
+    for k, (seed, best) in enumerate(scores.items()):
+        member = RunDir(make_run(parent / "seeds" / f"seed_{seed}", paths, labels, noisy(labels, 0.5 + 0.1 * k, k)))
+        member.summary.write_text(json.dumps({"metric": "val_f1", "best": best,
+                                              "model_f1": 0.5 if model_f1 else None}))
+    if not (parent / "config.yaml").exists():  # run_seeds writes the parent's own
+        (parent / "config.yaml").write_text("seed: 5\ndata: {val_ratio: 0.2}\n")
+    return RunDir(parent)
+
+
+def demo_config(*overrides: str):
+    from utils.config import load_config
+
+    return load_config(ROOT / "configs/demo.yaml", list(overrides))
+
+
+def test_a_member_trains_its_own_seed_on_the_recipes_split():
+    from experiments.repeats import member_config
+
+    config = demo_config("seed=5", "trainer.epochs=3")
+    member = member_config(config, 9)
+    assert member.seed == 9 and member.data.split_seed == 5 and member.split_seed == 5
+    assert member.trainer.epochs == 3 and member.data.val_ratio == config.data.val_ratio
+    assert config.seed == 5 and config.data.split_seed is None  # the recipe itself is left as it was
+    assert member_config(demo_config("seed=5", "data.split_seed=11"), 9).data.split_seed == 11
+
+
+def test_a_members_score_is_its_monitored_value_or_its_oof_f1(tmp_path):
+    from experiments.repeats import member_score
+
+    run = RunDir(tmp_path)
+    run.summary.write_text(json.dumps({"metric": "val_f1", "best": 0.61, "model_f1": 0.6}))
+    assert member_score(run, all_folds=False) == {"metric": "val_f1", "best": 0.61, "model_f1": 0.6}
+    run.folds_summary.write_text(json.dumps({"oof_f1": 0.55}))
+    assert member_score(run, all_folds=True) == {"metric": "oof_f1", "best": 0.55, "model_f1": 0.55}
+
+
+def test_the_seeds_summary_is_the_mean_and_spread_of_its_members(tmp_path):
+    from sklearn.metrics import f1_score
+
+    from experiments.repeats import write_seeds_summary
+
+    parent = seeded_members(tmp_path / "run", {5: 0.5, 6: 0.7, 7: 0.65})
+    summary = write_seeds_summary(parent, demo_config("seed=5", "name=rep"), [5, 6, 7], all_folds=False)
+    assert json.loads(parent.seeds_summary.read_text()) == summary
+    assert summary["name"] == "rep" and summary["status"] == "finished" and summary["seeds"] == [5, 6, 7]
+    assert summary["split_seed"] == 5 and summary["all_folds"] is False and summary["metric"] == "val_f1"
+    assert summary["per_seed"] == [0.5, 0.7, 0.65] and summary["mean"] == pytest.approx(0.6166666, abs=1e-6)
+    # sample sd by hand: deviations -0.11667, 0.08333, 0.03333; squares sum 0.021667; / (3 - 1); square root
+    assert summary["std"] == pytest.approx(0.104083, abs=1e-6)
+    f1s = [f1_score(f["label"], f["pred"], average="macro")
+           for f in (pd.read_csv(m.val_predictions) for m in parent.members())]
+    assert summary["model_f1"] == pytest.approx(np.mean(f1s), abs=1e-9)
+    assert 0 < summary["model_f1_pm"] < 0.5 and not list(parent.path.glob(".*.tmp"))
+
+
+def test_one_seed_has_no_spread_and_members_without_a_model_f1_have_no_interval(tmp_path):
+    from experiments.repeats import write_seeds_summary
+
+    parent = seeded_members(tmp_path / "run", {5: 0.5}, model_f1=False)
+    summary = write_seeds_summary(parent, demo_config("seed=5"), [5], all_folds=False)
+    assert summary["std"] == 0.0 and summary["mean"] == 0.5
+    assert "model_f1" not in summary and "model_f1_pm" not in summary
+
+
+@pytest.mark.parametrize("all_folds", [False, True])
+def test_run_seeds_trains_each_seed_into_its_member_then_summarises(tmp_path, monkeypatch, all_folds):
+    from types import SimpleNamespace
+
+    import yaml
+
+    import experiments.repeats as repeats
+    from utils.dist_info import DistInfo
+
+    calls, built = [], []
+    monkeypatch.setattr(repeats, "seeded_parts", lambda config: built.append(config) or SimpleNamespace(
+        dist_info=DistInfo()))
+    monkeypatch.setattr(repeats, "check_folds", lambda config: calls.append(("check_folds", config.seed)))
+    monkeypatch.setattr(repeats, "checked_report", lambda path: calls.append(("report", path)))
+
+    def trained(kind):
+        def train_member(cfg, overrides, *, run_dir, parts):
+            calls.append((kind, cfg.seed, cfg.data.split_seed, list(overrides), run_dir.path.name, parts is not None))
+            seeded_members(run_dir.path.parent.parent, {cfg.seed: 0.5 + cfg.seed / 100})
+        return train_member
+
+    monkeypatch.setattr(repeats, "run_training", trained("train"))
+    monkeypatch.setattr(repeats, "run_all_folds", lambda cfg, overrides, **kw: trained("folds")(cfg, overrides, **kw))
+    monkeypatch.setattr(repeats, "member_score", lambda member, folds: {
+        "metric": "oof_f1" if folds else "val_f1", "best": 0.5, "model_f1": None})
+    config = demo_config("seed=5", f"save_dir={tmp_path}", "name=rep", *(["data.n_folds=2"] * all_folds))
+    result = repeats.run_seeds(config, 3, ["trainer.epochs=1"], all_folds=all_folds)
+    kind = "folds" if all_folds else "train"
+    assert [c for c in calls if c[0] == kind] == [
+        (kind, 5 + k, 5, ["trainer.epochs=1", f"seed={5 + k}", "data.split_seed=5"], f"seed_{5 + k}", k == 0)
+        for k in range(3)]
+    assert (("check_folds", 5) in calls) == all_folds and calls[-1] == ("report", Path(result["run_dir"]))
+    assert len(built) == 1 and built[0].seed == 5 and built[0].data.split_seed == 5
+    assert result["seeds"] == [5, 6, 7] and result["metric"] == ("oof_f1" if all_folds else "val_f1")
+    written = yaml.safe_load((Path(result["run_dir"]) / "config.yaml").read_text())  # the recipe, split pinned
+    assert written["seed"] == 5 and written["data"]["split_seed"] == 5
+
+
+@pytest.mark.parametrize("n_seeds, seed, message", [(1, 0, "--seeds 1: give at least 2 training seeds"),
+                                                     (3, 2**32 - 2, "seed 4294967294 + 2 is past 2**32 - 1")])
+def test_run_seeds_refuses_too_few_seeds_and_seeds_past_the_range(tmp_path, n_seeds, seed, message):
+    from experiments.repeats import run_seeds
+    from utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("*", r"\*").replace("+", r"\+")):
+        run_seeds(demo_config(f"seed={seed}", f"save_dir={tmp_path}"), n_seeds)
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -211,3 +212,52 @@ def test_damaged_files_mark_one_run_unreadable_not_the_table(tmp_path):
     assert rows["good"]["val_f1"] == 0.9 and good.is_dir()
     assert rows["bad"]["status"] == "unreadable (DataError)"
     assert rows["worse"]["status"].startswith("unreadable")
+
+
+def test_a_kfold_rows_figures_come_from_its_summary_and_its_folds(tmp_path):
+    from tools.runs import kfold_row
+    from utils.run_dir import RunDir
+
+    run = fake_kfold(tmp_path, n_folds=3)
+    (run / "config.yaml").write_text("model: {head: shallow}\n")  # no backbone named
+    (run / "folds" / "fold_2" / "best.pth").unlink()  # fold 2 not done yet
+    (run / "folds_summary.json").write_text(json.dumps({"n_folds": 3, "oof_f1": 0.7, "oof_f1_pm": 0.03}))
+    row = kfold_row(RunDir(run))
+    assert (row["name"], row["backbone"], row["head"], row["monitor"]) == ("kf", "", "shallow", "oof_f1")
+    assert row["best"] == row["val_f1"] == 0.7 and row["pm"] == 0.03 and row["status"] == "finished"
+    assert row["epochs"] == "2/3 folds" and row["wall_time"] == "3:06:15"  # 3 x 3725 s, every fold's time
+    summary = json.loads((run / "folds" / "fold_1" / "summary.json").read_text())
+    (run / "folds" / "fold_1" / "summary.json").write_text(json.dumps({**summary, "wall_time": None}))
+    (run / "folds_summary.json").write_text(json.dumps({"n_folds": 3, "oof_f1": 0.7, "status": "interrupted"}))
+    row = kfold_row(RunDir(run))
+    assert row["wall_time"] == "2:04:10" and row["status"] == "interrupted" and np.isnan(row["pm"])
+    (run / "config.yaml").write_text("model: [resnet18]\n")  # a damaged section names no model
+    assert kfold_row(RunDir(run))["backbone"] == ""
+
+
+def test_a_kfold_run_without_its_summary_is_running_while_a_fold_runs(tmp_path):
+    from tools.runs import kfold_row
+    from utils.run_dir import RunDir
+
+    run = fake_kfold(tmp_path, n_folds=2, finished=False)
+    fold = run / "folds" / "fold_1" / "summary.json"
+    fold.write_text(json.dumps({**json.loads(fold.read_text()), "status": "running", "pid": os.getpid()}))
+    row = kfold_row(RunDir(run))
+    assert row["status"] == "running" and row["epochs"] == "2/2 folds" and np.isnan(row["best"])
+    fold.write_text(json.dumps({**json.loads(fold.read_text()), "status": "stopped early"}))
+    assert kfold_row(RunDir(run))["status"] == "stopped"
+    for k in range(2):
+        (run / "folds" / f"fold_{k}" / "summary.json").write_text(json.dumps({"status": "finished"}))
+    assert kfold_row(RunDir(run))["wall_time"] == ""  # no fold says how long it took
+
+
+def test_a_process_id_is_alive_while_its_process_runs(monkeypatch):
+    import tools.runs
+
+    assert tools.runs.pid_alive(os.getpid()) and not tools.runs.pid_alive(dead_pid())
+
+    def refused(pid, signal):
+        raise PermissionError(pid)  # another user's process: it exists
+
+    monkeypatch.setattr(tools.runs.os, "kill", refused)
+    assert tools.runs.pid_alive(1)

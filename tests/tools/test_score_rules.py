@@ -1,4 +1,5 @@
 """The scorer refuses what the leaderboard would refuse; it scores only a complete, clean submission."""
+import pandas as pd
 import pytest
 
 from tools.score import main, score_files
@@ -47,6 +48,7 @@ def test_predictions_for_compare_carry_the_truths_person_and_need_it(tmp_path, c
     read = read_predictions(tmp_path / "p.csv")
     assert list(read.paths) == ["a.jpg", "b.jpg", "c.jpg"] and list(read.people) == ["7", "7", "9"]
     assert list(read.labels) == [3, 4, 0] and list(read.preds) == [3, 5, 1]
+    assert pd.read_csv(tmp_path / "p.csv")["pred"].dtype.kind == "i"  # class ids as written, not 5.0
     plain = tmp_path / "plain.csv"
     plain.write_text("ImageID,ans\na.jpg,3\nb.jpg,4\nc.jpg,0\n")
     with pytest.raises(SystemExit) as stop:

@@ -49,6 +49,16 @@ def test_sections_add_up_and_shares_leave_the_loader_wait_out_of_the_total(monke
     assert clock.shares() == pytest.approx({"train": 0.6, "val": 0.4, "loader_wait": 0.3})
 
 
+def test_shares_of_an_epoch_shorter_than_a_second_and_of_an_untimed_one():
+    clock = EpochClock()
+    assert clock.shares() == {}  # nothing timed: no shares, not a division by zero
+    clock.add("loader_wait", 0.2)
+    assert clock.shares() == {}  # waiting alone is no step time to share
+    clock.add("step", 0.3)
+    clock.add("eval", 0.1)
+    assert clock.shares() == pytest.approx({"loader_wait": 0.5, "step": 0.75, "eval": 0.25})
+
+
 @pytest.mark.parametrize(("cache", "workers", "cpus", "knob"), [
     ("none", 8, 8, "data.cache: memory"),
     ("memory", 0, 8, "raise data.num_workers (now 0; this machine has 8 CPU cores)"),
