@@ -68,6 +68,49 @@ def test_a_tie_is_kept_and_a_loss_monitor_wants_it_lower():
     assert low.cook(constant(0.0), lambda net: 0.25, [], torch.device("cpu"))[1] == [1]
 
 
+def test_a_tie_joins_under_a_loss_monitor_too_and_a_lone_best_keeps_its_own_weights():
+    low = offered([0.2, 0.3], top_k=2, mode="min")
+    assert low.cook(constant(0.0), lambda net: 0.2, [], torch.device("cpu"))[1] == [1, 2]
+    model = constant(0.0)
+    net, ingredients, _ = offered([0.2, 0.3], top_k=2, mode="min").cook(model, lambda net: 0.25, [],
+                                                                        torch.device("cpu"))
+    assert ingredients == [1] and torch.all(net.weight == 1.0)  # epoch 1's weights, not the rejected mix
+    assert net is not model and torch.all(model.weight == 0.0)  # the training model is left as it was
+
+
+def test_averaging_keeps_each_tensors_precision():
+    out = average([{"w": torch.tensor([1.0, 2.0], dtype=torch.float16)},
+                   {"w": torch.tensor([2.0, 4.0], dtype=torch.float16)}])
+    assert out["w"].dtype == torch.float16 and torch.equal(out["w"], torch.tensor([1.5, 3.0], dtype=torch.float16))
+
+
+def batchnorm_net(value: float) -> nn.Module:
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    nn.init.constant_(net[0].weight, 0.0)
+    nn.init.constant_(net[0].bias, value)  # the BatchNorm sees `value` in every feature
+    net[1].running_mean.fill_(value)
+    return net
+
+
+@pytest.mark.parametrize("bn_update", [True, False])
+def test_each_tried_soup_gets_batchnorm_statistics_of_its_own_weights_when_asked(bn_update):
+    """Epochs with biases 1 and 3 average to 2: recomputed on the loader, the BatchNorm's running mean is what
+    the averaged layer outputs (2); without `bn_update` it is the mean of the epochs' running means (also 2,
+    so the kept epochs' statistics are set to 10 and 30 to tell the two apart)."""
+    soup = Soup(SoupConfig(top_k=2, bn_update=bn_update))
+    for epoch, (bias, stat) in enumerate(((1.0, 10.0), (3.0, 30.0)), start=1):
+        net = batchnorm_net(bias)
+        net[1].running_mean.fill_(stat)
+        soup.offer(epoch, 1.0 - epoch / 10, net)
+    seen = []
+    loader = [torch.randn(4, 2) for _ in range(3)]
+    net, ingredients, _ = soup.cook(batchnorm_net(0.0), lambda n: seen.append(n[1].running_mean.clone()) or 1.0,
+                                    loader, torch.device("cpu"))
+    assert ingredients == [1, 2]
+    expected = 2.0 if bn_update else 20.0
+    assert torch.allclose(seen[0], torch.full((2,), expected)) and torch.allclose(net[1].running_mean, seen[0])
+
+
 def test_the_trainer_writes_soup_pth_and_reports_its_epochs_and_score(tmp_path, caplog):
     trainer = toy_trainer(tmp_path, scores=[0.2, 0.6, 0.4, 0.5], epochs=4, soup=SoupConfig(top_k=3))
     with caplog.at_level(logging.INFO):
