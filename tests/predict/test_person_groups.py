@@ -1,4 +1,6 @@
 """Grouping photos into people and pooling gender and age: against hand-made groups and probabilities."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -266,3 +268,79 @@ def test_inference_writes_the_plain_prediction_when_pooling_stands_down(demo_dat
     probs = pd.read_csv(tmp_path / "forced_probs.csv")
     pooled, per_photo = probs.filter(like="pooled_").to_numpy(), probs.filter(like="prob_").to_numpy()
     assert pooled.shape == per_photo.shape and not np.allclose(pooled, per_photo)
+
+
+def label_of(path: str) -> int:
+    """The competition label from a training photo's folder name and stem (an oracle independent of the split)."""
+    from pathlib import Path
+
+    from utils.labels import MASK_BY_STEM, age_group
+
+    _, gender, _, age = Path(path).parent.name.split("_")
+    return encode(MASK_BY_STEM[Path(path).stem], ("male", "female").index(gender), age_group(int(age)))
+
+
+def test_the_validation_report_scores_the_checkpoints_validation_people_with_and_without_pooling(
+        demo_data, monkeypatch):
+    from sklearn.metrics import f1_score
+
+    from helpers import ROOT, tiny_overrides
+    from predict import pooled_prediction
+    from utils.config import load_config
+
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, demo_data / "unused"))
+    seen = {}
+
+    def predicted(model, cfg, paths, dirs, *, source, **kwargs):
+        seen.update(paths=list(paths), dirs=dirs, source=source, kwargs=kwargs)
+        rng = np.random.default_rng(0)
+        probs = rng.dirichlet(np.ones(18) * 0.3, size=len(paths))
+        probs[np.arange(len(paths)) % 3 == 0, [label_of(p) for p in paths][::3]] += 5  # a third right
+        return probs / probs.sum(1, keepdims=True)
+
+    monkeypatch.setattr(pooled_prediction, "model_from_checkpoint", lambda state, source: ("net", config))
+    monkeypatch.setattr(pooled_prediction, "predict_paths", predicted)
+    report = pooled_prediction.validation_report({}, "ck.pth", group_size=7.0, device="cpu", tta=True)
+    paths = seen["paths"]
+    labels = np.array([label_of(p) for p in paths])
+    people = [p.split("/")[-2].split("_")[0] for p in paths]
+    assert seen["source"] == "ck.pth" and seen["kwargs"] == {"device": "cpu", "tta": True}
+    assert seen["dirs"] == [Path(config.data.train_dir)]
+    assert report["photos"] == len(paths) == 7 * report["people"] and report["people"] == len(set(people)) > 0
+    probs = predicted(None, None, paths, None, source="")
+    groups = pooled_prediction.grouped(probs, pooled_prediction.photo_statistics_of(paths), 7.0)
+    pooled = pool_groups(probs, groups)
+    assert report["groups"] == len(set(groups))
+    assert report["f1"] == pytest.approx(f1_score(labels, probs.argmax(1), average="macro"))
+    assert report["f1_pooled"] == pytest.approx(f1_score(labels, pooled.argmax(1), average="macro"))
+    assert report["purity"] == purity(groups, people) and report["completeness"] == completeness(groups, people)
+    assert report["delta"] == pytest.approx(report["f1_pooled"] - report["f1"])
+    assert report["delta_low"] <= report["delta"] <= report["delta_high"]
+    none = config.model_copy(update={"data": config.data.model_copy(update={"val_ratio": 0.0})})
+    monkeypatch.setattr(pooled_prediction, "model_from_checkpoint", lambda state, source: ("net", none))
+    assert pooled_prediction.validation_report({}, "ck.pth", group_size=7.0) is None
+
+
+def test_the_validation_line_gives_every_figure_and_no_people_is_a_warning(caplog):
+    import logging
+
+    from predict.pooled_prediction import log_validation
+
+    with caplog.at_level(logging.INFO, logger="predict.pooled_prediction"):
+        log_validation({**REPORT, "photos": 70, "groups": 9, "purity": 0.9, "completeness": 0.8, "f1": 0.5,
+                        "f1_pooled": 0.52, "delta_low": -0.01, "delta_high": 0.05}, Path("run/best.pth"))
+        log_validation(None, Path("run/best.pth"))
+    assert caplog.messages[0] == ("--group-people on the 70 validation photos of run/best.pth (10 people -> 9 "
+                                  "groups): purity 0.900, completeness 0.800; macro-F1 0.5000 per photo, 0.5200 "
+                                  "pooled per group (+0.0200, 95 % CI -0.0100 … +0.0500)")
+    assert caplog.records[1].levelname == "WARNING" and "run/best.pth has no validation people" in caplog.messages[1]
+
+
+def test_groups_are_written_in_info_csv_order(tmp_path):
+    import pandas as pd
+
+    from predict.pooled_prediction import write_groups
+
+    table = pd.DataFrame({"ImageID": ["c.jpg", "a.jpg", "b.jpg"]})
+    out = write_groups(table, np.array([2, 0, 2]), tmp_path / "groups.csv")
+    assert out.read_text() == "ImageID,group\nc.jpg,2\na.jpg,0\nb.jpg,2\n"
