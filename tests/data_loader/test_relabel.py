@@ -31,7 +31,7 @@ def test_fixes_change_labels_of_exactly_those_people(demo_data, tmp_path):
 
 
 @pytest.mark.parametrize("row,message", [
-    (("000001", "colour", "red"), "field 'colour'"),
+    (("000001", "colour", "red"), "field 'colour' is not one of gender, age, swap_mask"),
     (("000001", "age", "old"), "age 'old'"),
 ])
 def test_bad_fixes_name_the_line(demo_data, tmp_path, row, message):
@@ -47,8 +47,23 @@ def test_a_list_for_other_data_applies_the_fixes_whose_people_exist(demo_data, t
     fixes = write(tmp_path, [("006359", "gender", "male"), (person, "age", "60"), ("004432", "gender", "female")])
     fixed = apply_fixes(images, fixes, (30, 60))
     assert (fixed.loc[fixed.person_id == person, "age_group"] == 2).all()
-    assert "2 of 3 fixes name people not in this data set (first: '006359'); they are skipped" in caplog.text
-    assert "1 fix(es) applied" in caplog.text
+    assert caplog.messages == [
+        f"relabel {fixes}: 2 of 3 fixes name people not in this data set (first: '006359'); they are skipped",
+        f"relabel {fixes}: 1 fix(es) applied (age 1)"]
+    caplog.clear()
+    apply_fixes(images, write(tmp_path, [(person, "gender", "male"), (person, "swap_mask", ""),
+                                         (person, "age", "20")]), (30, 60))
+    assert caplog.messages == [f"relabel {fixes}: 3 fix(es) applied (gender 1, swap_mask 1, age 1)"]
+
+
+def test_a_draft_of_the_finder_naming_someone_else_is_refused_at_its_line(demo_data, tmp_path):
+    images = list_train_images(demo_data / "train")
+    draft = tmp_path / "relabel_draft.csv"
+    draft.write_text(f"id,field,value,source\n{images['person_id'].iloc[0]},age,60,oof\n999999,gender,male,oof\n")
+    with pytest.raises(DataError) as err:
+        apply_fixes(images, draft, (30, 60))
+    assert str(err.value) == (f"{draft}: line 3: id '999999' is not a person of data.train_dir (a draft of "
+                              "tools.label_issues names only people of the data it was made from)")
 
 
 def test_a_list_naming_nobody_here_is_an_error(demo_data, tmp_path):

@@ -60,16 +60,24 @@ def test_shares_of_an_epoch_shorter_than_a_second_and_of_an_untimed_one():
 
 
 @pytest.mark.parametrize(("cache", "workers", "cpus", "knob"), [
-    ("none", 8, 8, "data.cache: memory"),
+    ("none", 8, 8, "set data.cache: memory (or disk) so each photo is decoded once"),
     ("memory", 0, 8, "raise data.num_workers (now 0; this machine has 8 CPU cores)"),
-    ("memory", 7, 8, "lighten augment.train"),
-    ("disk", 1, 2, "lighten augment.train"),
+    ("memory", 6, 8, "raise data.num_workers (now 6; this machine has 8 CPU cores)"),  # one core for training
+    ("memory", 7, 8, "lighten augment.train (its heaviest steps), or lower augment.image_size"),
+    ("disk", 1, 2, "lighten augment.train (its heaviest steps), or lower augment.image_size"),
 ])
 def test_the_note_appears_above_a_tenth_of_the_training_time_with_the_knob_to_turn(cache, workers, cpus, knob):
     assert loader_bound_note(1.0, 10.0, num_workers=workers, cache=cache, cpus=cpus) is None
     note = loader_bound_note(1.2, 10.0, num_workers=workers, cache=cache, cpus=cpus)
-    assert "12%" in note and "1.2 of 10.0 s" in note and knob in note and "\n" not in note
+    assert "12%" in note and "1.2 of 10.0 s" in note and note.endswith(f": {knob}") and "\n" not in note
     assert loader_bound_note(0.0, 0.0, num_workers=workers, cache=cache) is None
+
+
+@pytest.mark.parametrize(("cores", "knob"), [(8, "raise data.num_workers (now 5; this machine has 8 CPU cores)"),
+                                             (None, "lighten augment.train")])  # cores unknown: counted as one
+def test_the_knob_counts_this_machines_cores_when_not_told(monkeypatch, cores, knob):
+    monkeypatch.setattr(epoch_clock.os, "cpu_count", lambda: cores)
+    assert epoch_clock.loader_knob(5, "memory").startswith(knob)
 
 
 class SlowLoader:

@@ -4,7 +4,7 @@ import pytest
 
 import train
 from helpers import ROOT, tiny_overrides
-from utils.errors import DataError, one_line
+from utils.errors import DataError, did_you_mean, first_line, one_line
 
 
 def test_one_line_unwraps_dataloader_worker_errors():
@@ -70,3 +70,23 @@ def test_an_interrupted_test_run_stops_its_child_processes():
             return False
 
     assert not [pid for pid in grandchild if running(pid)]
+
+
+def test_the_hint_names_at_most_three_close_choices_closest_first():
+    import difflib
+
+    choices = ["lr", "lr_head", "lr_min", "lr_max", "lr_scale", "momentum"]
+    assert len(difflib.get_close_matches("lr_mim", choices, n=10, cutoff=0.5)) > 3  # more are close than shown
+    best = difflib.get_close_matches("lr_mim", choices, n=3, cutoff=0.5)
+    assert best[0] == "lr_min" and did_you_mean("lr_mim", choices) == f" (did you mean: {', '.join(best)}?)"
+    assert did_you_mean("batchsize", ["batch_size", "epochs"]) == " (did you mean: batch_size?)"
+    assert did_you_mean("zzz", choices) == ""
+
+
+def test_the_first_line_of_an_error_or_its_name_when_it_says_nothing():
+    assert first_line(DataError("  a.csv: line 3: bad\nmore detail\n")) == "a.csv: line 3: bad"
+    assert first_line(KeyError()) == "KeyError" and first_line(ValueError("   ")) == "ValueError"
+
+
+def test_one_line_joins_a_multi_line_message():
+    assert one_line(DataError("a.csv:\n  line 3:   bad  ")) == "a.csv: line 3: bad"
