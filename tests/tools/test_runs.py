@@ -261,3 +261,107 @@ def test_a_process_id_is_alive_while_its_process_runs(monkeypatch):
 
     monkeypatch.setattr(tools.runs.os, "kill", refused)
     assert tools.runs.pid_alive(1)
+
+
+def row(name, stamp="20250101-000000", **values):
+    """A run-table row as run_table makes it (the columns render reads)."""
+    base = {"name": name, "timestamp": stamp, "backbone": "resnet18", "head": "linear", "overrides": "",
+            "epochs": "3/3", "monitor": "val_f1", "best": 0.5, "best_epoch": 2, "val_f1": 0.5, "pm": float("nan"),
+            "val_acc": 0.6, "wall_time": "0:01:00", "status": "finished", "parent": None, "refit": False}
+    return {**base, **values}
+
+
+def test_the_text_table_is_left_aligned_columns_two_spaces_apart_under_short_headers(tmp_path):
+    from tools.runs import render
+
+    rows = [row("a", best=0.9, val_f1=0.8, monitor="ema_val_f1", pm=0.0312),
+            row("bb", monitor="oof_f1", best=0.75, val_f1=0.75),
+            row("c", best=float("nan"), val_f1=float("nan"), monitor="ema_val_f1", status="unreadable (DataError)",
+                best_epoch="", epochs="", wall_time="")]
+    assert render(rows) == (
+        "name  timestamp        backbone  epochs  best_ep  val_f1  ±       monitored          wall     status\n"
+        "a     20250101-000000  resnet18  3/3     2        0.8000  0.0312  0.9000 ema_val_f1  0:01:00  finished\n"
+        "bb    20250101-000000  resnet18  3/3     2        0.7500          0.7500             0:01:00  finished\n"
+        "c     20250101-000000  resnet18                                                               unreadable\n")
+
+
+def test_children_sit_under_their_run_a_members_folds_deeper_and_a_refit_by_name(tmp_path):
+    from tools.runs import render
+
+    parent = tmp_path / "rep" / "20250101-000000"
+    member = parent / "seeds" / "seed_5"
+    rows = [row("rep"), row("rep", "20250101-000000/seed_5", parent=str(parent)),
+            row("rep", "seed_5/fold_0", parent=str(member)),
+            row("rep", "20250102-000000", parent=str(parent), refit=True)]
+    lines = render(rows, "text").splitlines()
+    assert lines[1].startswith("rep        20250101-000000 ")
+    assert lines[2].startswith("  └" + " " * 8 + "seed_5 ") and lines[3].startswith("    └" + " " * 6 + "fold_0 ")
+    assert lines[4].startswith("  └ refit  20250102-000000 ")
+
+
+def test_csv_and_markdown_hold_every_column_and_every_value_whole(tmp_path):
+    import csv
+    import io
+
+    from tools.runs import COLUMNS, render
+
+    rows = [row("a|b", overrides="trainer.epochs=3 model.head=shallow", status="unreadable (DataError)",
+                monitor="ema_val_f1")]
+    written = render(rows, "csv")
+    assert "\r" not in written and written.endswith("\n")
+    header, values = list(csv.reader(io.StringIO(written)))
+    assert tuple(header) == COLUMNS
+    assert dict(zip(header, values)) == {**{k: str(v) for k, v in rows[0].items() if k in COLUMNS},
+                                         "best": "0.5000", "val_f1": "0.5000", "val_acc": "0.6000", "pm": ""}
+    markdown = render(rows, "markdown").splitlines()
+    assert markdown[0] == "| " + " | ".join(COLUMNS) + " |" and markdown[1] == "|" + "---|" * len(COLUMNS)
+    assert markdown[2].startswith("| a\\|b | 20250101-000000 | ") and markdown[2].endswith(
+        " | unreadable (DataError) |") and len(markdown) == 3
+
+
+def test_long_cells_are_cut_to_the_width_with_an_ellipsis():
+    from tools.runs import MAX_CELL, short
+
+    assert short("x" * MAX_CELL) == "x" * MAX_CELL
+    assert short("x" * (MAX_CELL + 1)) == "x" * (MAX_CELL - 1) + "…"
+    assert len(short("y" * 50, width=10)) == 10
+
+
+def fake_repeated(root, seeds=(5, 6), summary=None):
+    run = root / "rep" / "20250106-000000"
+    for seed in seeds:
+        fake_run(run / "seeds", f"seed_{seed}", "", [0.5 + seed / 100], "finished")
+    (run / "config.yaml").write_text("model: {backbone: convnext_atto, head: shallow}\n")
+    if summary is not None:
+        (run / "seeds_summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def test_a_repeated_runs_row_is_the_mean_and_sd_over_its_seeds(tmp_path):
+    from tools.runs import repeated_row
+    from utils.run_dir import RunDir
+
+    run = fake_repeated(tmp_path, summary={"name": "recipe", "metric": "ema_val_f1", "mean": 0.61234,
+                                           "std": 0.0456, "model_f1_pm": 0.021, "seeds": [5, 6, 7]})
+    row = repeated_row(RunDir(run))
+    assert (row["name"], row["backbone"], row["head"], row["monitor"]) == ("recipe", "convnext_atto", "shallow",
+                                                                           "ema_val_f1")
+    assert row["best"] == "0.6123±0.0456" and row["val_f1"] == 0.61234 and row["pm"] == 0.021
+    assert row["status"] == "finished" and row["epochs"] == "3 seeds"  # the summary's seeds, not the folders
+    (run / "seeds_summary.json").write_text(json.dumps({"mean": 0.6, "std": 0.0, "seeds": [5, 6],
+                                                        "status": "interrupted"}))
+    row = repeated_row(RunDir(run))
+    assert row["name"] == "rep" and row["monitor"] == "" and np.isnan(row["pm"]) and row["status"] == "interrupted"
+
+
+def test_a_repeated_run_without_its_summary_is_running_while_a_member_runs(tmp_path):
+    from tools.runs import repeated_row
+    from utils.run_dir import RunDir
+
+    run = fake_repeated(tmp_path, seeds=(5, 6, 7))
+    member = run / "seeds" / "seed_6" / "summary.json"
+    member.write_text(json.dumps({**json.loads(member.read_text()), "status": "running", "pid": os.getpid()}))
+    row = repeated_row(RunDir(run))
+    assert row["status"] == "running" and row["epochs"] == "3 seeds" and np.isnan(row["val_f1"])
+    member.write_text(json.dumps({**json.loads(member.read_text()), "status": "interrupted"}))
+    assert repeated_row(RunDir(run))["status"] == "stopped"
