@@ -221,7 +221,7 @@ REPORT = {"photos": 70, "people": 10, "groups": 10, "purity": 1.0, "completeness
 
 @pytest.mark.parametrize(("low", "high", "mode", "pooled"), [
     (0.005, 0.04, "auto", True), (-0.01, 0.05, "auto", False), (-0.01, 0.05, "always", True),
-    (-0.08, -0.01, "auto", False),
+    (-0.08, -0.01, "auto", False), (0.0, 0.04, "auto", False),  # an interval touching zero shows no gain
 ])
 def test_pooling_stands_down_unless_validation_shows_a_gain_beyond_noise(caplog, low, high, mode, pooled):
     import logging
@@ -231,16 +231,23 @@ def test_pooling_stands_down_unless_validation_shows_a_gain_beyond_noise(caplog,
     with caplog.at_level(logging.INFO, logger="predict.pooled_prediction"):
         assert use_pooling({**REPORT, "delta_low": low, "delta_high": high}, mode) is pooled
     (line,) = caplog.messages
-    if low <= 0:
-        assert f"no gain beyond noise on validation (+0.0200, 95 % CI {low:+.4f} … {high:+.4f}, 10 people)" in line
-        assert ("plain per-photo prediction" in line) == (not pooled)
+    why = f"no gain beyond noise on validation (+0.0200, 95 % CI {low:+.4f} … {high:+.4f}, 10 people)"
+    if low > 0:
+        assert line == ("--group-people: pooling beat per-photo prediction on validation beyond noise; the "
+                        "submission is pooled") and caplog.records[0].levelname == "INFO"
+    elif mode == "always":
+        assert line == f"--group-people always: {why}; the submission is pooled as asked"
+    else:
+        assert line == (f"--group-people: {why}; the submission is the plain per-photo prediction (groups.csv "
+                        "written; --group-people always pools anyway)")
 
 
 def test_without_validation_people_pooling_stands_down_unless_asked(caplog):
     from predict.pooled_prediction import use_pooling
 
     assert use_pooling(None, "auto") is False and use_pooling(None, "always") is True
-    assert all("no validation people to measure it on" in m for m in caplog.messages)
+    assert caplog.messages[1] == ("--group-people always: no validation people to measure it on; the submission "
+                                  "is pooled as asked")
 
 
 def test_inference_writes_the_plain_prediction_when_pooling_stands_down(demo_data, tmp_path, monkeypatch):
@@ -344,3 +351,35 @@ def test_groups_are_written_in_info_csv_order(tmp_path):
     table = pd.DataFrame({"ImageID": ["c.jpg", "a.jpg", "b.jpg"]})
     out = write_groups(table, np.array([2, 0, 2]), tmp_path / "groups.csv")
     assert out.read_text() == "ImageID,group\nc.jpg,2\na.jpg,0\nb.jpg,2\n"
+
+
+def test_photos_group_by_their_statistics_and_the_networks_view_of_the_person_together():
+    """28 photos: two kinds of photo border (statistics) crossed with two confidently seen genders; four groups
+    of 7 are exactly the four combinations, which neither part alone can tell apart."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from predict.pooled_prediction import grouped
+
+    rng = np.random.default_rng(0)
+    border = np.repeat([0, 1], 14)
+    gender = np.tile(np.repeat([0, 1], 7), 2)
+    statistics = border[:, None] * 10.0 + rng.normal(0, 0.01, (28, 6))
+    probs = np.full((28, 18), 0.001)
+    probs[np.arange(28), [encode(0, g, 1) for g in gender]] = 1.0
+    probs /= probs.sum(1, keepdims=True)
+    groups = grouped(probs, statistics, group_size=7.0)
+    assert adjusted_rand_score(border * 2 + gender, groups) == 1.0
+
+
+def test_photo_statistics_come_from_a_small_draft_decode(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from predict import pooled_prediction
+
+    Image.new("RGB", (384, 512), (90, 120, 150)).save(tmp_path / "a.jpg")
+    asked = []
+    real = pooled_prediction.load_image
+    monkeypatch.setattr(pooled_prediction, "load_image", lambda path, size: asked.append(size) or real(path, size))
+    statistics = pooled_prediction.photo_statistics_of([str(tmp_path / "a.jpg")] * 2)
+    assert asked == [pooled_prediction.STATS_SIZE] * 2 and statistics.shape[0] == 2
+    assert np.allclose(statistics[0], photo_statistics(real(str(tmp_path / "a.jpg"), None)), atol=2.0)

@@ -81,6 +81,7 @@ def test_the_hint_names_at_most_three_close_choices_closest_first():
     assert did_you_mean("lr_mim", choices) == f" (did you mean: {', '.join(best)}?)"
     assert did_you_mean("batchsize", ["batch_size", "epochs"]) == " (did you mean: batch_size?)"
     assert did_you_mean("zzz", choices) == ""
+    assert did_you_mean("lr", ["lr_min"]) == " (did you mean: lr_min?)"  # similarity 0.5: close enough
 
 
 def test_the_first_line_of_an_error_or_its_name_when_it_says_nothing():
