@@ -35,7 +35,10 @@ MAX_CELL = 18  # longest cell of the text table (names, backbones) before it is 
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
+    """Whether a process with this id exists on this machine (an id below 1 names none: `os.kill(-1, 0)` would
+    ask about every process)."""
+    if not isinstance(pid, int) or pid < 1:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

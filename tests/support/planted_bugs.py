@@ -288,6 +288,16 @@ BUGS = [  # (what, file, code, the bug, the test that must catch it)
      'if total > 0 else {}',
      'if total >= 0 else {}',
      'tests/trainer/test_epoch_clock.py::test_shares_of_an_epoch_shorter_than_a_second_and_of_an_untimed_one'),
+    ('a running run without a process id counted alive (os.kill(-1, 0))',
+     'tools/runs.py',
+     '    if not isinstance(pid, int) or pid < 1:\n        return False\n',
+     '',
+     'tests/tools/test_runs.py::test_a_sparse_summary_falls_back_to_the_config_and_the_highest_val_f1'),
+    ('run table cells right-aligned',
+     'tools/runs.py',
+     'lines += ["  ".join(v.ljust(w)',
+     'lines += ["  ".join(v.rjust(w)',
+     'tests/tools/test_runs.py::test_the_text_table_is_left_aligned_columns_two_spaces_apart_under_short_headers'),
 ]
 
 

@@ -365,3 +365,72 @@ def test_a_repeated_run_without_its_summary_is_running_while_a_member_runs(tmp_p
     assert row["status"] == "running" and row["epochs"] == "3 seeds" and np.isnan(row["val_f1"])
     member.write_text(json.dumps({**json.loads(member.read_text()), "status": "interrupted"}))
     assert repeated_row(RunDir(run))["status"] == "stopped"
+
+
+def plain(row):
+    """A row with NaN as None, so rows compare whole."""
+    return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()}
+
+
+def test_a_runs_row_holds_its_summary_and_its_best_epochs_metrics(tmp_path):
+    run = fake_run(tmp_path, "exp", "20250101-000000", [0.5, 0.8, 0.7], "finished",
+                   monitor=("ema_val_f1", [0.4, 0.6, 0.9]))
+    summary = json.loads((run / "summary.json").read_text())
+    summary.update(overrides=["seed=3", "trainer.epochs=3"], model_f1_pm=0.0321, wall_time=59.9)
+    (run / "summary.json").write_text(json.dumps(summary))
+    (row,) = run_table(tmp_path)
+    assert plain(row) == {
+        "name": "exp", "timestamp": "20250101-000000", "backbone": "resnet18", "head": "shallow",
+        "overrides": "seed=3 trainer.epochs=3", "epochs": "3/3", "monitor": "ema_val_f1", "best": 0.9, "best_epoch": 3,
+        "val_f1": 0.7, "pm": 0.0321, "val_acc": 0.75, "wall_time": "0:00:59", "status": "finished", "parent": None,
+        "path": str(run.resolve()), "refit": False}
+
+
+def test_a_sparse_summary_falls_back_to_the_config_and_the_highest_val_f1(tmp_path):
+    run = fake_run(tmp_path, "exp", "20250101-000000", [0.5, 0.8, 0.7], "finished")
+    (run / "summary.json").write_text(json.dumps({"status": "running", "host": socket.gethostname()}))
+    (run / "config.yaml").write_text("model: {backbone: convnext_atto, head: linear}\n")
+    (row,) = run_table(tmp_path)
+    assert plain(row) == {
+        "name": "exp", "timestamp": "20250101-000000", "backbone": "convnext_atto", "head": "linear",
+        "overrides": "", "epochs": "0/?", "monitor": "val_f1", "best": 0.8, "best_epoch": 2, "val_f1": 0.8,
+        "pm": None, "val_acc": 0.8500000000000001, "wall_time": "", "status": "crashed", "parent": None,
+        "path": str(run.resolve()), "refit": False}  # running on this host, but no process id: its process is gone
+
+
+def test_a_best_epoch_missing_from_the_metrics_gives_empty_figures_not_another_epoch(tmp_path):
+    from tools.runs import best_row
+
+    rows = [{"epoch": 1, "val_f1": 0.5}, {"epoch": 2, "val_f1": 0.9}]
+    assert best_row({"best_epoch": 1}, rows) == rows[0] and best_row({"best_epoch": 3}, rows) == {}
+    assert best_row({"best_epoch": 0}, rows) == rows[1] and best_row({}, [{"epoch": 1, "train_loss": 1.0}]) == {}
+
+
+def test_a_refit_sits_under_its_run_and_a_fold_is_named_after_its_run(tmp_path):
+    chosen = fake_run(tmp_path, "exp", "20250101-000000", [0.6], "finished")
+    refit = fake_run(tmp_path, "exp", "20250102-000000", [0.5], "finished")
+    summary = json.loads((refit / "summary.json").read_text())
+    (refit / "summary.json").write_text(json.dumps({**summary, "name": "exp_refit", "refit_of": str(chosen)}))
+    rows = {r["timestamp"]: r for r in run_table(tmp_path)}
+    assert rows["20250102-000000"]["parent"] == str(chosen) and rows["20250102-000000"]["refit"] is True
+    assert rows["20250102-000000"]["name"] == "exp_refit" and rows["20250101-000000"]["refit"] is False
+    fake_kfold(tmp_path)
+    fold = next(r for r in run_table(tmp_path) if r["timestamp"].endswith("/fold_1"))
+    assert fold["name"] == "kf" and fold["parent"] == str((tmp_path / "kf" / "20250105-000000").resolve())
+
+
+def test_an_unreadable_run_keeps_its_place_with_empty_figures(tmp_path):
+    run = fake_run(tmp_path, "bad", "20250101-000000", [0.5], "finished")
+    (run / "metrics.csv").write_text("epoch,val_f1\n1,0.5\n2,x\n")  # damaged by hand
+    (row,) = run_table(tmp_path)
+    assert plain(row) == {
+        "name": "bad", "timestamp": "20250101-000000", "backbone": "", "head": "", "overrides": "", "epochs": "",
+        "monitor": "", "best": None, "best_epoch": "", "val_f1": None, "pm": None, "val_acc": None, "wall_time": "",
+        "status": "unreadable (DataError)", "parent": None, "path": str(run.resolve()), "refit": False}
+
+
+def test_wall_times_read_as_hours_minutes_seconds():
+    from tools.runs import format_seconds
+
+    assert format_seconds(None) == "" and format_seconds(0) == "0:00:00" and format_seconds(59.9) == "0:00:59"
+    assert format_seconds(3600 * 61 + 61) == "61:01:01"
