@@ -126,3 +126,20 @@ def test_a_fast_loader_gets_no_note(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="trainer.epoch_clock"):
         metrics = trainer.run_epoch()
     assert metrics["loader_wait"] < 0.1 * metrics["train_time"] and not caplog.messages
+
+
+def test_the_note_reads_the_epochs_figures_and_names_the_cache_when_there_is_none(caplog):
+    with caplog.at_level(logging.WARNING, logger="trainer.epoch_clock"):
+        for metrics in ({}, {"train_time": 5.0}, {"loader_wait": 0.5}):  # a figure missing: nothing to say
+            LoaderNote(num_workers=2, cache="none")(None, 1, metrics, None, False)
+        assert caplog.messages == []
+        LoaderNote(num_workers=2, cache="none")(None, 1, {"loader_wait": 1.0, "train_time": 4.0}, None, False)
+    assert caplog.messages == ["the data loader kept the training step waiting 25% of this epoch's training time "
+                               "(1.0 of 4.0 s): set data.cache: memory (or disk) so each photo is decoded once"]
+
+
+def test_a_section_timed_twice_adds_up():
+    clock = EpochClock()
+    clock.add("val", 1.5)
+    clock.add("val", 2.0)
+    assert clock.seconds == {"val": 3.5}
