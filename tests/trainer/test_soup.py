@@ -152,3 +152,27 @@ def test_a_soup_that_could_not_do_what_it_says_is_refused(overrides, message):
     with pytest.raises(ConfigError) as error:
         load_config(ROOT / "configs/demo.yaml", [f"{k}={v}" for k, v in overrides.items()])
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_offer_says_whether_it_kept_the_epoch_and_a_soup_is_for_a_higher_is_better_metric_by_default():
+    soup = Soup(SoupConfig(top_k=2))
+    assert soup.offer(1, 0.1, constant(1.0)) is True and soup.offer(2, 0.5, constant(2.0)) is True
+    assert soup.offer(3, float("nan"), constant(3.0)) is False
+    assert soup.offer(4, 0.1, constant(4.0)) is False  # no better than the worst kept (a tie stays out)
+    assert soup.offer(5, 0.3, constant(5.0)) is True and soup.ranked() == [2, 5]
+
+
+def test_the_soup_line_names_its_epochs_and_says_when_the_run_was_resumed():
+    fresh = Soup(SoupConfig(top_k=3))
+    for epoch, score in ((1, 0.8), (2, 0.85), (3, 0.7)):
+        fresh.offer(epoch, score, constant(float(epoch)))
+    assert fresh.describe([1, 2], 0.9, "val_f1", 0.85) == (
+        "soup: epochs 1, 2 of the 3 best averaged; val_f1 0.9000 (best epoch alone 0.8500; optimistic, chosen on "
+        "these people)")
+    assert fresh.describe([2], 0.85, "val_f1", 0.85).startswith(
+        "soup: epoch 2 alone: each of the other 2 best made validation worse; val_f1 0.8500")
+    resumed = Soup(SoupConfig(top_k=3), since_epoch=4)
+    resumed.offer(5, 0.8, constant(1.0))
+    resumed.offer(6, 0.7, constant(2.0))
+    assert resumed.describe([5, 6], 0.81, "val_f1", 0.8).startswith(
+        "soup: epochs 5, 6 of the 2 best (epochs after 4 only: the run was resumed) averaged; val_f1 0.8100")
