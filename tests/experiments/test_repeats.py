@@ -183,14 +183,21 @@ def test_a_members_score_is_its_monitored_value_or_its_oof_f1(tmp_path):
     assert member_score(run, all_folds=True) == {"metric": "oof_f1", "best": 0.55, "model_f1": 0.55}
 
 
-def test_the_seeds_summary_is_the_mean_and_spread_of_its_members(tmp_path):
+def test_the_seeds_summary_is_the_mean_and_spread_of_its_members(tmp_path, caplog):
     from sklearn.metrics import f1_score
 
+    from experiments.comparison import load_side, mean_interval
     from experiments.repeats import write_seeds_summary
 
     parent = seeded_members(tmp_path / "run", {5: 0.5, 6: 0.7, 7: 0.65})
-    summary = write_seeds_summary(parent, demo_config("seed=5", "name=rep"), [5, 6, 7], all_folds=False)
-    assert json.loads(parent.seeds_summary.read_text()) == summary
+    with caplog.at_level("INFO", logger="experiments.repeats"):
+        summary = write_seeds_summary(parent, demo_config("seed=5", "name=rep"), [5, 6, 7], all_folds=False)
+    assert caplog.messages == [f"3 seeds: val_f1 0.6167 ± 0.1041 (mean ± sd; per seed 0.5000, 0.7000, 0.6500); "
+                               f"{parent}"]
+    text = parent.seeds_summary.read_text()
+    assert json.loads(text) == summary and text.startswith('{\n  "name": "rep"')  # indented: read by people too
+    _, low, high = mean_interval(load_side(parent.path))
+    assert summary["model_f1_pm"] == pytest.approx((high - low) / 2)
     assert summary["name"] == "rep" and summary["status"] == "finished" and summary["seeds"] == [5, 6, 7]
     assert summary["split_seed"] == 5 and summary["all_folds"] is False and summary["metric"] == "val_f1"
     assert summary["per_seed"] == [0.5, 0.7, 0.65] and summary["mean"] == pytest.approx(0.6166666, abs=1e-6)
@@ -209,10 +216,13 @@ def test_one_seed_has_no_spread_and_members_without_a_model_f1_have_no_interval(
     summary = write_seeds_summary(parent, demo_config("seed=5"), [5], all_folds=False)
     assert summary["std"] == 0.0 and summary["mean"] == 0.5
     assert "model_f1" not in summary and "model_f1_pm" not in summary
+    two = write_seeds_summary(seeded_members(tmp_path / "two", {5: 0.5, 6: 0.6}), demo_config("seed=5"), [5, 6],
+                              all_folds=False)
+    assert two["std"] == pytest.approx(0.0707107, abs=1e-6)  # |0.5 - 0.6| / sqrt(2): two seeds have a spread
 
 
 @pytest.mark.parametrize("all_folds", [False, True])
-def test_run_seeds_trains_each_seed_into_its_member_then_summarises(tmp_path, monkeypatch, all_folds):
+def test_run_seeds_trains_each_seed_into_its_member_then_summarises(tmp_path, monkeypatch, caplog, all_folds):
     from types import SimpleNamespace
 
     import yaml
@@ -237,24 +247,33 @@ def test_run_seeds_trains_each_seed_into_its_member_then_summarises(tmp_path, mo
     monkeypatch.setattr(repeats, "member_score", lambda member, folds: {
         "metric": "oof_f1" if folds else "val_f1", "best": 0.5, "model_f1": None})
     config = demo_config("seed=5", f"save_dir={tmp_path}", "name=rep", *(["data.n_folds=2"] * all_folds))
-    result = repeats.run_seeds(config, 3, ["trainer.epochs=1"], all_folds=all_folds)
+    with caplog.at_level("INFO", logger="experiments.repeats"):
+        result = repeats.run_seeds(config, 3, ["trainer.epochs=1"], all_folds=all_folds)
+    run = Path(result["run_dir"])
+    assert [m for m in caplog.messages if m.startswith("seed ")] == [
+        f"seed {5 + k} ({k + 1}/3): {run / 'seeds' / f'seed_{5 + k}'}" for k in range(3)]
     kind = "folds" if all_folds else "train"
     assert [c for c in calls if c[0] == kind] == [
         (kind, 5 + k, 5, ["trainer.epochs=1", f"seed={5 + k}", "data.split_seed=5"], f"seed_{5 + k}", k == 0)
         for k in range(3)]
     assert (("check_folds", 5) in calls) == all_folds and calls[-1] == ("report", Path(result["run_dir"]))
     assert len(built) == 1 and built[0].seed == 5 and built[0].data.split_seed == 5
+    assert built[0].data.fold == (0 if all_folds else config.data.fold)  # fold 0's parts for a K-fold member
     assert result["seeds"] == [5, 6, 7] and result["metric"] == ("oof_f1" if all_folds else "val_f1")
     written = yaml.safe_load((Path(result["run_dir"]) / "config.yaml").read_text())  # the recipe, split pinned
     assert written["seed"] == 5 and written["data"]["split_seed"] == 5
 
 
 @pytest.mark.parametrize("n_seeds, seed, message", [(1, 0, "--seeds 1: give at least 2 training seeds"),
-                                                     (3, 2**32 - 2, "seed 4294967294 + 2 is past 2**32 - 1")])
-def test_run_seeds_refuses_too_few_seeds_and_seeds_past_the_range(tmp_path, n_seeds, seed, message):
-    from experiments.repeats import run_seeds
+                                                     (3, 2**32 - 2, "seed 4294967294 + 2 is past 2**32 - 1"),
+                                                     (3, 2**32 - 3, None)])  # the last seed that fits
+def test_run_seeds_refuses_too_few_seeds_and_seeds_past_the_range(tmp_path, monkeypatch, n_seeds, seed, message):
+    import experiments.repeats as repeats
     from utils.errors import ConfigError
 
+    if message is None:  # past the checks: the first member's parts are built (stopped there by a seam)
+        monkeypatch.setattr(repeats, "seeded_parts", lambda config: (_ for _ in ()).throw(ConfigError("built")))
+        message = "built"
     with pytest.raises(ConfigError, match=message.replace("*", r"\*").replace("+", r"\+")):
-        run_seeds(demo_config(f"seed={seed}", f"save_dir={tmp_path}"), n_seeds)
+        repeats.run_seeds(demo_config(f"seed={seed}", f"save_dir={tmp_path}"), n_seeds)
     assert list(tmp_path.iterdir()) == []
