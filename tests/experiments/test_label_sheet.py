@@ -96,3 +96,14 @@ def test_a_sheet_without_suspects_is_one_page_saying_so(tmp_path):
     assert pages == [tmp_path / "label_issues.png"]
     image = np.asarray(Image.open(pages[0]).convert("L"))
     assert (image < 128).sum() > 30  # "no suspects" is written on it
+
+
+def test_the_second_page_numbers_its_suspects_on_from_the_first(tmp_path, monkeypatch):
+    import experiments.label_sheet as sheet
+
+    starts = []
+    real = sheet.draw_page
+    monkeypatch.setattr(sheet, "draw_page", lambda rows, start: starts.append((len(rows), start)) or real(rows, start))
+    monkeypatch.setattr(sheet, "atomic_write_with", lambda path, write: None)  # the numbering, not the pictures
+    sheet.write_sheet(suspects(tmp_path, PER_PAGE * 2 + 1), tmp_path / "label_issues.png")
+    assert starts == [(PER_PAGE, 0), (PER_PAGE, PER_PAGE), (1, 2 * PER_PAGE)]

@@ -305,9 +305,19 @@ def test_the_validation_report_scores_the_checkpoints_validation_people_with_and
         probs[np.arange(len(paths)) % 3 == 0, [label_of(p) for p in paths][::3]] += 5  # a third right
         return probs / probs.sum(1, keepdims=True)
 
-    monkeypatch.setattr(pooled_prediction, "model_from_checkpoint", lambda state, source: ("net", config))
-    monkeypatch.setattr(pooled_prediction, "predict_paths", predicted)
-    report = pooled_prediction.validation_report({}, "ck.pth", group_size=7.0, device="cpu", tta=True)
+    state = {"config": "of the run"}
+
+    def rebuilt(given, source):
+        assert given is state and source == "ck.pth"
+        return "net", config
+
+    def predicted_by_the_net(model, cfg, *args, **kwargs):
+        assert model == "net" and cfg is config
+        return predicted(model, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(pooled_prediction, "model_from_checkpoint", rebuilt)
+    monkeypatch.setattr(pooled_prediction, "predict_paths", predicted_by_the_net)
+    report = pooled_prediction.validation_report(state, "ck.pth", group_size=7.0, device="cpu", tta=True)
     paths = seen["paths"]
     labels = np.array([label_of(p) for p in paths])
     people = [p.split("/")[-2].split("_")[0] for p in paths]
@@ -340,7 +350,8 @@ def test_the_validation_line_gives_every_figure_and_no_people_is_a_warning(caplo
     assert caplog.messages[0] == ("--group-people on the 70 validation photos of run/best.pth (10 people -> 9 "
                                   "groups): purity 0.900, completeness 0.800; macro-F1 0.5000 per photo, 0.5200 "
                                   "pooled per group (+0.0200, 95 % CI -0.0100 … +0.0500)")
-    assert caplog.records[1].levelname == "WARNING" and "run/best.pth has no validation people" in caplog.messages[1]
+    assert caplog.records[1].levelname == "WARNING" and caplog.messages[1] == (
+        "--group-people: run/best.pth has no validation people (data.val_ratio=0): grouping not measured")
 
 
 def test_groups_are_written_in_info_csv_order(tmp_path):
@@ -383,3 +394,19 @@ def test_photo_statistics_come_from_a_small_draft_decode(tmp_path, monkeypatch):
     statistics = pooled_prediction.photo_statistics_of([str(tmp_path / "a.jpg")] * 2)
     assert asked == [pooled_prediction.STATS_SIZE] * 2 and statistics.shape[0] == 2
     assert np.allclose(statistics[0], photo_statistics(real(str(tmp_path / "a.jpg"), None)), atol=2.0)
+
+
+@pytest.mark.parametrize("split", [{"data.split_seed": 7}, {"data.n_folds": 3, "data.fold": 2}])
+def test_the_validation_photos_are_those_of_the_runs_own_split(demo_data, tmp_path, split):
+    from helpers import ROOT, tiny_overrides
+    from predict.pooled_prediction import validation_photos
+    from trainer.build import build_loaders
+    from utils.config import load_config
+    from utils.dist_info import DistInfo
+
+    config = load_config(ROOT / "configs/demo.yaml", tiny_overrides(demo_data, tmp_path, seed=3, **split))
+    paths, labels, people = validation_photos(config)
+    _, val = build_loaders(config, DistInfo(), pin_memory=False)
+    assert sorted(paths) == sorted(val.dataset.paths) and len(paths) > 0
+    assert [label_of(p) for p in paths] == labels.tolist()
+    assert list(people) == [p.split("/")[-2].split("_")[0] for p in paths]

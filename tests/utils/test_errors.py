@@ -91,3 +91,9 @@ def test_the_first_line_of_an_error_or_its_name_when_it_says_nothing():
 
 def test_one_line_joins_a_multi_line_message():
     assert one_line(DataError("a.csv:\n  line 3:   bad  ")) == "a.csv: line 3: bad"
+
+
+def test_a_worker_error_whose_last_line_has_no_class_name_is_kept_whole():
+    wrapped = RuntimeError("Caught an error in DataLoader worker process 1.\nOriginal Traceback (most recent call "
+                           "last):\n  File \"x.py\", line 3\nKeyboardInterrupt")
+    assert one_line(wrapped) == "KeyboardInterrupt"
