@@ -434,3 +434,33 @@ def test_wall_times_read_as_hours_minutes_seconds():
 
     assert format_seconds(None) == "" and format_seconds(0) == "0:00:00" and format_seconds(59.9) == "0:00:59"
     assert format_seconds(3600 * 61 + 61) == "61:01:01"
+
+
+def test_figures_a_run_does_not_record_are_empty_not_made_up(tmp_path):
+    run = fake_run(tmp_path, "exp", "20250101-000000", [0.5, 0.8], "finished", monitor=("val_f1", [0.5, 0.8]))
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["head"], summary["name"]
+    (run / "summary.json").write_text(json.dumps({**summary, "best_epoch": 5}))  # metrics.csv cut short
+    (row,) = run_table(tmp_path)
+    assert (row["name"], row["backbone"], row["head"], row["best_epoch"]) == ("exp", "resnet18", "", "")
+    assert np.isnan(row["best"]) and np.isnan(row["val_f1"]) and np.isnan(row["val_acc"])
+    del summary["backbone"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "config.yaml").write_text("seed: 1\n")  # no model section
+    (row,) = run_table(tmp_path)
+    assert (row["backbone"], row["head"]) == ("", "")
+
+
+def test_kfold_and_repeated_rows_without_names_or_models_in_their_files(tmp_path):
+    from tools.runs import kfold_row, repeated_row
+    from utils.run_dir import RunDir
+
+    kfold = fake_kfold(tmp_path)
+    (kfold / "config.yaml").write_text("seed: 1\n")
+    (kfold / "folds_summary.json").write_text(json.dumps({"n_folds": 0, "oof_f1": 0.7}))
+    row = kfold_row(RunDir(kfold))
+    assert (row["name"], row["backbone"], row["head"], row["epochs"]) == ("kf", "", "", "2/? folds")
+    repeated = fake_repeated(tmp_path)
+    (repeated / "config.yaml").write_text("seed: 1\n")
+    row = repeated_row(RunDir(repeated))
+    assert (row["backbone"], row["head"]) == ("", "")
