@@ -28,6 +28,11 @@ def fake_run(root, name, stamp, f1s, status, pid=None, monitor=None):
     return run
 
 
+def edit_summary(path, changes):
+    """Rewrite the summary.json at `path` with `changes` merged in."""
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
 def dead_pid():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -241,10 +246,10 @@ def test_a_kfold_run_without_its_summary_is_running_while_a_fold_runs(tmp_path):
 
     run = fake_kfold(tmp_path, n_folds=2, finished=False)
     fold = run / "folds" / "fold_1" / "summary.json"
-    fold.write_text(json.dumps({**json.loads(fold.read_text()), "status": "running", "pid": os.getpid()}))
+    edit_summary(fold, {"status": "running", "pid": os.getpid()})
     row = kfold_row(RunDir(run))
     assert row["status"] == "running" and row["epochs"] == "2/2 folds" and np.isnan(row["best"])
-    fold.write_text(json.dumps({**json.loads(fold.read_text()), "status": "stopped early"}))
+    edit_summary(fold, {"status": "stopped early"})
     assert kfold_row(RunDir(run))["status"] == "stopped"
     for k in range(2):
         (run / "folds" / f"fold_{k}" / "summary.json").write_text(json.dumps({"status": "finished"}))
@@ -360,10 +365,10 @@ def test_a_repeated_run_without_its_summary_is_running_while_a_member_runs(tmp_p
 
     run = fake_repeated(tmp_path, seeds=(5, 6, 7))
     member = run / "seeds" / "seed_6" / "summary.json"
-    member.write_text(json.dumps({**json.loads(member.read_text()), "status": "running", "pid": os.getpid()}))
+    edit_summary(member, {"status": "running", "pid": os.getpid()})
     row = repeated_row(RunDir(run))
     assert row["status"] == "running" and row["epochs"] == "3 seeds" and np.isnan(row["val_f1"])
-    member.write_text(json.dumps({**json.loads(member.read_text()), "status": "interrupted"}))
+    edit_summary(member, {"status": "interrupted"})
     assert repeated_row(RunDir(run))["status"] == "stopped"
 
 
